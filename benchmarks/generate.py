@@ -1,0 +1,110 @@
+"""Generate benchmark data sets shared by the jaxmice and R mice sides.
+
+Run as a script to write a CSV::
+
+    python benchmarks/generate.py --rows 20000 --cols 10 --seed 1 --out data.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _intercept_for_rate(eta: np.ndarray, rate: float, tol: float = 1e-10) -> float:
+    """Find the intercept ``a`` such that ``mean(sigmoid(a + eta)) == rate``.
+
+    Args:
+        eta: Linear predictor without intercept, one value per row.
+        rate: Target mean probability, strictly between 0 and 1.
+        tol: Bisection tolerance on the intercept.
+
+    Returns:
+        The intercept.
+    """
+    lo, hi = -50.0, 50.0
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if np.mean(1.0 / (1.0 + np.exp(-(mid + eta)))) < rate:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def make_single_level(
+    rows: int,
+    cols: int,
+    seed: int,
+    missing_prop: float = 0.3,
+    rho: float = 0.5,
+    slope: float = 1.0,
+) -> pd.DataFrame:
+    """Make correlated continuous data with MAR missingness driven by ``x1``.
+
+    The variables ``x1..x{cols}`` are standard normal with compound-symmetric
+    correlation ``rho``. ``x1`` stays fully observed; in every other column a
+    row is missing with probability ``sigmoid(a_j + s_j * slope * x1)``, where
+    the sign ``s_j`` alternates between columns and ``a_j`` is tuned so that on
+    average ``missing_prop`` of the rows are missing in that column.
+
+    Args:
+        rows: Number of rows.
+        cols: Number of variables (at least 2).
+        seed: Seed for ``numpy.random.default_rng``.
+        missing_prop: Expected proportion missing in each column except ``x1``.
+        rho: Common pairwise correlation, in ``[0, 1)``.
+        slope: Strength of the dependence of missingness on ``x1``.
+
+    Returns:
+        A DataFrame with NaN marking missing values.
+    """
+    if cols < 2:
+        raise ValueError("cols must be at least 2")
+    if not 0.0 < missing_prop < 1.0:
+        raise ValueError("missing_prop must be in (0, 1)")
+    rng = np.random.default_rng(seed)
+    common = rng.standard_normal((rows, 1))
+    unique = rng.standard_normal((rows, cols))
+    x = np.sqrt(rho) * common + np.sqrt(1.0 - rho) * unique
+
+    x1 = x[:, 0]
+    for j in range(1, cols):
+        eta = (slope if j % 2 else -slope) * x1
+        prob = 1.0 / (1.0 + np.exp(-(_intercept_for_rate(eta, missing_prop) + eta)))
+        x[rng.random(rows) < prob, j] = np.nan
+
+    return pd.DataFrame(x, columns=[f"x{j + 1}" for j in range(cols)])
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a data set as CSV with empty fields for missing values.
+
+    Empty fields are read as NA by R's ``read.csv`` and as NaN by pandas.
+
+    Args:
+        df: Data to write.
+        path: Output file; its parent directory is created if needed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False, na_rep="", float_format="%.10g")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point: write a generated data set to CSV."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--cols", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--missing-prop", type=float, default=0.3)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    df = make_single_level(args.rows, args.cols, args.seed, args.missing_prop)
+    write_csv(df, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""The pandas adapter: the only module in jaxmice that imports pandas.
+
+A frame goes in as fixed-shape arrays (``values: f[n, p]``, ``observed: bool[n, p]``) plus a
+:class:`~jaxmice.schema.Schema`; arrays come back out as a frame with the user's dtypes,
+categories and index. Category columns are held as integer codes (``0 .. K-1``) in ``values``.
+
+Kinds are inferred as follows (override any of them with ``kinds={"col": "nominal"}``):
+
+- bool / nullable boolean: ``binary``;
+- unordered categorical, string or object: ``nominal`` (``binary`` when it has two levels);
+- ordered categorical: ``ordinal`` (``binary`` when it has two levels);
+- integer columns whose observed values are all 0 or 1: ``binary`` (levels 0, 1);
+- any other number: ``continuous``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    is_bool_dtype,
+    is_integer_dtype,
+    is_numeric_dtype,
+)
+
+from ..clusters import ClusterIndex, build_cluster_index
+from ..schema import KINDS, Column, Schema
+
+__all__ = [
+    "encode",
+    "decode",
+    "cluster_index",
+    "as_frame",
+    "as_series",
+    "labelled_matrix",
+    "labelled_series",
+    "stack_long",
+]
+
+
+def _check_frame(df: Any) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    dupes = df.columns[df.columns.duplicated()].unique().tolist()
+    if dupes:
+        raise ValueError(f"duplicate column names: {dupes}; column names must be unique")
+
+
+def _sorted_levels(values: np.ndarray) -> tuple:
+    try:
+        return tuple(sorted(pd.unique(values)))
+    except TypeError:  # mixed types that do not order: keep order of appearance
+        return tuple(pd.unique(values))
+
+
+def _infer_column(name: Hashable, s: pd.Series, kind: str | None) -> Column:
+    """Work out kind and levels of one column."""
+    dtype = s.dtype
+    observed = s.notna().to_numpy()
+    na_value = None
+    if isinstance(dtype, pd.CategoricalDtype):
+        levels = tuple(dtype.categories)
+        natural = "ordinal" if dtype.ordered else "nominal"
+    elif is_bool_dtype(dtype):
+        levels, natural = (False, True), "binary"
+    elif is_numeric_dtype(dtype):
+        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = np.isfinite(vals) | np.isnan(vals)
+        if not finite.all():
+            raise ValueError(
+                f"column {name!r} has non-finite values (inf) in row(s) "
+                f"{list(s.index[~finite][:5])}; replace them by NaN (missing) or a number"
+            )
+        obs = vals[observed]
+        levels = None
+        natural = "continuous"
+        if is_integer_dtype(dtype) and np.isin(obs, (0.0, 1.0)).all():
+            natural, levels = "binary", (0, 1)
+        if kind in ("binary", "nominal", "ordinal") and natural == "continuous":
+            levels = tuple(np.unique(obs).tolist())
+            if is_integer_dtype(dtype):
+                levels = tuple(int(v) for v in levels)
+        elif kind == "continuous":
+            levels = None
+    elif dtype == object or pd.api.types.is_string_dtype(dtype):
+        obs = s[observed].to_numpy()
+        if len(obs) and all(isinstance(v, (bool, np.bool_)) for v in obs):
+            levels = (False, True)
+        else:
+            levels = _sorted_levels(obs)
+        natural = "nominal"
+        missing = s[~observed]
+        na_value = missing.iloc[0] if len(missing) else None
+    else:
+        raise TypeError(
+            f"column {name!r} has dtype {dtype}, which jaxmice cannot impute; convert it to a "
+            "number, a category or a string first"
+        )
+    if kind is None:
+        kind = natural
+        if kind in ("nominal", "ordinal") and len(levels) == 2:
+            kind = "binary"
+    if kind not in KINDS:
+        raise ValueError(f"column {name!r}: unknown kind {kind!r}; choose one of {KINDS}")
+    if kind == "continuous" and natural != "continuous" and not (natural == "binary"
+                                                               and levels == (0, 1)):
+        raise TypeError(
+            f"column {name!r} holds categories {list(levels)[:5]}; it cannot be continuous"
+        )
+    if kind == "binary" and len(levels) > 2:
+        raise ValueError(
+            f"column {name!r} has {len(levels)} levels {list(levels)[:5]}; binary needs at most 2"
+        )
+    if kind == "continuous":
+        levels = None
+    return Column(name=name, kind=kind, levels=levels, dtype=dtype, na_value=na_value)
+
+
+def _encode_column(col: Column, s: pd.Series) -> np.ndarray:
+    """Values of one column as f[n] (category codes for categorical kinds, NaN if missing)."""
+    if col.levels is None:
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.dtype.categories) == col.levels:
+        codes = s.cat.codes.to_numpy().astype(np.float64)
+        codes[codes < 0] = np.nan
+        return codes
+    lookup = {level: k for k, level in enumerate(col.levels)}
+    out = np.full(len(s), np.nan)
+    observed = s.notna().to_numpy()
+    for i in np.flatnonzero(observed):
+        out[i] = lookup[s.iloc[i]]
+    return out
+
+
+def encode(
+    df: pd.DataFrame, kinds: Mapping[Hashable, str] | None = None
+) -> tuple[np.ndarray, np.ndarray, Schema]:
+    """Turn a frame into arrays and a schema.
+
+    Args:
+        df: the incomplete data.
+        kinds: optional per-column kind overrides.
+
+    Returns:
+        ``values: f[n, p]`` (missing cells hold 0), ``observed: bool[n, p]``, and the schema.
+    """
+    _check_frame(df)
+    kinds = dict(kinds or {})
+    unknown = [k for k in kinds if k not in df.columns]
+    if unknown:
+        raise ValueError(f"kinds given for unknown column(s) {unknown}")
+    columns = tuple(_infer_column(name, df[name], kinds.get(name)) for name in df.columns)
+    values = np.empty((len(df), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        values[:, j] = _encode_column(col, df[col.name])
+    observed = ~np.isnan(values)
+    values[~observed] = 0.0
+    return values, observed, Schema(columns=columns, index=df.index)
+
+
+def _decode_column(col: Column, v: np.ndarray, present: np.ndarray) -> pd.Series | pd.Categorical:
+    if col.levels is None:
+        if is_integer_dtype(col.dtype):
+            integral = np.all(v[present] == np.round(v[present]))
+            if integral and present.all() and isinstance(col.dtype, np.dtype):
+                return np.round(v).astype(col.dtype)
+            if integral:
+                nullable = col.dtype if not isinstance(col.dtype, np.dtype) else pd.Int64Dtype()
+                arr = pd.array(np.where(present, np.round(v), 0).astype(np.int64), dtype=nullable)
+                arr[~present] = pd.NA
+                return arr
+            return np.where(present, v, np.nan)
+        out = np.where(present, v, np.nan)
+        return pd.array(out, dtype=col.dtype) if not isinstance(col.dtype, np.dtype) else out.astype(
+            col.dtype
+        )
+    codes = np.where(present, np.round(v), -1).astype(np.int64)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(codes, dtype=col.dtype)
+    levels = np.empty(len(col.levels), dtype=object)
+    levels[:] = list(col.levels)
+    labels = levels[np.clip(codes, 0, None)]
+    if present.all() and not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
+        return pd.array(labels.tolist(), dtype=col.dtype)
+    if col.dtype == object:
+        labels[~present] = col.na_value
+        return labels
+    labels[~present] = None
+    try:
+        return pd.array(labels.tolist(), dtype=col.dtype)
+    except (TypeError, ValueError):  # e.g. numpy bool/int cannot hold missing: nullable kin
+        return pd.array(labels.tolist(), dtype=pd.array(labels[present].tolist()).dtype)
+
+
+def decode(values: np.ndarray, schema: Schema, present: np.ndarray | None = None) -> pd.DataFrame:
+    """Turn arrays back into a frame with the schema's dtypes, levels and index.
+
+    Args:
+        values: f[n, p] values (category codes for categorical columns).
+        schema: the schema from :func:`encode`.
+        present: bool[n, p] cells that hold a value; the others come back missing.
+            Defaults to all cells.
+
+    Returns:
+        The frame.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if present is None:
+        present = np.ones(values.shape, dtype=bool)
+    data = {
+        col.name: _decode_column(col, values[:, j], present[:, j])
+        for j, col in enumerate(schema.columns)
+    }
+    return pd.DataFrame(data, index=schema.index)
+
+
+def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name: Hashable
+                  ) -> ClusterIndex:
+    """Cluster structure from an encoded cluster column.
+
+    Raises:
+        ValueError: the cluster column has missing values.
+    """
+    j = schema.position(name)
+    if not observed[:, j].all():
+        rows = list(schema.index[~observed[:, j]][:5])
+        raise ValueError(
+            f"cluster column {name!r} has {int((~observed[:, j]).sum())} missing value(s) "
+            f"(rows {rows}); every row needs a cluster"
+        )
+    col = schema.columns[j]
+    if col.levels is None:
+        labels, codes = np.unique(values[:, j], return_inverse=True)
+        labels = tuple(labels.tolist())
+    else:
+        codes = values[:, j].astype(np.int64)
+        used = np.unique(codes)
+        remap = np.full(col.n_levels, -1)
+        remap[used] = np.arange(len(used))
+        codes = remap[codes]
+        labels = tuple(col.levels[k] for k in used)
+    return build_cluster_index(name, codes, labels)
+
+
+def as_frame(obj: Any, index: Sequence, columns: Sequence, what: str) -> pd.DataFrame:
+    """Coerce a user's matrix (frame, mapping of rows, or array) to a frame with given labels.
+
+    Raises:
+        ValueError: labels do not match, or the shape is wrong.
+    """
+    if isinstance(obj, pd.DataFrame):
+        bad_rows = [r for r in obj.index if r not in list(index)]
+        bad_cols = [c for c in obj.columns if c not in list(columns)]
+        if bad_rows or bad_cols:
+            raise ValueError(
+                f"{what} labels do not match the data: unknown row label(s) {bad_rows}, "
+                f"unknown column label(s) {bad_cols}"
+            )
+        missing_rows = [r for r in index if r not in list(obj.index)]
+        missing_cols = [c for c in columns if c not in list(obj.columns)]
+        if missing_rows or missing_cols:
+            raise ValueError(
+                f"{what} lacks row(s) {missing_rows} and column(s) {missing_cols} of the data"
+            )
+        return obj.loc[list(index), list(columns)]
+    arr = np.asarray(obj)
+    if arr.shape != (len(index), len(columns)):
+        raise ValueError(f"{what} has shape {arr.shape}, expected {(len(index), len(columns))}")
+    return pd.DataFrame(arr, index=list(index), columns=list(columns))
+
+
+def as_series(obj: Any, index: Sequence, what: str) -> pd.Series:
+    """Coerce a user's vector (Series, list) to a Series labelled by ``index``."""
+    if isinstance(obj, pd.Series):
+        bad = [k for k in obj.index if k not in list(index)]
+        if bad:
+            raise ValueError(f"{what} has unknown label(s) {bad}; the data has {list(index)}")
+        return obj.reindex(list(index))
+    values = list(obj)
+    if len(values) != len(index):
+        raise ValueError(f"{what} has {len(values)} entries, expected {len(index)}")
+    return pd.Series(values, index=list(index))
+
+
+def is_frame_like(obj: Any) -> bool:
+    """Whether ``obj`` is a pandas object (frame or series)."""
+    return isinstance(obj, (pd.DataFrame, pd.Series))
+
+
+def labelled_matrix(values: np.ndarray, rows: Sequence, columns: Sequence) -> pd.DataFrame:
+    """An integer matrix labelled by rows and columns (e.g. a predictor matrix)."""
+    return pd.DataFrame(np.asarray(values), index=pd.Index(list(rows)),
+                        columns=pd.Index(list(columns)))
+
+
+def labelled_series(values: Sequence, index: Sequence, name: str | None = None) -> pd.Series:
+    """A Series labelled by ``index`` (e.g. the method per column)."""
+    return pd.Series(list(values), index=pd.Index(list(index)), name=name, dtype=object)
+
+
+def records_frame(records: list[dict], columns: Sequence[str]) -> pd.DataFrame:
+    """A frame from a list of records (e.g. logged events)."""
+    return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+def stack_long(frames: Sequence[pd.DataFrame], first: int = 1) -> pd.DataFrame:
+    """Stack completed frames in R's long layout: ``.imp`` and ``.id`` columns first.
+
+    Args:
+        frames: one frame per imputation (``first`` numbers the first of them).
+        first: the ``.imp`` number of ``frames[0]`` (0 for the original incomplete data).
+
+    Returns:
+        The long frame; ``.id`` is the row position 1..n, as R numbers rows; the original
+        index is kept as the frame's index.
+    """
+    parts = []
+    for k, frame in enumerate(frames):
+        part = frame.copy()
+        part.insert(0, ".id", np.arange(1, len(frame) + 1))
+        part.insert(0, ".imp", first + k)
+        parts.append(part)
+    return pd.concat(parts, axis=0)
+
+
+def chain_frame(arr: np.ndarray, names: Sequence) -> pd.DataFrame:
+    """Chain statistics ``f[variables, iterations, m]`` as a frame: rows (variable, iteration
+    1..T), columns imputation 1..m."""
+    v, t, m = arr.shape
+    index = pd.MultiIndex.from_product([list(names), range(1, t + 1)],
+                                       names=["variable", "iteration"])
+    columns = pd.Index(range(1, m + 1), name="imputation")
+    return pd.DataFrame(arr.reshape(v * t, m), index=index, columns=columns)

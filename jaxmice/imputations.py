@@ -1,0 +1,209 @@
+"""``jm.Imputations``: the m completed data sets, their chains, and the run's log."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import sampler
+from .adapters import pandas as adapter
+from .design import design_labels
+from .passive import Passive
+from .schema import Schema
+
+_WHY = {1: "constant", 2: "collinear"}
+
+
+@dataclass(frozen=True)
+class Imputations:
+    """The result of :func:`jaxmice.mice` (R's ``mids``).
+
+    Attributes:
+        schema: column names, kinds, levels and dtypes.
+        values: f[n, p] the incomplete data as arrays (codes for categorical columns).
+        observed: bool[n, p] observed cells.
+        where: bool[n, p] imputed cells.
+        predictor: int[p, p] predictor codes used.
+        methods: method per column ("" none, "~" passive).
+        passives: passive definitions by column position.
+        plan: the static plan (the compiled program's identity).
+        consts: device arrays fixed during the run.
+        root: the root PRNG key; seed: the seed it came from.
+        data: f[m, n, p] the current state of the m chains (completed data).
+        states: the methods' states per visit.
+        history: per-iteration statistics (host arrays), one entry per iteration.
+        events: logged events as records.
+    """
+
+    schema: Schema
+    values: np.ndarray
+    observed: np.ndarray
+    where: np.ndarray
+    predictor: np.ndarray
+    methods: tuple[str, ...]
+    passives: Mapping[int, Passive]
+    plan: sampler.Plan
+    consts: sampler.Consts
+    root: jax.Array
+    seed: int
+    data: jax.Array
+    states: tuple
+    history: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+    @property
+    def m(self) -> int:
+        """Number of imputations."""
+        return int(self.data.shape[0])
+
+    @property
+    def iterations(self) -> int:
+        """Iterations run so far."""
+        return len(self.history)
+
+    # ----- continuing the chains -------------------------------------------------------------
+    def iterate(self, maxit: int = 1, progress: bool = False) -> Imputations:
+        """Continue the same chains for ``maxit`` more iterations (R's ``mice.mids``).
+
+        ``mice(df, maxit=5).iterate(5)`` equals ``mice(df, maxit=10)`` with the same seed.
+
+        Returns:
+            A new :class:`Imputations`; this one is unchanged.
+        """
+        if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 0:
+            raise ValueError(f"maxit must be an integer >= 0, got {maxit!r}")
+        data, states, stats = sampler.run(self.plan, self.data, self.states, self.consts,
+                                          self.root, self.iterations + 1, maxit, progress)
+        stats = jax.device_get(stats)
+        events = list(self.events)
+        for t, s in enumerate(stats, start=self.iterations + 1):
+            events.extend(self._events(t, s))
+        return dataclasses.replace(self, data=data, states=states,
+                                   history=list(self.history) + list(stats), events=events)
+
+    def _events(self, t: int, stats: sampler.IterationStats) -> list[dict]:
+        names, out = self.schema.names, []
+        labels = design_labels(self.plan.terms)
+        columns = np.asarray(self.consts.visits.column)
+        why_all = np.asarray(stats.dropped)  # i[m, V, Q]
+        for v, (j, b) in enumerate(zip(columns, self.plan.visit_branch, strict=True)):
+            name, method = names[j], self.plan.branches[b].method
+            why = why_all[:, v]
+            for code, word in _WHY.items():
+                hit = (why == code).any(axis=0)
+                if hit.any():
+                    dropped = [labels[k] for k in np.flatnonzero(hit)]
+                    chains = int((why == code).any(axis=1).sum())
+                    out.append(dict(iteration=t, variable=name, method=method,
+                                    event=f"dropped {word} predictor(s)",
+                                    detail=f"{dropped} in {chains} of {self.m} chains"))
+            failed = ~np.asarray(stats.ok)[:, v]
+            if failed.any():
+                out.append(dict(iteration=t, variable=name, method=method,
+                                event="draw failed",
+                                detail=f"non-finite or failed fit in chains "
+                                       f"{(np.flatnonzero(failed) + 1).tolist()}; previous "
+                                       "values kept"))
+        for k, (j, spec) in enumerate(self.plan.passives):
+            bad = ~np.asarray(stats.passive_ok)[:, k]
+            if bad.any():
+                out.append(dict(iteration=t, variable=names[j], method="~",
+                                event="passive not finite",
+                                detail=f"{spec.source} gave non-finite values in "
+                                       f"{int(bad.sum())} chains; previous values kept"))
+        return out
+
+    # ----- results ---------------------------------------------------------------------------
+    @property
+    def _present(self) -> np.ndarray:
+        imputed = np.array([meth != "" for meth in self.methods])
+        return self.observed | (self.where & imputed[None, :])
+
+    def _frame(self, k: int) -> Any:
+        return adapter.decode(np.asarray(self.data[k]), self.schema, self._present)
+
+    def complete(self, action: int | str = 0, include: bool = False) -> Any:
+        """Completed data.
+
+        Args:
+            action: an imputation number (0-based), ``"long"`` (all stacked with ``.imp``
+                1..m and ``.id`` columns first, as R), or ``"all"`` (a list of m frames).
+            include: with ``"long"``, also stack the original incomplete data as ``.imp`` 0
+                (the layout R's ``as.mids()`` reads).
+
+        Returns:
+            A DataFrame, or a list of them for ``"all"``.
+        """
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            if not 0 <= action < self.m:
+                raise ValueError(f"imputation {action} does not exist: choose 0 .. {self.m - 1}")
+            return self._frame(int(action))
+        if action == "all":
+            return [self._frame(k) for k in range(self.m)]
+        if action == "long":
+            frames = [self._frame(k) for k in range(self.m)]
+            if include:
+                original = adapter.decode(self.values, self.schema, self.observed)
+                return adapter.stack_long([original] + frames, first=0)
+            return adapter.stack_long(frames, first=1)
+        raise ValueError(f"action must be an imputation number, 'long' or 'all', got {action!r}")
+
+    def _chain(self, field_name: str) -> Any:
+        names = [self.schema.names[j] for j in self.plan.tracked]
+        if not self.history:
+            arr = np.zeros((len(names), 0, self.m))
+        else:
+            arr = np.stack([getattr(s, field_name) for s in self.history], axis=1).transpose(
+                2, 1, 0)
+        return adapter.chain_frame(arr, names)
+
+    @property
+    def chain_mean(self) -> Any:
+        """Mean of the imputed cells per variable x iteration (rows) x imputation (columns).
+
+        Categorical variables are summarised by their level codes (0-based).
+        """
+        return self._chain("mean")
+
+    @property
+    def chain_var(self) -> Any:
+        """Variance of the imputed cells, laid out as :attr:`chain_mean`."""
+        return self._chain("var")
+
+    @property
+    def logged_events(self) -> Any:
+        """What happened during the run: iteration, variable, method, event, detail."""
+        return adapter.records_frame(self.events,
+                                     ["iteration", "variable", "method", "event", "detail"])
+
+    @property
+    def method(self) -> Any:
+        """The method per column (passive columns show their expression)."""
+        shown = [self.passives[j].source if meth == "~" else meth
+                 for j, meth in enumerate(self.methods)]
+        return adapter.labelled_series(shown, self.schema.names)
+
+    @property
+    def predictor_matrix(self) -> Any:
+        """The predictor matrix used."""
+        return adapter.labelled_matrix(self.predictor, self.schema.names, self.schema.names)
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write the long layout, original data included as ``.imp`` 0 (R: ``as.mids()``)."""
+        self.complete("long", include=True).to_parquet(path, index=False)
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write the long layout as CSV, ``NA`` for missing cells (R: ``as.mids(read.csv())``)."""
+        self.complete("long", include=True).to_csv(path, index=False, na_rep="NA")
+
+    def __repr__(self) -> str:
+        meth = ", ".join(f"{n}: {m}" for n, m in zip(self.schema.names, self.method)
+                         if m)
+        return (f"Imputations(m={self.m}, iterations={self.iterations}, seed={self.seed}, "
+                f"rows={self.schema.n_rows}, methods={{{meth}}})")

@@ -1,0 +1,254 @@
+"""Numerical building blocks shared by the imputation methods (pure JAX, fixed shapes).
+
+Rows that take part in a fit are selected by weights ``w: f[n]`` (1 = used, 0 = not) rather
+than boolean indexing, so every function keeps the data's shape and compiles once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+# Columns whose residual variance, given the columns kept before them, falls below this share
+# of their own variance are linearly dependent on those columns and dropped.
+COLLINEAR_TOL = 1e-7
+
+
+class Selection(NamedTuple):
+    """Which design columns a fit keeps.
+
+    Attributes:
+        keep: bool[q] columns used (the intercept, column 0, is always kept).
+        constant: bool[q] columns dropped because they do not vary in the fitting rows.
+        collinear: bool[q] columns dropped because they are linear in earlier kept columns.
+    """
+
+    keep: jax.Array
+    constant: jax.Array
+    collinear: jax.Array
+
+
+def weighted_moments(x: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Weighted column means and variances of ``x: f[n, q]`` with weights ``w: f[n]``."""
+    total = jnp.maximum(w.sum(), 1.0)
+    mean = (w @ x) / total
+    var = (w @ (x - mean) ** 2) / total
+    return mean, var
+
+
+def select_predictors(x: jax.Array, w: jax.Array, candidate: jax.Array,
+                      tol: float = COLLINEAR_TOL) -> Selection:
+    """Drop constant and linearly dependent columns of a design (intercept first).
+
+    Sweeps the weighted correlation matrix column by column (left to right): a candidate
+    column is kept when its residual variance given the kept columns before it exceeds ``tol``.
+
+    Args:
+        x: f[n, q] design, column 0 the intercept.
+        w: f[n] fitting weights.
+        candidate: bool[q] columns offered as predictors (the others are neither kept nor
+            reported as dropped).
+        tol: relative residual variance below which a column counts as collinear.
+
+    Returns:
+        The :class:`Selection`.
+    """
+    mean, var = weighted_moments(x, w)
+    scale = jnp.maximum(jnp.abs(mean), 1.0)
+    constant = (var <= (1e-10 * scale) ** 2).at[0].set(False) & candidate
+    sd = jnp.where(constant, 1.0, jnp.sqrt(var))
+    xc = (x - mean) / sd
+    total = jnp.maximum(w.sum(), 1.0)
+    corr = (xc * w[:, None]).T @ xc / total
+    q = x.shape[1]
+    candidate = (candidate & ~constant).at[0].set(False)  # the intercept: by centring
+
+    def sweep(carry, k):
+        a, keep = carry
+        d = a[k, k]
+        ok = candidate[k] & (d > tol)
+        safe = jnp.where(ok, d, 1.0)
+        row = a[k] / safe
+        swept = a - jnp.outer(a[:, k], a[k]) / safe
+        swept = swept.at[k].set(row).at[:, k].set(row).at[k, k].set(-1.0 / safe)
+        return (jnp.where(ok, swept, a), keep.at[k].set(ok)), None
+
+    (_, keep), _ = jax.lax.scan(sweep, (corr, jnp.zeros(q, bool)), jnp.arange(q))
+    keep = keep.at[0].set(True)
+    return Selection(keep=keep, constant=constant, collinear=~keep & ~constant & candidate)
+
+
+class LinearFit(NamedTuple):
+    """A (ridge-stabilised) least-squares fit on the weighted rows.
+
+    Attributes:
+        coef: f[q] least-squares coefficients (0 for dropped columns).
+        chol: f[q, q] lower Cholesky factor of the penalised cross-product matrix.
+        rss: f[] residual sum of squares in the fitting rows.
+        df: f[] residual degrees of freedom (fitting rows minus kept columns, at least 1).
+        ok: bool[] whether the factorisation succeeded.
+    """
+
+    coef: jax.Array
+    chol: jax.Array
+    rss: jax.Array
+    df: jax.Array
+    ok: jax.Array
+
+
+def least_squares(
+    x: jax.Array, y: jax.Array, w: jax.Array, keep: jax.Array, ridge: float = 1e-5
+) -> LinearFit:
+    """Weighted least squares with a small ridge on the diagonal (as mice's ``ridge``).
+
+    Args:
+        x: f[n, q] design; y: f[n] response; w: f[n] fitting weights; keep: bool[q].
+        ridge: the share of each diagonal element added for stability.
+
+    Returns:
+        The :class:`LinearFit`.
+    """
+    xk = x * keep
+    xtx = (xk * w[:, None]).T @ xk
+    dropped = jnp.diag(~keep).astype(x.dtype)
+    xtx = xtx + ridge * jnp.diag(jnp.diag(xtx)) + dropped
+    chol = jnp.linalg.cholesky(xtx)
+    coef = jax.scipy.linalg.cho_solve((chol, True), xk.T @ (w * y))
+    resid = y - xk @ coef
+    rss = jnp.sum(w * resid**2)
+    df = jnp.maximum(w.sum() - keep.sum(), 1.0)
+    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(coef))
+    return LinearFit(coef=coef, chol=chol, rss=rss, df=df, ok=ok)
+
+
+class LinearDraw(NamedTuple):
+    """One draw of (beta, sigma) from their posterior under the standard noninformative prior.
+
+    Attributes:
+        fit: the least-squares fit.
+        beta: f[q] drawn coefficients.
+        sigma: f[] drawn residual standard deviation.
+    """
+
+    fit: LinearFit
+    beta: jax.Array
+    sigma: jax.Array
+
+
+def draw_linear(
+    key: jax.Array, x: jax.Array, y: jax.Array, w: jax.Array, keep: jax.Array,
+    ridge: float = 1e-5
+) -> LinearDraw:
+    """Bayesian linear regression draw (Rubin 1987, p. 167): sigma^2 = rss / chi2(df),
+    beta ~ N(coef, sigma^2 (X'X)^-1).
+
+    Args:
+        key: PRNG key; x: f[n, q]; y: f[n]; w: f[n] fitting weights; keep: bool[q].
+        ridge: see :func:`least_squares`.
+
+    Returns:
+        The :class:`LinearDraw`.
+    """
+    k_chi, k_beta = jax.random.split(key)
+    fit = least_squares(x, y, w, keep, ridge)
+    chi2 = 2.0 * jax.random.gamma(k_chi, fit.df / 2.0)
+    sigma = jnp.sqrt(fit.rss / chi2)
+    z = jax.random.normal(k_beta, fit.coef.shape) * keep
+    # chol chol' = X'X, so solve(chol', z) ~ N(0, (X'X)^-1)
+    beta = fit.coef + sigma * jax.scipy.linalg.solve_triangular(fit.chol.T, z, lower=False)
+    return LinearDraw(fit=fit, beta=beta, sigma=sigma)
+
+
+def standardize(x: jax.Array, w: jax.Array, keep: jax.Array) -> jax.Array:
+    """Centre and scale the non-intercept columns of ``x`` on the fitting rows; zero dropped ones.
+
+    Only used where a prior acts on the coefficients, so that its scale means the same for
+    every predictor.
+    """
+    mean, var = weighted_moments(x, w)
+    mean = mean.at[0].set(0.0)
+    sd = jnp.where(var > 0, jnp.sqrt(var), 1.0).at[0].set(1.0)
+    return ((x - mean) / sd) * keep
+
+
+class Mode(NamedTuple):
+    """A posterior mode found by Newton's method and the curvature there.
+
+    Attributes:
+        theta: f[d] the mode.
+        hessian: f[d, d] Hessian of the negative log posterior at the mode (made positive
+            definite).
+        ok: bool[] whether Newton converged to a finite point.
+    """
+
+    theta: jax.Array
+    hessian: jax.Array
+    ok: jax.Array
+
+
+def newton_mode(
+    neg_log_post: Callable[[jax.Array], jax.Array], theta0: jax.Array, n_iter: int = 30,
+    max_step: float = 4.0
+) -> Mode:
+    """Minimise a smooth negative log posterior by damped Newton steps (fixed iteration count).
+
+    Steps are capped at ``max_step`` in the max norm, which keeps the iteration stable when the
+    likelihood is flat in some direction (e.g. perfect separation, held finite by the prior).
+
+    Args:
+        neg_log_post: f[d] -> f[] the function to minimise.
+        theta0: f[d] the start.
+        n_iter: Newton iterations (static).
+        max_step: largest change of any coordinate in one step.
+
+    Returns:
+        The :class:`Mode`.
+    """
+    grad = jax.grad(neg_log_post)
+    hess = jax.hessian(neg_log_post)
+    eye = jnp.eye(theta0.shape[0], dtype=theta0.dtype)
+
+    def positive(h):
+        low = jnp.linalg.eigvalsh(h)[0]
+        return h + eye * (jnp.maximum(0.0, -low) * 1.01 + 1e-9)
+
+    def step(theta, _):
+        g, h = grad(theta), positive(hess(theta))
+        delta = jnp.linalg.solve(h, g)
+        delta = delta * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(delta)), 1e-30))
+        return theta - delta, None
+
+    theta, _ = jax.lax.scan(step, theta0, None, length=n_iter)
+    g, h = grad(theta), positive(hess(theta))
+    scale = jnp.sqrt(jnp.maximum(jnp.diag(h), 1e-12))
+    ok = jnp.all(jnp.isfinite(theta)) & (jnp.max(jnp.abs(g) / scale) < 1e-3)
+    return Mode(theta=theta, hessian=h, ok=ok)
+
+
+def draw_laplace(key: jax.Array, mode: Mode) -> tuple[jax.Array, jax.Array]:
+    """Draw from the normal approximation N(mode, H^-1) of a posterior.
+
+    Returns:
+        ``(theta: f[d], ok: bool[])`` (``ok`` is False when the Cholesky factor failed).
+    """
+    chol = jnp.linalg.cholesky(mode.hessian)
+    z = jax.random.normal(key, mode.theta.shape, dtype=mode.theta.dtype)
+    theta = mode.theta + jax.scipy.linalg.solve_triangular(chol.T, z, lower=False)
+    return theta, mode.ok & jnp.all(jnp.isfinite(theta))
+
+
+def random_observed_rows(key: jax.Array, ry: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Row indices drawn uniformly, with replacement, from the rows where ``ry`` is True.
+
+    Args:
+        key: PRNG key; ry: bool[n]; shape: shape of the output.
+
+    Returns:
+        i[shape] row indices.
+    """
+    observed_rows = jnp.nonzero(ry, size=ry.shape[0], fill_value=0)[0]  # O(n), no sort
+    picks = jax.random.randint(key, shape, 0, jnp.maximum(ry.sum(), 1))
+    return observed_rows[picks]

@@ -1,0 +1,68 @@
+"""The method registry: names -> :class:`~jaxmice.methods.base.MethodInfo`.
+
+Adding a method is one file (exposing ``METHOD``), one line in ``_BUILTIN`` and one test file.
+Users register their own from outside the package with :func:`register_method`.
+"""
+
+from __future__ import annotations
+
+from . import logreg, mean, norm, norm_nob, norm_predict, pmm, polr, polyreg, sample
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+
+_BUILTIN = (pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr)
+
+_REGISTRY: dict[str, MethodInfo] = {}
+
+
+def register_method(info: MethodInfo, overwrite: bool = False) -> MethodInfo:
+    """Make a method available to ``jm.mice`` and ``jm.make_method`` under ``info.name``.
+
+    Args:
+        info: the method's metadata and factory.
+        overwrite: replace an existing method of the same name.
+
+    Returns:
+        ``info`` (so it can be used as a one-liner at module level).
+
+    Raises:
+        ValueError: the name is taken and ``overwrite`` is False, or the kinds are unknown.
+    """
+    from ..schema import KINDS
+
+    if not isinstance(info, MethodInfo):
+        raise TypeError(f"register_method expects a MethodInfo, got {type(info).__name__}")
+    bad = set(info.kinds) - set(KINDS)
+    if bad:
+        raise ValueError(f"method {info.name!r} declares unknown kind(s) {sorted(bad)}")
+    if info.name in _REGISTRY and not overwrite:
+        raise ValueError(f"a method named {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def get_method(name: str) -> MethodInfo:
+    """The registered method ``name``.
+
+    Raises:
+        ValueError: no such method (the message lists the known ones).
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown method {name!r}; known methods: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def available_methods() -> dict[str, MethodInfo]:
+    """All registered methods by name."""
+    return dict(_REGISTRY)
+
+
+for _module in _BUILTIN:
+    register_method(_module.METHOD)
+
+__all__ = [
+    "Draw", "Imputer", "MethodInfo", "Target", "VisitInputs", "no_state",
+    "register_method", "get_method", "available_methods",
+]

@@ -1,0 +1,35 @@
+"""``norm.nob``: linear regression imputation ignoring parameter uncertainty.
+
+Imputes ``x beta_hat + N(0, sigma_hat^2)``, with the least-squares estimates treated as known
+(improper for multiple imputation; kept for comparison, as in mice).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ..linalg import least_squares
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+
+
+def make(target: Target) -> Imputer:
+    """Bind ``norm.nob`` to a continuous target."""
+    ridge = float(target.option("ridge", 1e-5))
+
+    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
+        fit = least_squares(inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype), inputs.keep,
+                            ridge)
+        sigma = jnp.sqrt(fit.rss / fit.df)
+        noise = jax.random.normal(key, inputs.y.shape, dtype=inputs.x.dtype)
+        values = (inputs.x * inputs.keep) @ fit.coef + sigma * noise
+        return Draw(values=values, state=state, ok=fit.ok)
+
+    return Imputer(init=no_state, draw=draw)
+
+
+METHOD = MethodInfo(
+    name="norm.nob", kinds=frozenset({"continuous"}), make=make,
+    multilevel_alternative="2l.pan", options=("ridge",),
+    description="linear regression, parameter uncertainty ignored",
+)

@@ -1,0 +1,27 @@
+"""``norm.predict``: regression imputation (the least-squares prediction, no noise)."""
+
+from __future__ import annotations
+
+import jax
+
+from ..linalg import least_squares
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+
+
+def make(target: Target) -> Imputer:
+    """Bind ``norm.predict`` to a continuous target."""
+    ridge = float(target.option("ridge", 1e-5))
+
+    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
+        fit = least_squares(inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype), inputs.keep,
+                            ridge)
+        return Draw(values=(inputs.x * inputs.keep) @ fit.coef, state=state, ok=fit.ok)
+
+    return Imputer(init=no_state, draw=draw)
+
+
+METHOD = MethodInfo(
+    name="norm.predict", kinds=frozenset({"continuous"}), make=make,
+    multilevel_alternative="2l.pan", options=("ridge",),
+    description="linear regression prediction (deterministic)",
+)

@@ -1,0 +1,24 @@
+"""``sample``: random draws from the observed values of the variable (ignores predictors)."""
+
+from __future__ import annotations
+
+import jax
+
+from ..linalg import random_observed_rows
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+
+
+def make(target: Target) -> Imputer:
+    """Bind ``sample`` to a target of any kind."""
+
+    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
+        rows = random_observed_rows(key, inputs.ry, inputs.y.shape)
+        return Draw(values=inputs.y[rows], state=state, ok=inputs.ry.any())
+
+    return Imputer(init=no_state, draw=draw)
+
+
+METHOD = MethodInfo(
+    name="sample", kinds=frozenset({"continuous", "binary", "nominal", "ordinal"}), make=make,
+    description="random draw from the observed values",
+)

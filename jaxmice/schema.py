@@ -1,0 +1,77 @@
+"""What the sampler knows about a data set's columns, without knowing about DataFrames.
+
+The pandas adapter builds a :class:`Schema` from a frame; everything downstream (specification,
+sampler, methods) works on plain arrays plus this schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("continuous", "binary", "nominal", "ordinal")
+CATEGORICAL_KINDS = ("binary", "nominal", "ordinal")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the data set.
+
+    Attributes:
+        name: the column label in the user's frame.
+        kind: one of ``KINDS``.
+        levels: category labels for binary/nominal/ordinal columns (code ``k`` means
+            ``levels[k]``); ``None`` for continuous columns.
+        dtype: the user's dtype, restored when arrays go back to a frame.
+        na_value: what a missing cell looked like (``None`` or ``nan``) in object columns.
+    """
+
+    name: Hashable
+    kind: str
+    levels: tuple | None
+    dtype: Any
+    na_value: Any = None
+
+    @property
+    def n_levels(self) -> int:
+        """Number of categories (0 for continuous columns)."""
+        return 0 if self.levels is None else len(self.levels)
+
+    @property
+    def is_categorical(self) -> bool:
+        """Whether the column holds category codes."""
+        return self.kind in CATEGORICAL_KINDS
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Names, kinds and levels of all columns, plus the frame's index.
+
+    Attributes:
+        columns: one :class:`Column` per frame column, in frame order.
+        index: the frame's index (restored on the way back).
+    """
+
+    columns: tuple[Column, ...]
+    index: Any
+
+    @property
+    def names(self) -> tuple[Hashable, ...]:
+        """Column labels in order."""
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return len(self.index)
+
+    def position(self, name: Hashable) -> int:
+        """Position of a column, with a clear error for unknown labels."""
+        for j, c in enumerate(self.columns):
+            if c.name == name:
+                return j
+        raise ValueError(f"unknown column {name!r}; the data has columns {list(self.names)}")
+
+    def __getitem__(self, name: Hashable) -> Column:
+        return self.columns[self.position(name)]

@@ -1,0 +1,289 @@
+"""The imputation model's specification: predictor matrix, methods, and their validation.
+
+Predictor-matrix codes (rows = column imputed, columns = predictors), as in mice/miceadds:
+``0`` not used; ``1`` fixed effect; ``2`` fixed + random effect; ``3`` fixed effect plus its
+cluster mean; ``4`` random effect plus cluster mean; ``-2`` the cluster variable; ``-3``
+selection equation only; ``-4`` outcome equation only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .adapters import pandas as adapter
+from .methods import get_method
+from .passive import Passive, passive
+from .schema import Schema
+
+CODES = (-4, -3, -2, 0, 1, 2, 3, 4)
+CODE_MEANING = {
+    0: "not used", 1: "fixed effect", 2: "fixed and random effect",
+    3: "fixed effect plus cluster mean", 4: "random effect plus cluster mean",
+    -2: "cluster variable", -3: "selection equation only", -4: "outcome equation only",
+}
+DEFAULT_METHOD = {"continuous": "pmm", "binary": "logreg", "nominal": "polyreg",
+                  "ordinal": "polr"}
+
+
+def _encode(df: Any) -> tuple[np.ndarray, np.ndarray, Schema]:
+    return adapter.encode(df)
+
+
+def make_predictor_matrix(df: Any, cluster: Hashable | None = None) -> Any:
+    """The default predictor matrix: every other column predicts every column.
+
+    Args:
+        df: the incomplete data.
+        cluster: optional cluster column, coded -2 in every row (and not imputed itself).
+
+    Returns:
+        DataFrame[int] with rows = columns imputed and columns = predictors.
+    """
+    _, _, schema = _encode(df)
+    p = len(schema.names)
+    pred = np.ones((p, p), dtype=np.int64) - np.eye(p, dtype=np.int64)
+    if cluster is not None:
+        g = schema.position(cluster)
+        pred[:, g] = -2
+        pred[g, :] = 0
+    return adapter.labelled_matrix(pred, schema.names, schema.names)
+
+
+def _pairwise_corr(a: np.ndarray, oa: np.ndarray, b: np.ndarray, ob: np.ndarray) -> float:
+    both = oa & ob
+    if both.sum() < 3:
+        return 0.0
+    x, y = a[both], b[both]
+    sx, sy = x.std(), y.std()
+    if sx == 0 or sy == 0:
+        return 0.0
+    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+
+
+def quickpred(
+    df: Any, mincor: float = 0.1, minpuc: float = 0.0, include: Iterable[Hashable] = (),
+    exclude: Iterable[Hashable] = (),
+) -> Any:
+    """Select predictors by correlation, as mice's ``quickpred``.
+
+    Predictor ``x`` enters the row of an incomplete column ``y`` when the larger of
+    ``|cor(y, x)|`` and ``|cor(is.na(y), x)|`` (pairwise complete) exceeds ``mincor`` and the
+    proportion of usable cases (rows missing ``y`` with ``x`` observed) is at least ``minpuc``.
+    Columns in ``include`` always enter, those in ``exclude`` never. Rows of complete columns
+    are 0. Categorical columns enter by their codes.
+
+    Returns:
+        DataFrame[int] predictor matrix.
+    """
+    values, observed, schema = _encode(df)
+    names = schema.names
+    include, exclude = list(include), list(exclude)
+    for label in include + exclude:
+        schema.position(label)
+    p = len(names)
+    pred = np.zeros((p, p), dtype=np.int64)
+    for i in range(p):
+        missing = ~observed[:, i]
+        if not missing.any():
+            continue
+        for j in range(p):
+            if i == j:
+                continue
+            r_value = _pairwise_corr(values[:, i], observed[:, i], values[:, j], observed[:, j])
+            r_resp = _pairwise_corr(missing.astype(float), np.ones_like(missing),
+                                    values[:, j], observed[:, j])
+            puc = observed[missing, j].mean()
+            if max(abs(r_value), abs(r_resp)) > mincor and puc >= minpuc:
+                pred[i, j] = 1
+        for label in include:
+            pred[i, schema.position(label)] = 1 if schema.position(label) != i else 0
+        for label in exclude:
+            pred[i, schema.position(label)] = 0
+    return adapter.labelled_matrix(pred, names, names)
+
+
+def _default_method(kind: str, row_codes: np.ndarray) -> str:
+    """The default method for a kind; its multilevel alternative when the row has a cluster."""
+    name = DEFAULT_METHOD[kind]
+    if (row_codes == -2).any():
+        alternative = get_method(name).multilevel_alternative
+        try:
+            if alternative and kind in get_method(alternative).kinds:
+                return alternative
+        except ValueError:  # not registered (yet): the sampler will say what to do
+            pass
+    return name
+
+
+def make_method(df: Any, predictor_matrix: Any = None) -> Any:
+    """Default methods by kind: pmm, logreg, polyreg, polr ("" for complete columns).
+
+    Rows of the predictor matrix with a cluster code (-2) get the kind's multilevel method.
+
+    Returns:
+        Series[str] labelled by column.
+    """
+    values, observed, schema = _encode(df)
+    pred = (np.ones((len(schema.names),) * 2, dtype=np.int64) if predictor_matrix is None
+            else resolve_predictor_matrix(predictor_matrix, schema))
+    methods = [
+        _default_method(col.kind, pred[j]) if not observed[:, j].all() else ""
+        for j, col in enumerate(schema.columns)
+    ]
+    return adapter.labelled_series(methods, schema.names)
+
+
+def resolve_predictor_matrix(predictor_matrix: Any, schema: Schema) -> np.ndarray:
+    """The user's predictor matrix (frame, array, or ``{row: {column: code}}``) as int[p, p].
+
+    A partial dict overrides the default matrix's rows.
+
+    Raises:
+        ValueError: labels do not match the data, unknown codes, or a non-zero diagonal.
+    """
+    names = schema.names
+    p = len(names)
+    if predictor_matrix is None or isinstance(predictor_matrix, Mapping):
+        pred = np.ones((p, p), dtype=np.int64) - np.eye(p, dtype=np.int64)
+        for row, entries in dict(predictor_matrix or {}).items():
+            if row not in names:
+                raise ValueError(f"predictor_matrix names unknown row {row!r}; data columns "
+                                 f"are {list(names)}")
+            i = schema.position(row)
+            if isinstance(entries, Mapping):
+                for col, code in entries.items():
+                    if col not in names:
+                        raise ValueError(f"predictor_matrix row {row!r} names unknown column "
+                                         f"{col!r}")
+                    pred[i, schema.position(col)] = code
+            else:
+                pred[i] = np.asarray(entries, dtype=np.int64)
+    else:
+        frame = adapter.as_frame(predictor_matrix, names, names, "predictor_matrix")
+        pred = frame.to_numpy()
+    if not np.issubdtype(np.asarray(pred).dtype, np.number):
+        raise ValueError("predictor_matrix must hold integer codes")
+    pred = np.asarray(pred)
+    if np.any(pred != np.round(pred)):
+        raise ValueError("predictor_matrix must hold integer codes")
+    pred = pred.astype(np.int64)
+    bad = ~np.isin(pred, CODES)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"predictor_matrix[{names[i]!r}, {names[j]!r}] = {pred[i, j]} is not a code; "
+            f"allowed codes: {CODES}"
+        )
+    diag = np.flatnonzero(np.diag(pred) != 0)
+    if len(diag):
+        raise ValueError(f"predictor_matrix: column {names[diag[0]]!r} cannot predict itself "
+                         "(diagonal must be 0)")
+    return pred
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A validated specification, in positions.
+
+    Attributes:
+        methods: method name per column ("" = not imputed, "~" = passive).
+        passives: passive definitions by column position.
+        predictor: int[p, p] predictor codes.
+    """
+
+    methods: tuple[str, ...]
+    passives: Mapping[int, Passive]
+    predictor: np.ndarray
+
+
+def resolve_methods(method: Any, values: np.ndarray, observed: np.ndarray, where: np.ndarray,
+                    schema: Schema, pred: np.ndarray) -> Resolved:
+    """Resolve ``method`` (None, one name, dict, Series or list) and validate it against the
+    data and the predictor matrix.
+
+    Raises:
+        ValueError / TypeError: naming the column and the problem.
+    """
+    names = schema.names
+    defaults = [
+        _default_method(col.kind, pred[j]) if where[:, j].any() else ""
+        for j, col in enumerate(schema.columns)
+    ]
+    if method is None:
+        chosen: list[Any] = defaults
+    elif isinstance(method, (str, Passive)) and not (isinstance(method, str)
+                                                     and method.strip().startswith("~")):
+        chosen = [method if where[:, j].any() else "" for j in range(len(names))]
+    elif isinstance(method, Mapping):
+        unknown = [k for k in method if k not in names]
+        if unknown:
+            raise ValueError(f"method names unknown column(s) {unknown}; data columns are "
+                             f"{list(names)}")
+        chosen = [method.get(name, defaults[j]) for j, name in enumerate(names)]
+    elif adapter.is_frame_like(method) or isinstance(method, (list, tuple)):
+        chosen = list(adapter.as_series(method, names, "method").fillna(""))
+    else:
+        raise TypeError(f"method must be a name, a dict or a Series, got {type(method).__name__}")
+
+    methods: list[str] = []
+    passives: dict[int, Passive] = {}
+    for j, (name, entry) in enumerate(zip(names, chosen, strict=True)):
+        if isinstance(entry, Passive) or callable(entry) or (
+                isinstance(entry, str) and entry.strip().startswith("~")):
+            spec = passive(entry)
+            for used in spec.inputs or ():
+                if used not in names:
+                    raise ValueError(f"passive column {name!r}: {spec.source!r} uses unknown "
+                                     f"column {used!r}")
+                if used == name:
+                    raise ValueError(f"passive column {name!r} cannot depend on itself")
+            passives[j] = spec
+            methods.append("~")
+            continue
+        if not isinstance(entry, str):
+            raise TypeError(f"method for column {name!r} must be a string, got {entry!r}")
+        entry = entry.strip()
+        methods.append(entry)
+        if entry == "":
+            continue
+        try:
+            info = get_method(entry)
+        except ValueError as err:
+            raise ValueError(f"column {name!r}: {err}") from None
+        col = schema.columns[j]
+        if col.kind not in info.kinds:
+            raise ValueError(
+                f"method {entry!r} cannot impute column {name!r} of kind {col.kind} "
+                f"(it takes: {', '.join(sorted(info.kinds))}); try "
+                f"{DEFAULT_METHOD[col.kind]!r} or set the column's kind"
+            )
+        row = pred[j]
+        has_cluster = (row == -2).any()
+        if has_cluster and not info.needs_cluster:
+            alt = info.multilevel_alternative
+            hint = f"use a multilevel method such as {alt!r}" if alt else "use a 2l method"
+            cluster = names[int(np.flatnonzero(row == -2)[0])]
+            raise ValueError(
+                f"column {name!r}: predictor_matrix gives cluster code -2 to {cluster!r}, but "
+                f"{entry!r} is a single-level method and would use the cluster id as a number; "
+                f"{hint}, or set that entry to 0"
+            )
+        if info.needs_cluster and (row == -2).sum() != 1:
+            raise ValueError(f"column {name!r}: method {entry!r} needs exactly one cluster "
+                             "variable (code -2) in its predictor_matrix row")
+        bad = sorted(set(row[row != -2].tolist()) - set(info.allowed_codes))
+        if bad:
+            j_bad = int(np.flatnonzero(np.isin(row, bad))[0])
+            raise ValueError(
+                f"column {name!r}: predictor code {bad[0]} ({CODE_MEANING[bad[0]]}) for "
+                f"{names[j_bad]!r} is not supported by method {entry!r}"
+            )
+        imputed = where[:, j]
+        if imputed.any() and not observed[:, j].any():
+            raise ValueError(f"column {name!r} is entirely missing: there is nothing to impute "
+                             "it from; drop it or define it passively")
+    return Resolved(methods=tuple(methods), passives=passives, predictor=pred)
