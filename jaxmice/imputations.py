@@ -203,7 +203,7 @@ class Imputations:
         self.complete("long", include=True).to_csv(path, index=False, na_rep="NA")
 
     def __repr__(self) -> str:
-        meth = ", ".join(f"{n}: {m}" for n, m in zip(self.schema.names, self.method)
+        meth = ", ".join(f"{n}: {m}" for n, m in zip(self.schema.names, self.method, strict=True)
                          if m)
         return (f"Imputations(m={self.m}, iterations={self.iterations}, seed={self.seed}, "
                 f"rows={self.schema.n_rows}, methods={{{meth}}})")

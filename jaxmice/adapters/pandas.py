@@ -85,7 +85,7 @@ def _infer_column(name: Hashable, s: pd.Series, kind: str | None) -> Column:
                 levels = tuple(int(v) for v in levels)
         elif kind == "continuous":
             levels = None
-    elif dtype == object or pd.api.types.is_string_dtype(dtype):
+    elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         obs = s[observed].to_numpy()
         if len(obs) and all(isinstance(v, (bool, np.bool_)) for v in obs):
             levels = (False, True)
@@ -174,20 +174,20 @@ def _decode_column(col: Column, v: np.ndarray, present: np.ndarray) -> pd.Series
                 return arr
             return np.where(present, v, np.nan)
         out = np.where(present, v, np.nan)
-        return pd.array(out, dtype=col.dtype) if not isinstance(col.dtype, np.dtype) else out.astype(
-            col.dtype
-        )
+        if isinstance(col.dtype, np.dtype):
+            return out.astype(col.dtype)
+        return pd.array(out, dtype=col.dtype)
     codes = np.where(present, np.round(v), -1).astype(np.int64)
     if isinstance(col.dtype, pd.CategoricalDtype):
         return pd.Categorical.from_codes(codes, dtype=col.dtype)
-    levels = np.empty(len(col.levels), dtype=object)
-    levels[:] = list(col.levels)
+    levels = np.empty(max(len(col.levels), 1), dtype=object)  # no levels: all cells missing
+    levels[:len(col.levels)] = list(col.levels)
     labels = levels[np.clip(codes, 0, None)]
     if present.all() and not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
         return pd.array(labels.tolist(), dtype=col.dtype)
     if col.dtype == object:
         labels[~present] = col.na_value
-        return labels
+        return pd.Series(labels, dtype=object)  # a bare array would be inferred as str
     labels[~present] = None
     try:
         return pd.array(labels.tolist(), dtype=col.dtype)
@@ -214,7 +214,9 @@ def decode(values: np.ndarray, schema: Schema, present: np.ndarray | None = None
         col.name: _decode_column(col, values[:, j], present[:, j])
         for j, col in enumerate(schema.columns)
     }
-    return pd.DataFrame(data, index=schema.index)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(values)))
+    frame.index = schema.index
+    return frame
 
 
 def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name: Hashable

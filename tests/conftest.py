@@ -1,0 +1,37 @@
+"""Shared helpers for the method tests: call a method's draw directly, many times at once."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmice  # noqa: F401  (turns on float64)
+from jaxmice.methods import Target, VisitInputs, get_method
+
+
+def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
+    """Inputs for a single-level visit: x f[n, q] (intercept first), y f[n], ry bool[n]."""
+    n, q = x.shape
+    return VisitInputs(
+        y=jnp.asarray(np.where(ry, y, 0.0)), ry=jnp.asarray(ry), wy=jnp.asarray(~ry),
+        x=jnp.asarray(x), keep=jnp.ones(q, bool), codes=jnp.ones(q, jnp.int32),
+        cluster=jnp.zeros(n, jnp.int32),
+    )
+
+
+def many_draws(method: str, inputs: VisitInputs, n_draws: int, seed: int = 0, kind: str =
+               "continuous", n_levels: int = 0, **options) -> tuple[np.ndarray, np.ndarray]:
+    """``n_draws`` independent draws of ``method``: (values f[n_draws, n], ok bool[n_draws])."""
+    imputer = get_method(method).make(Target(name="y", kind=kind, n_levels=n_levels,
+                                             options=tuple(sorted(options.items()))))
+    state = imputer.init(inputs)
+    keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
+    out = jax.jit(jax.vmap(lambda k: imputer.draw(k, state, inputs)))(keys)
+    return np.asarray(out.values), np.asarray(out.ok)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261124)
