@@ -2,12 +2,22 @@
 
 ``import jaxmice as jm``; names mirror R's mice / miceadds / micemd / mitml. Computation runs in
 float64: jaxmice turns on ``jax_enable_x64`` when imported (variance components and
-near-collinear designs need the precision).
+near-collinear designs need the precision). Compiled programs are kept in JAX's persistent
+compilation cache (``~/.cache/jaxmice/xla`` unless you set ``jax_compilation_cache_dir``;
+``JAXMICE_COMPILATION_CACHE=0`` turns this off), so a new process skips compiling a data
+shape it has seen before.
 """
+
+import os
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+if (os.environ.get("JAXMICE_COMPILATION_CACHE", "1") != "0"
+        and not jax.config.jax_compilation_cache_dir):
+    _cache_home = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
+    jax.config.update("jax_compilation_cache_dir", os.path.join(_cache_home, "jaxmice", "xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 from . import datasets  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402

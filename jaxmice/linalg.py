@@ -39,16 +39,18 @@ def weighted_moments(x: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
     return mean, var
 
 
-def select_predictors(x: jax.Array, w: jax.Array, candidate: jax.Array,
-                      tol: float = COLLINEAR_TOL) -> Selection:
+def select_predictors(gram: jax.Array, candidate: jax.Array, tol: float = COLLINEAR_TOL
+                      ) -> Selection:
     """Drop constant and linearly dependent columns of a design (intercept first).
 
-    Sweeps the weighted correlation matrix column by column (left to right): a candidate
-    column is kept when its residual variance given the kept columns before it exceeds ``tol``.
+    Works on the cross-product matrix alone (no pass over the rows): its first row gives the
+    column means, the rest the covariances. Sweeps the correlation matrix column by column
+    (left to right): a candidate column is kept when its residual variance given the kept
+    columns before it exceeds ``tol``.
 
     Args:
-        x: f[n, q] design, column 0 the intercept.
-        w: f[n] fitting weights.
+        gram: f[q, q] weighted cross products ``X' W X`` of the design (column 0 the
+            intercept) over the fitting rows.
         candidate: bool[q] columns offered as predictors (the others are neither kept nor
             reported as dropped).
         tol: relative residual variance below which a column counts as collinear.
@@ -56,14 +58,17 @@ def select_predictors(x: jax.Array, w: jax.Array, candidate: jax.Array,
     Returns:
         The :class:`Selection`.
     """
-    mean, var = weighted_moments(x, w)
+    total = jnp.maximum(gram[0, 0], 1.0)
+    mean = gram[0] / total
+    cov = gram / total - jnp.outer(mean, mean)
+    var = jnp.diag(cov)
     scale = jnp.maximum(jnp.abs(mean), 1.0)
-    constant = (var <= (1e-10 * scale) ** 2).at[0].set(False) & candidate
-    sd = jnp.where(constant, 1.0, jnp.sqrt(var))
-    xc = (x - mean) / sd
-    total = jnp.maximum(w.sum(), 1.0)
-    corr = (xc * w[:, None]).T @ xc / total
-    q = x.shape[1]
+    # sd below 1e-6 of the column's scale: constant (the cross-product route has rounding
+    # error near 1e-16 of mean^2, far below this)
+    constant = (var <= 1e-12 * scale**2).at[0].set(False) & candidate
+    sd = jnp.where(constant | (var <= 0), 1.0, jnp.sqrt(jnp.maximum(var, 0.0)))
+    corr = cov / jnp.outer(sd, sd)
+    q = gram.shape[0]
     candidate = (candidate & ~constant).at[0].set(False)  # the intercept: by centring
 
     def sweep(carry, k):
@@ -79,6 +84,11 @@ def select_predictors(x: jax.Array, w: jax.Array, candidate: jax.Array,
     (_, keep), _ = jax.lax.scan(sweep, (corr, jnp.zeros(q, bool)), jnp.arange(q))
     keep = keep.at[0].set(True)
     return Selection(keep=keep, constant=constant, collinear=~keep & ~constant & candidate)
+
+
+def cross_products(x: jax.Array, w: jax.Array) -> jax.Array:
+    """f[q, q] weighted cross products ``X' diag(w) X``."""
+    return (x * w[:, None]).T @ x
 
 
 class LinearFit(NamedTuple):
@@ -100,19 +110,23 @@ class LinearFit(NamedTuple):
 
 
 def least_squares(
-    x: jax.Array, y: jax.Array, w: jax.Array, keep: jax.Array, ridge: float = 1e-5
+    x: jax.Array, y: jax.Array, w: jax.Array, keep: jax.Array, ridge: float = 1e-5,
+    gram: jax.Array | None = None,
 ) -> LinearFit:
     """Weighted least squares with a small ridge on the diagonal (as mice's ``ridge``).
 
     Args:
         x: f[n, q] design; y: f[n] response; w: f[n] fitting weights; keep: bool[q].
         ridge: the share of each diagonal element added for stability.
+        gram: f[q, q] ``X' diag(w) X`` if already computed (saves a pass over the rows).
 
     Returns:
         The :class:`LinearFit`.
     """
     xk = x * keep
-    xtx = (xk * w[:, None]).T @ xk
+    if gram is None:
+        gram = cross_products(x, w)
+    xtx = gram * jnp.outer(keep, keep)
     dropped = jnp.diag(~keep).astype(x.dtype)
     xtx = xtx + ridge * jnp.diag(jnp.diag(xtx)) + dropped
     chol = jnp.linalg.cholesky(xtx)
@@ -140,20 +154,20 @@ class LinearDraw(NamedTuple):
 
 def draw_linear(
     key: jax.Array, x: jax.Array, y: jax.Array, w: jax.Array, keep: jax.Array,
-    ridge: float = 1e-5
+    ridge: float = 1e-5, gram: jax.Array | None = None,
 ) -> LinearDraw:
     """Bayesian linear regression draw (Rubin 1987, p. 167): sigma^2 = rss / chi2(df),
     beta ~ N(coef, sigma^2 (X'X)^-1).
 
     Args:
         key: PRNG key; x: f[n, q]; y: f[n]; w: f[n] fitting weights; keep: bool[q].
-        ridge: see :func:`least_squares`.
+        ridge, gram: see :func:`least_squares`.
 
     Returns:
         The :class:`LinearDraw`.
     """
     k_chi, k_beta = jax.random.split(key)
-    fit = least_squares(x, y, w, keep, ridge)
+    fit = least_squares(x, y, w, keep, ridge, gram)
     chi2 = 2.0 * jax.random.gamma(k_chi, fit.df / 2.0)
     sigma = jnp.sqrt(fit.rss / chi2)
     z = jax.random.normal(k_beta, fit.coef.shape) * keep

@@ -167,6 +167,20 @@ def mice(
     where_arr = _where(where, observed, schema)
     pred = resolve_predictor_matrix(predictor_matrix, schema)
     resolved = resolve_methods(method, values, observed, where_arr, schema, pred)
+    imputing = np.array([meth not in ("", "~") and where_arr[:, j].any()
+                         for j, meth in enumerate(resolved.methods)])
+    unclustered = (pred[imputing] == -2).any(axis=0) & ~observed.all(axis=0)
+    if unclustered.any():  # caught here, before it is dropped as an incomplete predictor
+        j = int(np.flatnonzero(unclustered)[0])
+        raise ValueError(f"cluster column {names[j]!r} has {int((~observed[:, j]).sum())} "
+                         "missing value(s); every row needs a cluster")
+    unknown = [k for k in (method_options or {}) if k not in names]
+    if unknown:
+        raise ValueError(f"method_options names unknown column(s) {unknown}; data columns are "
+                         f"{list(names)}")
+    for name in method_options or {}:
+        if resolved.methods[schema.position(name)] in ("", "~"):
+            raise ValueError(f"method_options given for column {name!r}, which is not imputed")
     events: list[dict] = []
     # a column left incomplete (no method) cannot serve as a predictor
     imputed = np.array([meth != "" for meth in resolved.methods])

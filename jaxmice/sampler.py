@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from .design import Term, build_design
-from .linalg import random_observed_rows, select_predictors
+from .linalg import cross_products, random_observed_rows, select_predictors
 from .methods import Target, VisitInputs, get_method, no_state
 from .passive import Passive
 
@@ -129,9 +129,11 @@ def _visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Arra
     j, codes = visits.column[v], visits.codes[v]
     x = build_design(data, plan.terms)
     ry = consts.observed[:, j]
-    sel = select_predictors(x, ry.astype(x.dtype), codes > 0)
+    gram = cross_products(x, ry.astype(x.dtype))
+    sel = select_predictors(gram, codes > 0)
     inputs = VisitInputs(y=data[:, j], ry=ry, wy=consts.where[:, j], x=x, keep=sel.keep,
-                         codes=codes, cluster=consts.clusters[:, visits.cluster_column[v]])
+                         gram=gram, codes=codes,
+                         cluster=consts.clusters[:, visits.cluster_column[v]])
     return inputs, sel.constant.astype(jnp.int8) + 2 * sel.collinear.astype(jnp.int8)
 
 

@@ -16,7 +16,8 @@ def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
     n, q = x.shape
     return VisitInputs(
         y=jnp.asarray(np.where(ry, y, 0.0)), ry=jnp.asarray(ry), wy=jnp.asarray(~ry),
-        x=jnp.asarray(x), keep=jnp.ones(q, bool), codes=jnp.ones(q, jnp.int32),
+        x=jnp.asarray(x), keep=jnp.ones(q, bool), gram=jnp.asarray((x * ry[:, None]).T @ x),
+        codes=jnp.ones(q, jnp.int32),
         cluster=jnp.zeros(n, jnp.int32),
     )
 

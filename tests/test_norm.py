@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import many_draws, visit_inputs
 
 
@@ -72,7 +71,9 @@ def test_mean_and_sample(rng):
 def test_dropped_columns_are_ignored(rng):
     x, y, ry = _regression_data(rng)
     inputs = visit_inputs(x, y, ry)
-    garbage = inputs._replace(x=inputs.x.at[:, 2].set(1e6), keep=inputs.keep.at[2].set(False))
+    x_bad = inputs.x.at[:, 2].set(1e6)
+    garbage = inputs._replace(x=x_bad, keep=inputs.keep.at[2].set(False),
+                              gram=(x_bad * inputs.ry[:, None]).T @ x_bad)
     a, _ = many_draws("norm.predict", garbage, 1)
     xo, yo = x[ry][:, :2], y[ry]
     coef = np.linalg.solve(xo.T @ xo, xo.T @ yo)

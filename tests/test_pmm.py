@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-
 from conftest import many_draws, visit_inputs
+
 from jaxmice.methods.pmm import match, sort_order
 
 

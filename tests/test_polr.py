@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import many_draws, visit_inputs
+
 from jaxmice.methods.polr import class_log_probs
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import many_draws, visit_inputs
 
 

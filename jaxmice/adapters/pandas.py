@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import (
     is_bool_dtype,
+    is_complex_dtype,
     is_integer_dtype,
     is_numeric_dtype,
 )
@@ -66,7 +67,7 @@ def _infer_column(name: Hashable, s: pd.Series, kind: str | None) -> Column:
         natural = "ordinal" if dtype.ordered else "nominal"
     elif is_bool_dtype(dtype):
         levels, natural = (False, True), "binary"
-    elif is_numeric_dtype(dtype):
+    elif is_numeric_dtype(dtype) and not is_complex_dtype(dtype):
         vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
         finite = np.isfinite(vals) | np.isnan(vals)
         if not finite.all():
@@ -83,8 +84,8 @@ def _infer_column(name: Hashable, s: pd.Series, kind: str | None) -> Column:
             levels = tuple(np.unique(obs).tolist())
             if is_integer_dtype(dtype):
                 levels = tuple(int(v) for v in levels)
-        elif kind == "continuous":
-            levels = None
+        elif kind == "continuous":  # e.g. an int 0/1 column asked to be continuous
+            natural, levels = "continuous", None
     elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         obs = s[observed].to_numpy()
         if len(obs) and all(isinstance(v, (bool, np.bool_)) for v in obs):

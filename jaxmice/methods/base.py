@@ -52,6 +52,8 @@ class VisitInputs(NamedTuple):
         keep: bool[q] design columns used: the intercept and the predictors of this target,
             less constant and collinear ones. Columns not kept must be ignored (they belong
             to other targets' models).
+        gram: f[q, q] cross products ``x' diag(ry) x`` over the fitting rows (all design
+            columns; mask with ``keep``).
         codes: i[q] predictor-matrix code of each design column (1 for the intercept, 0 for
             columns that are not predictors of this target), e.g. 2 marks a random slope.
         cluster: i[n] cluster code of each row (all zero for single-level methods).
@@ -62,6 +64,7 @@ class VisitInputs(NamedTuple):
     wy: jax.Array
     x: jax.Array
     keep: jax.Array
+    gram: jax.Array
     codes: jax.Array
     cluster: jax.Array
 

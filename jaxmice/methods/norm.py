@@ -19,7 +19,7 @@ def make(target: Target) -> Imputer:
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_noise = jax.random.split(key)
         par = draw_linear(k_par, inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype),
-                          inputs.keep, ridge)
+                          inputs.keep, ridge, inputs.gram)
         noise = jax.random.normal(k_noise, inputs.y.shape, dtype=inputs.x.dtype)
         values = (inputs.x * inputs.keep) @ par.beta + par.sigma * noise
         return Draw(values=values, state=state, ok=par.fit.ok)

@@ -19,7 +19,7 @@ def make(target: Target) -> Imputer:
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         fit = least_squares(inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype), inputs.keep,
-                            ridge)
+                            ridge, inputs.gram)
         sigma = jnp.sqrt(fit.rss / fit.df)
         noise = jax.random.normal(key, inputs.y.shape, dtype=inputs.x.dtype)
         values = (inputs.x * inputs.keep) @ fit.coef + sigma * noise

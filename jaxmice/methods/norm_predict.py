@@ -14,7 +14,7 @@ def make(target: Target) -> Imputer:
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         fit = least_squares(inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype), inputs.keep,
-                            ridge)
+                            ridge, inputs.gram)
         return Draw(values=(inputs.x * inputs.keep) @ fit.coef, state=state, ok=fit.ok)
 
     return Imputer(init=no_state, draw=draw)

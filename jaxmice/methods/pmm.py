@@ -97,7 +97,7 @@ def make(target: Target) -> Imputer:
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_match = jax.random.split(key)
         par = draw_linear(k_par, inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype),
-                          inputs.keep, ridge)
+                          inputs.keep, ridge, inputs.gram)
         xk = inputs.x * inputs.keep
         rows = match(k_match, xk @ par.fit.coef, inputs.ry, xk @ par.beta, donors)
         return Draw(values=inputs.y[rows], state=state, ok=par.fit.ok & inputs.ry.any())
