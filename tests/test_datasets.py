@@ -86,7 +86,7 @@ def test_impact_factor_levels(incomplete):
     for col in ["hypox", "hypots", "tsah", "edh", "mort"]:
         assert pd.api.types.is_numeric_dtype(df[col]), col
         assert set(df[col].dropna().unique()) <= {0, 1}, col
-        assert df[col].dtype == ("int64" if df[col].notna().all() else "float64"), col
+        assert df[col].dtype == ("int64" if df[col].notna().all() else "Int64"), col
 
 
 def test_impact_complete_has_none_pupil_level():

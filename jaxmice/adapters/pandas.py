@@ -128,11 +128,9 @@ def _encode_column(col: Column, s: pd.Series) -> np.ndarray:
         codes = s.cat.codes.to_numpy().astype(np.float64)
         codes[codes < 0] = np.nan
         return codes
-    lookup = {level: k for k, level in enumerate(col.levels)}
-    out = np.full(len(s), np.nan)
-    observed = s.notna().to_numpy()
-    for i in np.flatnonzero(observed):
-        out[i] = lookup[s.iloc[i]]
+    codes = pd.Categorical(s.astype(object), categories=list(col.levels)).codes
+    out = codes.astype(np.float64)  # vectorised: no Python loop over rows
+    out[codes < 0] = np.nan
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -62,7 +63,7 @@ def _ints_to_int64(df: pd.DataFrame) -> pd.DataFrame:
     """
     for col in df.columns:
         s = df[col]
-        if pd.api.types.is_integer_dtype(s.dtype) and s.dtype != "int64":
+        if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" and s.dtype != "int64":
             df[col] = s.astype("int64")
     return df
 
@@ -111,8 +112,8 @@ def load_impact(incomplete: bool = False) -> pd.DataFrame:
     - ``pupil``: pupil reactivity, categorical, levels ``["Both", "One", "None"]``; ``"None"`` is
       a level, not a missing value.
     - ``ct``: CT classification, categorical, levels ``["I/II", "III", "IV/V"]``.
-    - ``hypox``, ``hypots``, ``tsah``, ``edh``: 0/1 indicators (int64 when complete, float64
-      with ``NaN`` when missing).
+    - ``hypox``, ``hypots``, ``tsah``, ``edh``: 0/1 indicators (int64 when complete, nullable
+      ``Int64`` with ``<NA>`` when missing, so both versions are binary to jaxmice).
     - ``mort``: 6-month mortality, 0/1.
 
     Origin: R package ``metamisc``, data set ``impact`` (GPL-3).
@@ -132,6 +133,9 @@ def load_impact(incomplete: bool = False) -> pd.DataFrame:
     df["motor_score"] = _categorical(df["motor_score"], IMPACT_MOTOR_SCORE_LEVELS)
     df["pupil"] = _categorical(df["pupil"], IMPACT_PUPIL_LEVELS)
     df["ct"] = _categorical(df["ct"], IMPACT_CT_LEVELS)
+    for col in ("hypox", "hypots", "tsah", "edh", "mort"):
+        if df[col].isna().any():
+            df[col] = df[col].astype("Int64")
     return _ints_to_int64(df)
 
 
