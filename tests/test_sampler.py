@@ -191,3 +191,27 @@ def test_single_method_name_for_all_and_options(df):
                   method_options={"y": {"donors": 1}}, seed=1, progress=False)
     assert imp.method.tolist() == ["pmm", "pmm", ""]
     assert imp.complete(0).notna().all().all()
+
+
+def test_compiled_once_per_shape_and_specification():
+    """Iterations, imp.iterate() and a re-specified identical model reuse one program."""
+    from jaxmice import sampler
+
+    rng = np.random.default_rng(9)
+    n = 120
+    df = pd.DataFrame({"h": rng.normal(1.7, 0.1, n), "w": rng.normal(70, 9, n)})
+    df["bmi"] = df.w / df.h**2
+    df.loc[:30, ["w", "bmi"]] = np.nan
+
+    def run(seed):
+        return jm.mice(df, m=2, maxit=3, method={"w": "norm", "bmi": "~ w / h^2"},
+                       predictor_matrix={"w": {"bmi": 0}}, post={"w": jm.squeeze(30, 150)},
+                       seed=seed, progress=False)
+
+    before = sampler.iterate._cache_size()
+    imp = run(1)
+    after_first = sampler.iterate._cache_size()
+    run(2).iterate(4)
+    imp.iterate(1)
+    assert after_first - before <= 1
+    assert sampler.iterate._cache_size() == after_first
