@@ -123,6 +123,31 @@ def _plan(schema: Schema, values: np.ndarray, observed: np.ndarray, where: np.nd
     return plan, consts
 
 
+def _check_extras(schema: Schema, observed: np.ndarray, where: np.ndarray, pred: np.ndarray,
+                  resolved: Resolved, post: Mapping, method_options: Mapping | None) -> None:
+    """Validate the cluster columns, ``method_options`` and ``post`` against the methods."""
+    names = schema.names
+    imputing = np.array([meth not in ("", "~") and where[:, j].any()
+                         for j, meth in enumerate(resolved.methods)])
+    unclustered = (pred[imputing] == -2).any(axis=0) & ~observed.all(axis=0)
+    if unclustered.any():  # caught here, before it is dropped as an incomplete predictor
+        j = int(np.flatnonzero(unclustered)[0])
+        raise ValueError(f"cluster column {names[j]!r} has {int((~observed[:, j]).sum())} "
+                         "missing value(s); every row needs a cluster")
+    unknown = [k for k in (method_options or {}) if k not in names]
+    if unknown:
+        raise ValueError(f"method_options names unknown column(s) {unknown}; data columns are "
+                         f"{list(names)}")
+    for name in method_options or {}:
+        if resolved.methods[schema.position(name)] in ("", "~"):
+            raise ValueError(f"method_options given for column {name!r}, which is not imputed")
+    for name, fn in post.items():
+        if not callable(fn):
+            raise TypeError(f"post for column {name!r} must be a function f[n] -> f[n]")
+        if resolved.methods[schema.position(name)] in ("", "~"):
+            raise ValueError(f"post given for column {name!r}, which is not imputed")
+
+
 def mice(
     df: Any,
     m: int = 5,
@@ -167,20 +192,8 @@ def mice(
     where_arr = _where(where, observed, schema)
     pred = resolve_predictor_matrix(predictor_matrix, schema)
     resolved = resolve_methods(method, values, observed, where_arr, schema, pred)
-    imputing = np.array([meth not in ("", "~") and where_arr[:, j].any()
-                         for j, meth in enumerate(resolved.methods)])
-    unclustered = (pred[imputing] == -2).any(axis=0) & ~observed.all(axis=0)
-    if unclustered.any():  # caught here, before it is dropped as an incomplete predictor
-        j = int(np.flatnonzero(unclustered)[0])
-        raise ValueError(f"cluster column {names[j]!r} has {int((~observed[:, j]).sum())} "
-                         "missing value(s); every row needs a cluster")
-    unknown = [k for k in (method_options or {}) if k not in names]
-    if unknown:
-        raise ValueError(f"method_options names unknown column(s) {unknown}; data columns are "
-                         f"{list(names)}")
-    for name in method_options or {}:
-        if resolved.methods[schema.position(name)] in ("", "~"):
-            raise ValueError(f"method_options given for column {name!r}, which is not imputed")
+    post = dict(post or {})
+    _check_extras(schema, observed, where_arr, pred, resolved, post, method_options)
     events: list[dict] = []
     # a column left incomplete (no method) cannot serve as a predictor
     imputed = np.array([meth != "" for meth in resolved.methods])
@@ -193,12 +206,6 @@ def mice(
                                detail=f"has missing values and is not imputed; removed as "
                                       f"predictor of {users}"))
     order = _visit_order(visit_sequence, resolved, where_arr, schema)
-    post = dict(post or {})
-    for name, fn in post.items():
-        if not callable(fn):
-            raise TypeError(f"post for column {name!r} must be a function f[n] -> f[n]")
-        if resolved.methods[schema.position(name)] in ("", "~"):
-            raise ValueError(f"post given for column {name!r}, which is not imputed")
     plan, consts = _plan(schema, values, observed, where_arr, pred, resolved, order, post,
                          method_options)
     if seed is None:
