@@ -10,8 +10,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..linalg import draw_laplace, newton_mode, standardize
+from ..linalg import draw_laplace, newton_mode
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .polyreg import categorical_fit_inputs
 
 _FAR = 1e3  # stands in for the infinite outer cut points, keeping gradients finite
 
@@ -42,10 +43,9 @@ def make(target: Target) -> Imputer:
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_y = jax.random.split(key)
-        w = inputs.ry.astype(inputs.x.dtype)
-        xs = standardize(inputs.x, w, inputs.keep)[:, 1:]  # the cut points hold the intercept
+        w, xs, onehot = categorical_fit_inputs(inputs, n_levels)
+        xs = xs[:, 1:]  # the cut points hold the intercept
         q = xs.shape[1]
-        onehot = jax.nn.one_hot(inputs.y.astype(jnp.int32), n_levels, dtype=xs.dtype)
         # start the cut points at the observed cumulative logits
         share = (w @ onehot + 0.5) / (w.sum() + 0.5 * n_levels)
         cum = jnp.clip(jnp.cumsum(share)[:-1], 1e-6, 1 - 1e-6)

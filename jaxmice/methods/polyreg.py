@@ -15,6 +15,16 @@ from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
 from .logreg import prior_precision
 
 
+def categorical_fit_inputs(inputs: VisitInputs, n_levels: int
+                           ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """What the categorical models fit on: weights f[n] (the observed rows), the standardised
+    design f[n, q] and the one-hot response f[n, K]."""
+    w = inputs.ry.astype(inputs.x.dtype)
+    xs = standardize(inputs.x, w, inputs.keep)
+    onehot = jax.nn.one_hot(inputs.y.astype(jnp.int32), n_levels, dtype=xs.dtype)
+    return w, xs, onehot
+
+
 def make(target: Target) -> Imputer:
     """Bind ``polyreg`` to a categorical target with ``target.n_levels`` levels."""
     prior_sd = float(target.option("prior_sd", 5.0))
@@ -22,10 +32,8 @@ def make(target: Target) -> Imputer:
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_y = jax.random.split(key)
-        w = inputs.ry.astype(inputs.x.dtype)
-        xs = standardize(inputs.x, w, inputs.keep)
+        w, xs, onehot = categorical_fit_inputs(inputs, n_levels)
         q = xs.shape[1]
-        onehot = jax.nn.one_hot(inputs.y.astype(jnp.int32), n_levels, dtype=xs.dtype)
         precision = jnp.tile(prior_precision(q, prior_sd), n_levels - 1)
 
         def logits(theta):
