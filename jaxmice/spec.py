@@ -29,10 +29,6 @@ DEFAULT_METHOD = {"continuous": "pmm", "binary": "logreg", "nominal": "polyreg",
                   "ordinal": "polr"}
 
 
-def _encode(df: Any) -> tuple[np.ndarray, np.ndarray, Schema]:
-    return adapter.encode(df)
-
-
 def make_predictor_matrix(df: Any, cluster: Hashable | None = None) -> Any:
     """The default predictor matrix: every other column predicts every column.
 
@@ -43,7 +39,7 @@ def make_predictor_matrix(df: Any, cluster: Hashable | None = None) -> Any:
     Returns:
         DataFrame[int] with rows = columns imputed and columns = predictors.
     """
-    _, _, schema = _encode(df)
+    _, _, schema = adapter.encode(df)
     p = len(schema.names)
     pred = np.ones((p, p), dtype=np.int64) - np.eye(p, dtype=np.int64)
     if cluster is not None:
@@ -79,7 +75,7 @@ def quickpred(
     Returns:
         DataFrame[int] predictor matrix.
     """
-    values, observed, schema = _encode(df)
+    values, observed, schema = adapter.encode(df)
     names = schema.names
     include, exclude = list(include), list(exclude)
     for label in include + exclude:
@@ -127,7 +123,7 @@ def make_method(df: Any, predictor_matrix: Any = None) -> Any:
     Returns:
         Series[str] labelled by column.
     """
-    values, observed, schema = _encode(df)
+    values, observed, schema = adapter.encode(df)
     pred = (np.ones((len(schema.names),) * 2, dtype=np.int64) if predictor_matrix is None
             else resolve_predictor_matrix(predictor_matrix, schema))
     methods = [

@@ -38,7 +38,10 @@ __all__ = [
     "as_series",
     "labelled_matrix",
     "labelled_series",
+    "records_frame",
     "stack_long",
+    "chain_frame",
+    "is_frame_like",
 ]
 
 
