@@ -1,0 +1,190 @@
+"""Linear mixed models by profiled REML or ML, in pure JAX (the algorithm of lme4's lmer).
+
+With ``b = Lambda u`` and ``u ~ N(0, sigma^2 I)``, the fixed effects and the spherical random
+effects solve the penalised least-squares problem
+
+    min_{beta, u} ||y - X beta - Z Lambda u||^2 + ||u||^2,
+
+whose Cholesky factor gives the profiled deviance in ``theta`` alone (Bates et al. 2015, JSS
+67(1), eqs. 34 and 41). All row-level work is done once, in cross products; each criterion
+evaluation is then ``O(J q_b^3 + p^3)``. Rows take part by weight ``w: f[n]`` (0 or 1), so a
+fit keeps its data's shape and compiles once. Float64 throughout: the profiled deviance is a
+difference of sums of squares, and matching lme4 to 1e-5 needs the extra digits.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_solve, solve_triangular
+
+from .optimize import newton_minimize
+from .structure import (
+    ReArrays,
+    ReShape,
+    block_cross,
+    block_gram,
+    canonical_theta,
+    relative_factor,
+)
+
+LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+
+
+class LmmStats(NamedTuple):
+    """Weighted cross products of a linear mixed model's data.
+
+    Attributes:
+        ztz: f[J, q_b, q_b]; ztx: f[J, q_b, p]; zty: f[J, q_b]; xtx: f[p, p]; xty: f[p];
+        yty: f[]; n: f[] the number of rows used.
+    """
+
+    ztz: jax.Array
+    ztx: jax.Array
+    zty: jax.Array
+    xtx: jax.Array
+    xty: jax.Array
+    yty: jax.Array
+    n: jax.Array
+
+
+class PlsSolution(NamedTuple):
+    """Penalised least-squares solution at one ``theta``.
+
+    Attributes:
+        lam: f[q_b, q_b] the relative covariance factor.
+        beta: f[p] fixed effects; u: f[J, q_b] spherical random effects.
+        chol_z: f[J, q_b, q_b] Cholesky factors of ``Lambda' Z'Z Lambda + I`` per block.
+        chol_x: f[p, p] Cholesky factor of the fixed effects' Schur complement (lme4's RX').
+        r2: f[] penalised residual sum of squares.
+        log_det_z, log_det_x: f[] ``log|L_Z|^2`` and ``log|R_X|^2``.
+    """
+
+    lam: jax.Array
+    beta: jax.Array
+    u: jax.Array
+    chol_z: jax.Array
+    chol_x: jax.Array
+    r2: jax.Array
+    log_det_z: jax.Array
+    log_det_x: jax.Array
+
+
+class LmmFit(NamedTuple):
+    """A fitted linear mixed model (one data set; a leading axis when vmapped).
+
+    Attributes:
+        theta: f[n_theta] the relative covariance factor at the optimum (diagonals >= 0).
+        beta: f[p]; vcov: f[p, p] ``sigma^2 (R_X' R_X)^-1`` as lme4's ``vcov``.
+        sigma: f[] residual standard deviation.
+        b: f[J, q_b] conditional modes of the random effects.
+        b_cov: f[J, q_b, q_b] their conditional covariances (per block).
+        deviance: f[] ML deviance or REML criterion (``-2 logLik``).
+        grad: f[n_theta] the criterion's gradient at the optimum.
+        n_iter: i[] optimiser iterations; converged: bool[].
+    """
+
+    theta: jax.Array
+    beta: jax.Array
+    vcov: jax.Array
+    sigma: jax.Array
+    b: jax.Array
+    b_cov: jax.Array
+    deviance: jax.Array
+    grad: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+
+
+def cross_products(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArrays,
+                   shape: ReShape) -> LmmStats:
+    """Cross products of ``y: f[n]``, ``x: f[n, p]`` and ``Z`` over rows weighted by ``w``."""
+    wx = x * w[:, None]
+    wy = y * w
+    return LmmStats(
+        ztz=block_gram(zval, w, re, shape),
+        ztx=block_cross(zval, wx, re, shape),
+        zty=block_cross(zval, wy, re, shape),
+        xtx=x.T @ wx,
+        xty=wx.T @ y,
+        yty=wy @ y,
+        n=w.sum(),
+    )
+
+
+def solve_pls(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape) -> PlsSolution:
+    """Solve the penalised least-squares problem at ``theta`` by a blocked Cholesky factor."""
+    lam = relative_factor(theta, re, shape)
+    eye = jnp.eye(shape.block_size, dtype=theta.dtype)
+    a = jnp.einsum("ba,jbc,cd->jad", lam, stats.ztz, lam) + eye
+    chol_z = jnp.linalg.cholesky(a)
+    cu = solve_triangular(chol_z, jnp.einsum("ba,jb->ja", lam, stats.zty)[..., None],
+                          lower=True)[..., 0]
+    cx = solve_triangular(chol_z, jnp.einsum("ba,jbp->jap", lam, stats.ztx), lower=True)
+    chol_x = jnp.linalg.cholesky(stats.xtx - jnp.einsum("jqa,jqb->ab", cx, cx))
+    cbeta = solve_triangular(chol_x, stats.xty - jnp.einsum("jqa,jq->a", cx, cu), lower=True)
+    beta = solve_triangular(chol_x, cbeta, lower=True, trans="T")
+    u = solve_triangular(chol_z, (cu - cx @ beta)[..., None], lower=True, trans="T")[..., 0]
+    r2 = stats.yty - jnp.sum(cu**2) - jnp.sum(cbeta**2)
+    log_det_z = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_z, axis1=-2, axis2=-1)))
+    log_det_x = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_x)))
+    return PlsSolution(lam, beta, u, chol_z, chol_x, r2, log_det_z, log_det_x)
+
+
+def deviance_from(sol: PlsSolution, n: jax.Array, p: int, reml: bool) -> jax.Array:
+    """ML deviance or REML criterion (lme4's ``deviance`` / ``REMLcrit``) of a PLS solution."""
+    if reml:
+        dof = n - p
+        return sol.log_det_z + sol.log_det_x + dof * (1.0 + LOG_2PI + jnp.log(sol.r2 / dof))
+    return sol.log_det_z + n * (1.0 + LOG_2PI + jnp.log(sol.r2 / n))
+
+
+def profiled_deviance(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape,
+                      reml: bool) -> jax.Array:
+    """The criterion minimised over ``theta: f[n_theta]`` (NaN where a factor fails)."""
+    sol = solve_pls(theta, stats, re, shape)
+    return deviance_from(sol, stats.n, stats.xtx.shape[0], reml)
+
+
+def conditional_covariance(sol: PlsSolution, sigma2: jax.Array) -> jax.Array:
+    """``sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1 Lambda'`` per block: f[J, q_b, q_b]."""
+    g = solve_triangular(sol.chol_z, jnp.broadcast_to(sol.lam.T, sol.chol_z.shape), lower=True)
+    return sigma2 * jnp.einsum("jka,jkb->jab", g, g)
+
+
+def fit_lmm(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArrays,
+            shape: ReShape, theta0: jax.Array, reml: bool = True) -> LmmFit:
+    """Fit a linear mixed model by minimising the profiled REML or ML criterion.
+
+    Args:
+        y: f[n] response; x: f[n, p] fixed-effect design; zval: f[n, K] values of ``Z``;
+        w: f[n] row weights (1 = used, 0 = left out).
+        re, shape: the random-effects structure.
+        theta0: f[n_theta] start (lme4's: 1 on diagonals, 0 elsewhere).
+        reml: REML (True) or maximum likelihood.
+
+    Returns:
+        The :class:`LmmFit`.
+    """
+    stats = cross_products(y, x, zval, w, re, shape)
+    result = newton_minimize(lambda t: profiled_deviance(t, stats, re, shape, reml), theta0)
+    theta = canonical_theta(result.x, re)
+    sol = solve_pls(theta, stats, re, shape)
+    p = x.shape[1]
+    sigma2 = sol.r2 / (stats.n - p if reml else stats.n)
+    vcov = sigma2 * cho_solve((sol.chol_x, True), jnp.eye(p, dtype=x.dtype))
+    b = jnp.einsum("ab,jb->ja", sol.lam, sol.u)
+    return LmmFit(
+        theta=theta,
+        beta=sol.beta,
+        vcov=vcov,
+        sigma=jnp.sqrt(sigma2),
+        b=b,
+        b_cov=conditional_covariance(sol, sigma2),
+        deviance=deviance_from(sol, stats.n, p, reml),
+        grad=result.grad,
+        n_iter=result.n_iter,
+        converged=result.converged,
+    )

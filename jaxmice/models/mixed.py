@@ -1,0 +1,517 @@
+"""``jm.lmer`` and ``jm.glmer``: lme4's mixed models on one data set or a batch of them.
+
+A batch (e.g. the m completed data sets of an imputation) is fitted by one compiled program,
+vmapped over the data sets; a single data set is a batch of one. Results come back as
+:class:`MixedModel` (one fit) or :class:`MixedModels` (a batch, indexable by data set), with
+lme4's names: ``fixed``, ``se`` (``vcov``), ``varcomp`` (``as.data.frame(VarCorr())``),
+``loglik``, ``ranef`` (``as.data.frame(ranef(condVar = TRUE))``) and ``tidy()`` (broom.mixed).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..adapters import pandas as adapter
+from .formula import Formula, parse_formula
+from .glmm import FAMILIES, GlmmData, fit_glmm
+from .lmm import fit_lmm
+from .model_frame import ColumnData, ModelFrame, model_frame
+from .structure import ReArrays, ReShape, ReStructure, build_structure
+
+# lme4's isSingular tolerance on the diagonal of the relative covariance factor
+SINGULAR_TOL = 1e-4
+# lme4 warns when the scaled gradient (Newton step) at the optimum exceeds this
+GRADIENT_TOL = 2e-3
+
+
+class ModelFitError(RuntimeError):
+    """A mixed-model fit that failed numerically (e.g. a non-finite criterion)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit that stopped before meeting the optimiser's convergence criterion."""
+
+
+class SingularFitWarning(UserWarning):
+    """A fit at the boundary: a variance component is (near) zero or correlations are +-1."""
+
+
+@partial(jax.jit, static_argnames=("shape", "reml"))
+def _fit_lmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, reml: bool):
+    return jax.vmap(lambda yi, xi, zi: fit_lmm(yi, xi, zi, w, re, shape, theta0, reml))(
+        y, x, zval)
+
+
+@partial(jax.jit, static_argnames=("shape", "family"))
+def _fit_glmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, family: str):
+    def one(yi, xi, zi):
+        return fit_glmm(GlmmData(yi, xi, zi, w), re, shape, theta0, family)
+
+    return jax.vmap(one)(y, x, zval)
+
+
+def _columns(formula: Formula, data: Sequence) -> dict[str, ColumnData]:
+    """The formula's columns from each frame, stacked along a leading batch axis."""
+    names = formula.variables()
+    per_frame = [adapter.formula_columns(df, names) for df in data]
+    columns = {}
+    for name in names:
+        first = per_frame[0][name]
+        for k, cols in enumerate(per_frame[1:], start=1):
+            if cols[name].levels != first.levels:
+                raise ValueError(f"column {name!r} has levels {cols[name].levels} in data set "
+                                 f"{k}, but {first.levels} in data set 0; a batch shares levels")
+        values = np.concatenate([cols[name].values for cols in per_frame], axis=0)
+        columns[name] = ColumnData(values=values, levels=first.levels, ordered=first.ordered)
+    return columns
+
+
+def _check_response(frame: ModelFrame, family: str) -> None:
+    y = frame.y
+    name = frame.response
+    if family == "gaussian":
+        if frame.response_levels is not None:
+            raise ValueError(f"response {name!r} is a factor; lmer needs a numeric response "
+                             "(use glmer(family='binomial') for a two-level factor)")
+        return
+    if frame.response_levels is not None and len(frame.response_levels) != 2:
+        raise ValueError(f"response {name!r} is a factor with {len(frame.response_levels)} "
+                         f"levels; family={family!r} needs a 0/1 response or two levels")
+    if family == "binomial":
+        bad = np.unique(y[(y != 0) & (y != 1)])
+        if bad.size:
+            raise ValueError(f"binomial response {name!r} must be 0/1 (or a two-level factor or "
+                             f"bool); it has the value(s) {bad[:5].tolist()}")
+    elif family == "poisson":
+        bad = np.unique(y[(y < 0) | (y != np.round(y))])
+        if bad.size:
+            raise ValueError(f"poisson response {name!r} must hold non-negative whole counts; it "
+                             f"has the value(s) {bad[:5].tolist()}")
+
+
+def _check_sizes(frame: ModelFrame, structure: ReStructure, family: str) -> None:
+    n = int(frame.rows.sum())
+    for term in structure.terms:
+        if len(term.levels) >= n and family == "gaussian":
+            raise ValueError(f"grouping factor {term.group!r} has {len(term.levels)} levels for "
+                             f"{n} observations; each group needs more than one row on average")
+    total = sum(len(t.levels) * t.q for t in structure.terms)
+    if family == "gaussian" and total >= n:
+        raise ValueError(f"{total} random effects for {n} observations: the residual variance "
+                         "is not identifiable; simplify the random terms")
+
+
+def _fit(formula: str, data: Any, family: str, reml: bool) -> MixedModel | MixedModels:
+    single = adapter.is_frame_like(data)
+    frames = [data] if single else list(data)
+    if not frames:
+        raise ValueError("no data sets to fit")
+    parsed = parse_formula(formula)
+    frame = model_frame(parsed, _columns(parsed, frames))
+    _check_response(frame, family)
+    structure, zval = build_structure(frame.random)
+    _check_sizes(frame, structure, family)
+
+    re = structure.device_arrays()
+    args = (jnp.asarray(frame.y, jnp.float64), jnp.asarray(frame.x, jnp.float64),
+            jnp.asarray(zval, jnp.float64), jnp.ones(frame.y.shape[1]), re, structure.shape,
+            jnp.asarray(structure.initial_theta()))
+    if family == "gaussian":
+        raw = _fit_lmm_batch(*args, reml=reml)
+        sigma = np.asarray(raw.sigma)
+        extra = {}
+    else:
+        raw = _fit_glmm_batch(*args, family=family)
+        sigma = np.ones(frame.y.shape[0])
+        extra = {"vcov_rx": np.asarray(raw.vcov_rx), "hessian_ok": np.asarray(raw.hessian_ok)}
+    fits = MixedModels(
+        formula=parsed.text, family=family, reml=reml and family == "gaussian",
+        fixed_names=tuple(frame.fixed_names), structure=structure, nobs=int(frame.rows.sum()),
+        n_omitted=int((~frame.rows).sum()), dropped=tuple(frame.dropped),
+        theta=np.asarray(raw.theta), beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov),
+        sigma=sigma, b=np.asarray(raw.b), b_cov=np.asarray(raw.b_cov),
+        deviance=np.asarray(raw.deviance), grad=np.asarray(raw.grad),
+        n_iter=np.asarray(raw.n_iter), converged=np.asarray(raw.converged), extra=extra,
+    )
+    fits.check()
+    return fits[0] if single else fits
+
+
+def lmer(formula: str, data: Any, reml: bool = True) -> MixedModel | MixedModels:
+    """Fit a linear mixed model, as lme4's ``lmer``.
+
+    Args:
+        formula: an lme4 formula, e.g. ``"popular ~ 1 + sex + texp + (1 | school)"``.
+        data: a DataFrame, or a sequence of same-shaped DataFrames (fitted as one batch).
+        reml: REML (default, as lme4) or maximum likelihood.
+
+    Returns:
+        A :class:`MixedModel` for one frame, :class:`MixedModels` for a sequence.
+
+    Raises:
+        FormulaError: the formula does not parse (the message points at the token).
+        ValueError: unknown columns, missing values in a grouping factor, a factor response.
+        ModelFitError: the criterion became non-finite.
+    """
+    return _fit(formula, data, "gaussian", reml)
+
+
+def glmer(formula: str, data: Any, family: str = "binomial") -> MixedModel | MixedModels:
+    """Fit a generalised linear mixed model by the Laplace approximation, as lme4's ``glmer``.
+
+    Args:
+        formula: an lme4 formula, e.g. ``"mort ~ type + age + (1 | name)"``.
+        data: a DataFrame, or a sequence of same-shaped DataFrames (fitted as one batch).
+        family: ``"binomial"`` (logit link; 0/1, bool or two-level factor response) or
+            ``"poisson"`` (log link; counts).
+
+    Returns:
+        A :class:`MixedModel` for one frame, :class:`MixedModels` for a sequence.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; glmer takes {FAMILIES} "
+                         "(use lmer for a gaussian response)")
+    return _fit(formula, data, family, reml=False)
+
+
+def _unique_groups(terms) -> list[str]:
+    """Group labels made unique as R's make.unique does (``g``, ``g.1``, ...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for term in terms:
+        k = seen.get(term.group, 0)
+        out.append(term.group if k == 0 else f"{term.group}.{k}")
+        seen[term.group] = k + 1
+    return out
+
+
+@dataclass(frozen=True)
+class MixedModels:
+    """Mixed-model fits of a batch of same-shaped data sets (arrays with a leading axis B).
+
+    Index it (``fits[i]``) for one :class:`MixedModel`. Arrays: ``theta: f[B, n_theta]``,
+    ``beta: f[B, p]``, ``vcov: f[B, p, p]``, ``sigma: f[B]``, ``b: f[B, J, q_b]``,
+    ``b_cov: f[B, J, q_b, q_b]``, ``deviance: f[B]`` (``-2 logLik``), ``grad``, ``n_iter``,
+    ``converged: bool[B]``.
+    """
+
+    formula: str
+    family: str
+    reml: bool
+    fixed_names: tuple[str, ...]
+    structure: ReStructure
+    nobs: int
+    n_omitted: int
+    dropped: tuple[str, ...]
+    theta: np.ndarray
+    beta: np.ndarray
+    vcov: np.ndarray
+    sigma: np.ndarray
+    b: np.ndarray
+    b_cov: np.ndarray
+    deviance: np.ndarray
+    grad: np.ndarray
+    n_iter: np.ndarray
+    converged: np.ndarray
+    extra: dict
+
+    def __len__(self) -> int:
+        return self.beta.shape[0]
+
+    def __getitem__(self, i: int) -> MixedModel:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"fit {i} out of range for {len(self)} data sets")
+        return MixedModel(self, i % len(self))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def singular(self) -> np.ndarray:
+        """bool[B]: a diagonal of the relative covariance factor below lme4's 1e-4."""
+        diag = self.theta[:, self.structure.theta_diagonal]
+        return np.any(diag < SINGULAR_TOL, axis=1)
+
+    @property
+    def loglik(self) -> np.ndarray:
+        """f[B] log-likelihood (REML criterion's for REML fits), as lme4's ``logLik``."""
+        return -0.5 * self.deviance
+
+    @property
+    def fixed(self):
+        """DataFrame [data set x term] of fixed effects."""
+        return adapter.labelled_matrix(self.beta, range(len(self)), self.fixed_names)
+
+    @property
+    def se(self):
+        """DataFrame [data set x term] of standard errors."""
+        se = np.sqrt(np.diagonal(self.vcov, axis1=1, axis2=2))
+        return adapter.labelled_matrix(se, range(len(self)), self.fixed_names)
+
+    def check(self) -> None:
+        """Raise on failed fits; warn (as lme4 does) on non-convergence and singular fits."""
+        finite = np.isfinite(self.deviance) & np.all(np.isfinite(self.beta), axis=1)
+        which = _which(~finite, len(self))
+        if which is not None:
+            raise ModelFitError(f"{self.formula}: the fit failed (non-finite criterion) {which}; "
+                                "check for separation, extreme values or too few rows per group")
+        scaled = np.abs(self.grad).max(axis=1)
+        bad = ~self.converged & (scaled > GRADIENT_TOL)
+        which = _which(bad, len(self))
+        if which is not None:
+            warnings.warn(f"{self.formula}: model failed to converge {which} "
+                          f"(max|grad| = {scaled[bad].max():.3g})", ConvergenceWarning,
+                          stacklevel=4)
+        which = _which(self.singular, len(self))
+        if which is not None:
+            warnings.warn(f"{self.formula}: boundary (singular) fit {which}: a variance "
+                          "component is estimated as zero or a correlation as +-1",
+                          SingularFitWarning, stacklevel=4)
+
+
+def _which(flags: np.ndarray, total: int) -> str | None:
+    """Which data sets are flagged, for a message (None when none is)."""
+    idx = np.flatnonzero(flags)
+    if idx.size == 0:
+        return None
+    if total == 1:
+        return ""
+    shown = ", ".join(map(str, idx[:10])) + (", ..." if idx.size > 10 else "")
+    return f"in {idx.size} of {total} data sets ({shown})"
+
+
+@dataclass(frozen=True)
+class MixedModel:
+    """One fitted mixed model (a view of one data set in a :class:`MixedModels`)."""
+
+    batch: MixedModels
+    index: int
+
+    @property
+    def formula(self) -> str:
+        """The formula as given."""
+        return self.batch.formula
+
+    @property
+    def family(self) -> str:
+        """``"gaussian"``, ``"binomial"`` or ``"poisson"``."""
+        return self.batch.family
+
+    @property
+    def reml(self) -> bool:
+        """Whether the fit is REML."""
+        return self.batch.reml
+
+    @property
+    def nobs(self) -> int:
+        """Rows used (after leaving out rows with missing values, as R's na.omit)."""
+        return self.batch.nobs
+
+    @property
+    def fixed(self):
+        """Series of fixed effects by term name (``fixef``)."""
+        return adapter.float_series(self.batch.beta[self.index], self.batch.fixed_names, "fixed")
+
+    @property
+    def vcov(self):
+        """DataFrame: covariance of the fixed effects (lme4's ``vcov``)."""
+        names = self.batch.fixed_names
+        return adapter.labelled_matrix(self.batch.vcov[self.index], names, names)
+
+    @property
+    def se(self):
+        """Series of standard errors of the fixed effects."""
+        se = np.sqrt(np.diag(self.batch.vcov[self.index]))
+        return adapter.float_series(se, self.batch.fixed_names, "se")
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation (1 for binomial and poisson)."""
+        return float(self.batch.sigma[self.index])
+
+    @property
+    def theta(self) -> np.ndarray:
+        """f[n_theta] relative covariance factor, ordered as lme4's ``getME(fit, "theta")``."""
+        return self.batch.theta[self.index]
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (REML criterion's for REML fits), as lme4's ``logLik``."""
+        return float(self.batch.loglik[self.index])
+
+    @property
+    def deviance(self) -> float:
+        """``-2 logLik`` (the REML criterion for REML fits)."""
+        return float(self.batch.deviance[self.index])
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by AIC: fixed effects, theta, and sigma for gaussian fits."""
+        gaussian = self.family == "gaussian"
+        return len(self.batch.fixed_names) + self.batch.theta.shape[1] + int(gaussian)
+
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion, as R's ``AIC``."""
+        return self.deviance + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, as R's ``BIC``."""
+        return self.deviance + math.log(self.nobs) * self.n_params
+
+    @property
+    def converged(self) -> bool:
+        """The optimiser met its convergence criterion."""
+        return bool(self.batch.converged[self.index])
+
+    @property
+    def singular(self) -> bool:
+        """A boundary fit, as lme4's ``isSingular``."""
+        return bool(self.batch.singular[self.index])
+
+    def _covariances(self) -> list[tuple[str, Any, np.ndarray]]:
+        """(unique group label, term, covariance matrix) per random term."""
+        theta, sigma = self.theta, self.sigma
+        out = []
+        for term, label in zip(self.batch.structure.terms, _unique_groups(
+                self.batch.structure.terms), strict=True):
+            lam = np.zeros((term.q, term.q))
+            rows, cols = np.tril_indices(term.q)
+            order = np.lexsort((rows, cols))  # column by column, as theta is stored
+            lam[rows[order], cols[order]] = theta[term.theta_start:term.theta_start + term.n_theta]
+            out.append((label, term, sigma**2 * lam @ lam.T))
+        return out
+
+    @property
+    def varcomp(self):
+        """Variance components, as R's ``as.data.frame(VarCorr(fit))``.
+
+        Columns ``group, var1, var2, vcov, sdcor``: a variance has ``var2`` None and ``sdcor``
+        its standard deviation; a covariance has both names and ``sdcor`` the correlation. The
+        residual (gaussian fits) is the last row, group ``"Residual"``.
+        """
+        records = []
+        for label, term, cov in self._covariances():
+            sd = np.sqrt(np.diag(cov))
+            for i, name in enumerate(term.names):
+                records.append(dict(group=label, var1=name, var2=None, vcov=cov[i, i],
+                                    sdcor=sd[i]))
+            for i in range(term.q):
+                for j in range(i + 1, term.q):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                    records.append(dict(group=label, var1=term.names[i], var2=term.names[j],
+                                        vcov=cov[i, j], sdcor=corr))
+        if self.family == "gaussian":
+            records.append(dict(group="Residual", var1=None, var2=None, vcov=self.sigma**2,
+                                sdcor=self.sigma))
+        return adapter.records_frame(records, ["group", "var1", "var2", "vcov", "sdcor"])
+
+    @property
+    def ranef(self):
+        """Conditional modes, as R's ``as.data.frame(ranef(fit, condVar = TRUE))``.
+
+        Columns ``grpvar, term, grp, condval, condsd`` (one row per group level and term).
+        """
+        records = []
+        b, b_cov = self.batch.b[self.index], self.batch.b_cov[self.index]
+        blocked = self.batch.structure.blocked
+        for term in self.batch.structure.terms:
+            for r, name in enumerate(term.names):
+                n_levels = len(term.levels)
+                if blocked:
+                    col = np.full(n_levels, term.offset + r)
+                    blk = np.arange(n_levels)
+                else:
+                    col = term.offset + np.arange(n_levels) * term.q + r
+                    blk = np.zeros(n_levels, int)
+                val, var = b[blk, col], b_cov[blk, col, col]
+                records.extend(dict(grpvar=term.group, term=name, grp=level, condval=v,
+                                    condsd=math.sqrt(max(s, 0.0)))
+                               for level, v, s in zip(term.levels, val, var, strict=True))
+        return adapter.records_frame(records, ["grpvar", "term", "grp", "condval", "condsd"])
+
+    def tidy(self, conf_int: bool = True, conf_level: float = 0.95,
+             exponentiate: bool = False):
+        """A tidy table of the fit, as broom.mixed's ``tidy``.
+
+        Columns ``effect, group, term, estimate, std_error, statistic, p_value, conf_low,
+        conf_high``. Fixed effects get Wald statistics and intervals (p-values for glmer fits;
+        as broom.mixed, none for lmer fits, whose df are not defined); random-effect parameters
+        (``effect = "ran_pars"``) are standard deviations ``sd__x`` and correlations
+        ``cor__x.z``, the residual ``sd__Observation``.
+
+        Args:
+            conf_int: add Wald confidence intervals.
+            conf_level: their level.
+            exponentiate: report ``exp`` of fixed effects and intervals (odds or rate ratios);
+                standard errors then by the delta method.
+        """
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(0.5 + conf_level / 2.0)
+        est, se = self.batch.beta[self.index], np.sqrt(np.diag(self.batch.vcov[self.index]))
+        stat = est / se
+        p_value = (2.0 * np.array([NormalDist().cdf(-abs(s)) for s in stat])
+                   if self.family != "gaussian" else np.full_like(est, np.nan))
+        low, high = est - z * se, est + z * se
+        if exponentiate:
+            est, low, high = np.exp(est), np.exp(low), np.exp(high)
+            se = se * est
+        records = [dict(effect="fixed", group=None, term=t, estimate=e, std_error=s,
+                        statistic=st, p_value=p, conf_low=lo, conf_high=hi)
+                   for t, e, s, st, p, lo, hi in zip(self.batch.fixed_names, est, se, stat,
+                                                     p_value, low, high, strict=True)]
+        for _, row in self.varcomp.iterrows():
+            if row["group"] == "Residual":
+                term = "sd__Observation"
+            elif row["var2"] is None:
+                term = f"sd__{row['var1']}"
+            else:
+                term = f"cor__{row['var1']}.{row['var2']}"
+            records.append(dict(effect="ran_pars", group=row["group"], term=term,
+                                estimate=row["sdcor"], std_error=np.nan, statistic=np.nan,
+                                p_value=np.nan, conf_low=np.nan, conf_high=np.nan))
+        columns = ["effect", "group", "term", "estimate", "std_error", "statistic", "p_value"]
+        if conf_int:
+            columns += ["conf_low", "conf_high"]
+        return adapter.records_frame(records, columns)
+
+    def summary(self) -> str:
+        """A short printed summary in lme4's layout."""
+        kind = "REML" if self.reml else ("ML" if self.family == "gaussian" else "Laplace")
+        lines = [f"Mixed model fit by {kind} ({self.family}): {self.formula}",
+                 f"  nobs {self.nobs}" + (f" ({self.batch.n_omitted} rows with missing values "
+                                          "omitted)" if self.batch.n_omitted else ""),
+                 f"  logLik {self.loglik:.4f}   AIC {self.aic:.2f}   BIC {self.bic:.2f}",
+                 "Random effects:"]
+        vc = self.varcomp
+        for _, row in vc.iterrows():
+            if row["var2"] is None:
+                name = row["var1"] if row["var1"] is not None else ""
+                lines.append(f"  {row['group']:<14} {name:<16} var {row['vcov']:.5g}  "
+                             f"sd {row['sdcor']:.5g}")
+            else:
+                lines.append(f"  {row['group']:<14} cor({row['var1']}, {row['var2']}) "
+                             f"{row['sdcor']:.4f}")
+        lines.append("Fixed effects:")
+        for name, est, se in zip(self.batch.fixed_names, self.batch.beta[self.index],
+                                 np.sqrt(np.diag(self.batch.vcov[self.index])), strict=True):
+            lines.append(f"  {name:<22} {est:>12.6g} {se:>12.6g} {est / se:>9.3f}")
+        if self.singular:
+            lines.append("boundary (singular) fit")
+        if not self.converged:
+            lines.append("the optimiser did not meet its convergence criterion")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()

@@ -1,0 +1,131 @@
+"""A damped Newton minimiser with exact (autodiff) Hessians, for the few-parameter fits here.
+
+The mixed-model criteria have few parameters (the covariance factor ``theta``; for GLMMs also the
+fixed effects), are smooth and cheap to differentiate, and must be minimised tightly to agree
+with lme4 to 1e-5. Newton's method with the exact Hessian converges quadratically there, where
+first-order optimisers (optax's adam, lbfgs) need many more evaluations and stop less tightly.
+The Hessian is made positive definite by taking absolute eigenvalues (so steps always descend
+and saddle points repel), and a backtracking line search keeps each step downhill. Everything
+is pure JAX with a ``lax.while_loop``, so it jit-compiles and vmaps over a batch of data sets
+(a batch runs until its slowest member has converged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class NewtonResult(NamedTuple):
+    """Outcome of :func:`newton_minimize`.
+
+    Attributes:
+        x: f[d] the minimiser.
+        value: f[] the function there.
+        grad: f[d] its gradient there.
+        hess: f[d, d] its (unmodified) Hessian there.
+        n_iter: i[] Newton iterations taken.
+        converged: bool[] the Newton decrement fell below tolerance with finite values.
+    """
+
+    x: jax.Array
+    value: jax.Array
+    grad: jax.Array
+    hess: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+
+
+class _State(NamedTuple):
+    x: jax.Array
+    value: jax.Array
+    grad: jax.Array
+    hess: jax.Array
+    n_iter: jax.Array
+    done: jax.Array
+    converged: jax.Array
+
+
+def _descent_direction(grad: jax.Array, hess: jax.Array) -> jax.Array:
+    """Newton direction with the Hessian's eigenvalues replaced by their absolute values."""
+    lam, vec = jnp.linalg.eigh(hess)
+    floor = 1e-10 * jnp.maximum(1.0, jnp.max(jnp.abs(lam)))
+    lam = jnp.maximum(jnp.abs(lam), floor)
+    return -vec @ ((vec.T @ grad) / lam)
+
+
+def newton_minimize(
+    fun: Callable[[jax.Array], jax.Array],
+    x0: jax.Array,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-11,
+    max_halvings: int = 40,
+) -> NewtonResult:
+    """Minimise a smooth function of a few parameters by damped Newton steps.
+
+    Args:
+        fun: f[d] -> f[] the criterion (must be twice differentiable by JAX).
+        x0: f[d] the start; ``fun(x0)`` must be finite.
+        max_iter: most Newton iterations.
+        tol: stop when the Newton decrement ``g' H^-1 g / 2`` (the predicted decrease) falls
+            below ``tol * max(1, |f|)``.
+        max_halvings: most step halvings in one line search.
+
+    Returns:
+        The :class:`NewtonResult`.
+    """
+    value_and_grad = jax.value_and_grad(fun)
+    hessian = jax.hessian(fun)
+
+    def evaluate(x):
+        value, grad = value_and_grad(x)
+        return value, grad, hessian(x)
+
+    value0, grad0, hess0 = evaluate(x0)
+    start = _State(x0, value0, grad0, hess0, jnp.asarray(0), ~jnp.isfinite(value0),
+                   jnp.asarray(False))
+
+    def line_search(state: _State, direction: jax.Array):
+        slope = state.grad @ direction
+
+        def cond(carry):
+            step, value, k = carry
+            accept = jnp.isfinite(value) & (value <= state.value + 1e-4 * step * slope)
+            return ~accept & (k < max_halvings)
+
+        def body(carry):
+            step, _, k = carry
+            step = step * 0.5
+            return step, fun(state.x + step * direction), k + 1
+
+        first = fun(state.x + direction)
+        step, value, k = jax.lax.while_loop(cond, body, (jnp.asarray(1.0, x0.dtype), first, 0))
+        ok = jnp.isfinite(value) & (value <= state.value + 1e-4 * step * slope)
+        return step, ok
+
+    def cond(state: _State):
+        return ~state.done
+
+    def body(state: _State) -> _State:
+        direction = _descent_direction(state.grad, state.hess)
+        decrement = -0.5 * state.grad @ direction
+        small = decrement <= tol * jnp.maximum(1.0, jnp.abs(state.value))
+        step, ok = line_search(state, direction)
+        x = jnp.where(ok, state.x + step * direction, state.x)
+        value, grad, hess = evaluate(x)
+        n_iter = state.n_iter + 1
+        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+        # a small decrement before the step means the start was already optimal; after a
+        # successful (quadratically convergent) step, it is optimal to tolerance too
+        converged = finite & (small | (~ok & (decrement <= 1e3 * tol * jnp.maximum(
+            1.0, jnp.abs(state.value)))))
+        done = converged | ~ok | ~finite | (n_iter >= max_iter)
+        return _State(x, value, grad, hess, n_iter, done, converged)
+
+    final = jax.lax.while_loop(cond, body, start)
+    return NewtonResult(final.x, final.value, final.grad, final.hess, final.n_iter,
+                        final.converged)
