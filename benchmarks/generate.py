@@ -80,6 +80,42 @@ def make_single_level(
     return pd.DataFrame(x, columns=[f"x{j + 1}" for j in range(cols)])
 
 
+def make_multilevel(rows: int, clusters: int, seed: int) -> pd.DataFrame:
+    """Make a two-level random-intercept data set (the lmer benchmark's model).
+
+    Rows are split into ``clusters`` consecutive clusters whose sizes differ by at
+    most one; the layout depends only on ``rows`` and ``clusters``, so data sets
+    drawn with different seeds share their clusters (as imputed data sets do). The
+    outcome is::
+
+        y = 1 + 0.5 x1 + 0.8 x2 + 0.1 z + u_j + e,   u_j ~ N(0, 0.5),  e ~ N(0, 1)
+
+    with 0.5 and 1 the variances, ``x1`` standard normal (level 1), ``x2``
+    Bernoulli(0.5) coded 0/1 (level 1) and ``z`` standard normal per cluster
+    (level 2).
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for ``numpy.random.default_rng``.
+
+    Returns:
+        A DataFrame with columns ``cluster`` (int, 1..clusters), ``x1``, ``x2``
+        (int 0/1), ``z`` and ``y``; no missing values.
+    """
+    if not 1 <= clusters <= rows:
+        raise ValueError("need 1 <= clusters <= rows")
+    rng = np.random.default_rng(seed)
+    cluster = np.arange(rows, dtype=np.int64) * clusters // rows
+    z_j = rng.standard_normal(clusters)
+    u_j = rng.normal(0.0, np.sqrt(0.5), clusters)
+    x1 = rng.standard_normal(rows)
+    x2 = rng.integers(0, 2, rows)
+    z = z_j[cluster]
+    y = 1.0 + 0.5 * x1 + 0.8 * x2 + 0.1 * z + u_j[cluster] + rng.standard_normal(rows)
+    return pd.DataFrame({"cluster": cluster + 1, "x1": x1, "x2": x2, "z": z, "y": y})
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a data set as CSV with empty fields for missing values.
 
