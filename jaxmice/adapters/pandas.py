@@ -42,6 +42,7 @@ __all__ = [
     "stack_long",
     "chain_frame",
     "is_frame_like",
+    "formula_columns",
 ]
 
 
@@ -338,3 +339,83 @@ def chain_frame(arr: np.ndarray, names: Sequence) -> pd.DataFrame:
                                        names=["variable", "iteration"])
     columns = pd.Index(range(1, m + 1), name="imputation")
     return pd.DataFrame(arr.reshape(v * t, m), index=index, columns=columns)
+
+
+def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
+    """The columns a model formula uses, as :class:`~jaxmice.models.model_frame.ColumnData`.
+
+    Numbers (int, float, nullable Int/Float; an int 0/1 column stays numeric, as in R) give
+    ``values: f[1, n]`` with NaN for missing; bool gives a factor with levels
+    ``("FALSE", "TRUE")``; a Categorical gives a factor with its categories in order (and its
+    ordered flag); strings and objects give a factor with sorted levels. Factor values are
+    the codes 0..L-1 (NaN for missing); level labels are strings as R prints them.
+
+    Args:
+        df: the data.
+        names: column names, e.g. ``parse_formula(text).variables()``.
+
+    Returns:
+        ``{name: ColumnData}`` in the order of ``names``.
+
+    Raises:
+        ValueError: an unknown column (with close matches), infinite values, or a dtype that
+            is neither numeric, bool, categorical nor string.
+    """
+    import difflib
+
+    from ..models.formula import format_number
+    from ..models.model_frame import ColumnData
+
+    def r_label(value: Any) -> str:  # a level as R prints it: TRUE, 3 (not 3.0), 2.5, a
+        if isinstance(value, (bool, np.bool_)):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        if isinstance(value, (float, np.floating)):
+            return format_number(float(value))
+        return str(value)
+
+    _check_frame(df)
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        if name not in df.columns:
+            close = difflib.get_close_matches(str(name), [str(c) for c in df.columns], n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ValueError(f"unknown column {name!r}{hint} (the data have "
+                             f"{[str(c) for c in df.columns]})")
+        s = df[name]
+        dtype = s.dtype
+        observed = s.notna().to_numpy()
+        ordered = False
+        if isinstance(dtype, pd.CategoricalDtype):
+            levels = list(dtype.categories)
+            codes = s.cat.codes.to_numpy()
+            ordered = bool(dtype.ordered)
+        elif is_bool_dtype(dtype) or (
+            (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype))
+            and observed.any()
+            and all(isinstance(v, (bool, np.bool_)) for v in s[observed])
+        ):
+            levels = [False, True]
+            codes = np.where(observed, s.astype(object).where(observed, False).to_numpy(bool), -1)
+        elif is_numeric_dtype(dtype) and not is_complex_dtype(dtype):
+            values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            n_inf = int(np.isinf(values).sum())
+            if n_inf:
+                raise ValueError(f"column {name!r} has {n_inf} infinite value(s); replace them "
+                                 "by NaN (missing) or a number")
+            out[name] = ColumnData(values=values[None, :])
+            continue
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            levels = list(_sorted_levels(s[observed].to_numpy()))
+            codes = pd.Categorical(s.astype(object), categories=levels).codes
+        else:
+            raise ValueError(f"column {name!r} has dtype {dtype}, which a model formula cannot "
+                             "use; convert it to a number, a category or a string")
+        labels = tuple(r_label(v) for v in levels)
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"column {name!r} has levels {labels} that print alike")
+        values = np.asarray(codes, dtype=np.float64)
+        values[np.asarray(codes) < 0] = np.nan
+        out[name] = ColumnData(values=values[None, :], levels=labels, ordered=ordered)
+    return out
