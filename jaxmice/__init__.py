@@ -19,11 +19,12 @@ if (os.environ.get("JAXMICE_COMPILATION_CACHE", "1") != "0"
     jax.config.update("jax_compilation_cache_dir", os.path.join(_cache_home, "jaxmice", "xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
-from . import datasets  # noqa: E402
+from . import datasets, models  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
 from .imputations import Imputations  # noqa: E402
 from .methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
 from .mice import mice  # noqa: E402
+from .models import glmer, lmer  # noqa: E402
 from .passive import passive, squeeze  # noqa: E402
 from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 
@@ -31,6 +32,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClusterIndex", "Imputations", "MethodInfo", "Target", "available_methods", "datasets",
-    "make_method", "make_predictor_matrix", "mice", "passive", "quickpred", "register_method",
-    "squeeze",
+    "glmer", "lmer", "make_method", "make_predictor_matrix", "mice", "models", "passive",
+    "quickpred", "register_method", "squeeze",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "chain_frame",
     "is_frame_like",
     "formula_columns",
+    "float_series",
 ]
 
 
@@ -419,3 +420,8 @@ def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
         values[np.asarray(codes) < 0] = np.nan
         out[name] = ColumnData(values=values[None, :], levels=labels, ordered=ordered)
     return out
+
+
+def float_series(values: Sequence[float], index: Sequence, name: str | None = None) -> pd.Series:
+    """A float Series labelled by ``index`` (e.g. fixed effects by term)."""
+    return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(list(index)), name=name)

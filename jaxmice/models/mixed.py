@@ -116,7 +116,8 @@ def _fit(formula: str, data: Any, family: str, reml: bool) -> MixedModel | Mixed
     if not frames:
         raise ValueError("no data sets to fit")
     parsed = parse_formula(formula)
-    frame = model_frame(parsed, _columns(parsed, frames))
+    # lme4 drops factor levels no row uses before building the design
+    frame = model_frame(parsed, _columns(parsed, frames), drop_unused_levels=True)
     _check_response(frame, family)
     structure, zval = build_structure(frame.random)
     _check_sizes(frame, structure, family)
@@ -392,14 +393,8 @@ class MixedModel:
             out.append((label, term, sigma**2 * lam @ lam.T))
         return out
 
-    @property
-    def varcomp(self):
-        """Variance components, as R's ``as.data.frame(VarCorr(fit))``.
-
-        Columns ``group, var1, var2, vcov, sdcor``: a variance has ``var2`` None and ``sdcor``
-        its standard deviation; a covariance has both names and ``sdcor`` the correlation. The
-        residual (gaussian fits) is the last row, group ``"Residual"``.
-        """
+    def _varcomp_records(self) -> list[dict]:
+        """Rows of :attr:`varcomp` as records (``var1``/``var2`` None where R has NA)."""
         records = []
         for label, term, cov in self._covariances():
             sd = np.sqrt(np.diag(cov))
@@ -414,7 +409,18 @@ class MixedModel:
         if self.family == "gaussian":
             records.append(dict(group="Residual", var1=None, var2=None, vcov=self.sigma**2,
                                 sdcor=self.sigma))
-        return adapter.records_frame(records, ["group", "var1", "var2", "vcov", "sdcor"])
+        return records
+
+    @property
+    def varcomp(self):
+        """Variance components, as R's ``as.data.frame(VarCorr(fit))``.
+
+        Columns ``group, var1, var2, vcov, sdcor``: a variance has ``var2`` missing and
+        ``sdcor`` its standard deviation; a covariance has both names and ``sdcor`` the
+        correlation. The residual (gaussian fits) is the last row, group ``"Residual"``.
+        """
+        return adapter.records_frame(self._varcomp_records(),
+                                     ["group", "var1", "var2", "vcov", "sdcor"])
 
     @property
     def ranef(self):
@@ -471,7 +477,7 @@ class MixedModel:
                         statistic=st, p_value=p, conf_low=lo, conf_high=hi)
                    for t, e, s, st, p, lo, hi in zip(self.batch.fixed_names, est, se, stat,
                                                      p_value, low, high, strict=True)]
-        for _, row in self.varcomp.iterrows():
+        for row in self._varcomp_records():
             if row["group"] == "Residual":
                 term = "sd__Observation"
             elif row["var2"] is None:
@@ -494,8 +500,7 @@ class MixedModel:
                                           "omitted)" if self.batch.n_omitted else ""),
                  f"  logLik {self.loglik:.4f}   AIC {self.aic:.2f}   BIC {self.bic:.2f}",
                  "Random effects:"]
-        vc = self.varcomp
-        for _, row in vc.iterrows():
+        for row in self._varcomp_records():
             if row["var2"] is None:
                 name = row["var1"] if row["var1"] is not None else ""
                 lines.append(f"  {row['group']:<14} {name:<16} var {row['vcov']:.5g}  "
