@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, solve_triangular
 
 from .optimize import newton_minimize
+from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
     ReShape,
@@ -109,14 +109,14 @@ def mode_system(u: jax.Array, lam: jax.Array, offset: jax.Array, data: GlmmData,
     grad = block_cross(data.zval, data.w * (mu - data.y), re, shape) @ lam + u
     gram = block_gram(data.zval, data.w * var, re, shape)
     hess = jnp.einsum("ba,jbc,cd->jad", lam, gram, lam) + jnp.eye(shape.block_size)
-    return grad, jnp.linalg.cholesky(hess)
+    return grad, cholesky(hess)
 
 
 def newton_update(u: jax.Array, lam: jax.Array, offset: jax.Array, data: GlmmData,
                   re: ReArrays, shape: ReShape, family: str) -> jax.Array:
     """One full Newton step towards the conditional mode."""
     grad, chol = mode_system(u, lam, offset, data, re, shape, family)
-    return u - cho_solve((chol, True), grad[..., None])[..., 0]
+    return u - solve_lower_transposed(chol, solve_lower(chol, grad[..., None]))[..., 0]
 
 
 def conditional_mode(lam: jax.Array, offset: jax.Array, data: GlmmData, re: ReArrays,
@@ -163,8 +163,7 @@ def laplace_deviance(params: jax.Array, data: GlmmData, re: ReArrays, shape: ReS
     u = newton_update(mode, lam, offset, data, re, shape, family)
     u = newton_update(u, lam, offset, data, re, shape, family)
     _, chol = mode_system(u, lam, offset, data, re, shape, family)
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)))
-    return 2.0 * penalized_nll(u, lam, offset, data, re, family) + log_det
+    return 2.0 * penalized_nll(u, lam, offset, data, re, family) + log_det(chol)
 
 
 def glm_start(data: GlmmData, family: str) -> jax.Array:
@@ -200,15 +199,14 @@ def fit_glmm(data: GlmmData, re: ReArrays, shape: ReShape, theta0: jax.Array,
     offset = data.x @ beta
     u = conditional_mode(lam, offset, data, re, shape, family)
     _, chol = mode_system(u, lam, offset, data, re, shape, family)
-    g = solve_triangular(chol, jnp.broadcast_to(lam.T, chol.shape), lower=True)
+    g = solve_lower(chol, jnp.broadcast_to(lam.T, chol.shape))
     b_cov = jnp.einsum("jka,jkb->jab", g, g)
 
     # conditional (R_X-based) covariance of beta at the mode
     eta = offset + z_times(data.zval, u @ lam.T, re)
     _, var = mean_variance(eta, family)
     wx = data.x * (data.w * var)[:, None]
-    cx = solve_triangular(chol, jnp.einsum("ba,jbp->jap", lam,
-                                           block_cross(data.zval, wx, re, shape)), lower=True)
+    cx = solve_lower(chol, jnp.einsum("ba,jbp->jap", lam, block_cross(data.zval, wx, re, shape)))
     schur = data.x.T @ wx - jnp.einsum("jqa,jqb->ab", cx, cx)
     vcov_rx = jnp.linalg.inv(schur)
 

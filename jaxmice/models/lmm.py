@@ -18,9 +18,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, solve_triangular
+from jax.scipy.linalg import cho_solve
 
 from .optimize import newton_minimize
+from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
     ReShape,
@@ -119,17 +120,16 @@ def solve_pls(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape) -
     lam = relative_factor(theta, re, shape)
     eye = jnp.eye(shape.block_size, dtype=theta.dtype)
     a = jnp.einsum("ba,jbc,cd->jad", lam, stats.ztz, lam) + eye
-    chol_z = jnp.linalg.cholesky(a)
-    cu = solve_triangular(chol_z, jnp.einsum("ba,jb->ja", lam, stats.zty)[..., None],
-                          lower=True)[..., 0]
-    cx = solve_triangular(chol_z, jnp.einsum("ba,jbp->jap", lam, stats.ztx), lower=True)
-    chol_x = jnp.linalg.cholesky(stats.xtx - jnp.einsum("jqa,jqb->ab", cx, cx))
-    cbeta = solve_triangular(chol_x, stats.xty - jnp.einsum("jqa,jq->a", cx, cu), lower=True)
-    beta = solve_triangular(chol_x, cbeta, lower=True, trans="T")
-    u = solve_triangular(chol_z, (cu - cx @ beta)[..., None], lower=True, trans="T")[..., 0]
+    chol_z = cholesky(a)
+    cu = solve_lower(chol_z, jnp.einsum("ba,jb->ja", lam, stats.zty)[..., None])[..., 0]
+    cx = solve_lower(chol_z, jnp.einsum("ba,jbp->jap", lam, stats.ztx))
+    chol_x = cholesky(stats.xtx - jnp.einsum("jqa,jqb->ab", cx, cx))
+    cbeta = solve_lower(chol_x, (stats.xty - jnp.einsum("jqa,jq->a", cx, cu))[:, None])[:, 0]
+    beta = solve_lower_transposed(chol_x, cbeta[:, None])[:, 0]
+    u = solve_lower_transposed(chol_z, (cu - cx @ beta)[..., None])[..., 0]
     r2 = stats.yty - jnp.sum(cu**2) - jnp.sum(cbeta**2)
-    log_det_z = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_z, axis1=-2, axis2=-1)))
-    log_det_x = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol_x)))
+    log_det_z = log_det(chol_z)
+    log_det_x = log_det(chol_x)
     return PlsSolution(lam, beta, u, chol_z, chol_x, r2, log_det_z, log_det_x)
 
 
@@ -150,7 +150,7 @@ def profiled_deviance(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: Re
 
 def conditional_covariance(sol: PlsSolution, sigma2: jax.Array) -> jax.Array:
     """``sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1 Lambda'`` per block: f[J, q_b, q_b]."""
-    g = solve_triangular(sol.chol_z, jnp.broadcast_to(sol.lam.T, sol.chol_z.shape), lower=True)
+    g = solve_lower(sol.chol_z, jnp.broadcast_to(sol.lam.T, sol.chol_z.shape))
     return sigma2 * jnp.einsum("jka,jkb->jab", g, g)
 
 

@@ -24,7 +24,7 @@ class NewtonResult(NamedTuple):
 
     Attributes:
         x: f[d] the minimiser.
-        value: f[] the function there.
+        value: f[] the function at the last evaluated point (before the final step).
         grad: f[d] its gradient there.
         hess: f[d, d] its (unmodified) Hessian there.
         n_iter: i[] Newton iterations taken.
@@ -76,58 +76,59 @@ def newton_minimize(
         max_halvings: most step halvings in one line search.
 
     Returns:
-        The :class:`NewtonResult`.
+        The :class:`NewtonResult`. Its value, gradient and Hessian are those of the last
+        evaluation, before the final (tiny) Newton step.
     """
-    value_and_grad = jax.value_and_grad(fun)
-    hessian = jax.hessian(fun)
+    def grad_with_aux(x):
+        value, grad = jax.value_and_grad(fun)(x)
+        return grad, (value, grad)
 
-    def evaluate(x):
-        value, grad = value_and_grad(x)
-        return value, grad, hessian(x)
+    # one trace of the criterion for value, gradient and Hessian together (compile time)
+    hessian_and_aux = jax.jacfwd(grad_with_aux, has_aux=True)
 
-    value0, grad0, hess0 = evaluate(x0)
-    start = _State(x0, value0, grad0, hess0, jnp.asarray(0), ~jnp.isfinite(value0),
-                   jnp.asarray(False))
-
-    def line_search(state: _State, direction: jax.Array):
-        slope = state.grad @ direction
-
+    def line_search(x, value, direction, slope):
         def cond(carry):
-            step, value, k = carry
-            accept = jnp.isfinite(value) & (value <= state.value + 1e-4 * step * slope)
+            step, trial, k = carry
+            accept = jnp.isfinite(trial) & (trial <= value + 1e-4 * step * slope)
             return ~accept & (k < max_halvings)
 
         def body(carry):
             step, _, k = carry
-            step = step * 0.5
-            return step, fun(state.x + step * direction), k + 1
+            return step * 0.5, fun(x + 0.5 * step * direction), k + 1
 
-        first = fun(state.x + direction)
-        step, value, k = jax.lax.while_loop(cond, body, (jnp.asarray(1.0, x0.dtype), first, 0))
-        ok = jnp.isfinite(value) & (value <= state.value + 1e-4 * step * slope)
+        # starts at step 2 with an infinite trial, so the first pass tries the full step and the
+        # criterion is traced once
+        inf = jnp.asarray(jnp.inf, x.dtype)
+        step, trial, _ = jax.lax.while_loop(cond, body, (jnp.asarray(2.0, x.dtype), inf, 0))
+        ok = jnp.isfinite(trial) & (trial <= value + 1e-4 * step * slope)
         return step, ok
 
     def cond(state: _State):
         return ~state.done
 
     def body(state: _State) -> _State:
-        direction = _descent_direction(state.grad, state.hess)
-        decrement = -0.5 * state.grad @ direction
+        hess, (value, grad) = hessian_and_aux(state.x)
+        direction = _descent_direction(grad, hess)
+        slope = grad @ direction
+        decrement = -0.5 * slope
         # once the predicted decrease is below what function values resolve, the line search
         # cannot judge a step, but the gradient still can: take one full Newton step, which
         # squares the remaining error, and stop
-        final_step = decrement <= tol * jnp.maximum(1.0, jnp.abs(state.value))
-        step, ok = line_search(state, direction)
+        final_step = decrement <= tol * jnp.maximum(1.0, jnp.abs(value))
+        step, ok = line_search(state.x, value, direction, slope)
         take = final_step | ok
         step = jnp.where(final_step, 1.0, step)
         x = jnp.where(take, state.x + step * direction, state.x)
-        value, grad, hess = evaluate(x)
         n_iter = state.n_iter + 1
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
         converged = finite & final_step
         done = converged | ~take | ~finite | (n_iter >= max_iter)
         return _State(x, value, grad, hess, n_iter, done, converged)
 
+    d = x0.shape[0]
+    start = _State(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.zeros(d, x0.dtype),
+                   jnp.zeros((d, d), x0.dtype), jnp.asarray(0), jnp.asarray(False),
+                   jnp.asarray(False))
     final = jax.lax.while_loop(cond, body, start)
     return NewtonResult(final.x, final.value, final.grad, final.hess, final.n_iter,
                         final.converged)
