@@ -147,6 +147,16 @@ def test_unknown_family_and_factor_response(popmis):
         jm.lmer("grade ~ sex + (1 | school)", df)
 
 
+@pytest.mark.filterwarnings("ignore::jaxmice.models.SingularFitWarning")
+def test_separation_warns_instead_of_silent_nonsense():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=300)
+    df = pd.DataFrame({"y": (x > 0).astype(int), "x": x, "g": np.repeat(np.arange(30), 10)})
+    with pytest.warns(mixed.ConvergenceWarning, match="failed to converge.*separation"):
+        fit = jm.glmer("y ~ x + (1 | g)", df)
+    assert not fit.converged
+
+
 def test_formula_without_random_term(popmis):
     with pytest.raises(ValueError, match="no random term"):
         jm.lmer("popular ~ sex", popmis)

@@ -88,6 +88,7 @@ def test_fixed_effects_and_standard_errors(fits, name):
         want_rx = case.get("tight", case)["se_rx"]
         np.testing.assert_allclose(se_rx, list(want_rx.values()), rtol=1e-4)
     assert fit.nobs == case["nobs"]
+    assert fit.converged
 
 
 @pytest.mark.parametrize("name", CASES)

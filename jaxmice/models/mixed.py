@@ -29,8 +29,6 @@ from .structure import ReArrays, ReShape, ReStructure, build_structure
 
 # lme4's isSingular tolerance on the diagonal of the relative covariance factor
 SINGULAR_TOL = 1e-4
-# lme4 warns when the scaled gradient (Newton step) at the optimum exceeds this
-GRADIENT_TOL = 2e-3
 
 
 class ModelFitError(RuntimeError):
@@ -263,18 +261,20 @@ class MixedModels:
         finite = np.isfinite(self.deviance) & np.all(np.isfinite(self.beta), axis=1)
         which = _which(~finite, len(self))
         if which is not None:
-            raise ModelFitError(f"{self.formula}: the fit failed (non-finite criterion) {which}; "
+            raise ModelFitError(f"{self.formula}: the fit failed (non-finite criterion){which}; "
                                 "check for separation, extreme values or too few rows per group")
-        scaled = np.abs(self.grad).max(axis=1)
-        bad = ~self.converged & (scaled > GRADIENT_TOL)
-        which = _which(bad, len(self))
+        largest = np.abs(self.grad).max(axis=1)
+        which = _which(~self.converged, len(self))
         if which is not None:
-            warnings.warn(f"{self.formula}: model failed to converge {which} "
-                          f"(max|grad| = {scaled[bad].max():.3g})", ConvergenceWarning,
-                          stacklevel=4)
+            warnings.warn(f"{self.formula}: model failed to converge{which} after "
+                          f"{int(self.n_iter.max())} Newton iterations (max|grad| = "
+                          f"{largest[~self.converged].max():.3g}); the estimates are unreliable "
+                          "(a common cause is separation: a fixed effect running off to "
+                          f"+-infinity; largest |estimate| {np.abs(self.beta).max():.3g})",
+                          ConvergenceWarning, stacklevel=4)
         which = _which(self.singular, len(self))
         if which is not None:
-            warnings.warn(f"{self.formula}: boundary (singular) fit {which}: a variance "
+            warnings.warn(f"{self.formula}: boundary (singular) fit{which}: a variance "
                           "component is estimated as zero or a correlation as +-1",
                           SingularFitWarning, stacklevel=4)
 
@@ -287,7 +287,7 @@ def _which(flags: np.ndarray, total: int) -> str | None:
     if total == 1:
         return ""
     shown = ", ".join(map(str, idx[:10])) + (", ..." if idx.size > 10 else "")
-    return f"in {idx.size} of {total} data sets ({shown})"
+    return f" in {idx.size} of {total} data sets ({shown})"
 
 
 @dataclass(frozen=True)
