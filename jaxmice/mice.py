@@ -94,20 +94,24 @@ def _plan(schema: Schema, values: np.ndarray, observed: np.ndarray, where: np.nd
             clusters[:, cluster_col] = index.row_cluster
             n_clusters = index.n_clusters
         options = _options(method_options, col.name, meth)
+        codes = np.where(np.arange(len(term_of)) == 0, 1, row[term_of])
+        codes[1:][term_of[1:] == j] = 0
+        codes = np.where(codes == -2, 0, codes)
+        multilevel = get_method(meth).needs_cluster
         target = Target(name=col.name, kind=col.kind, n_levels=col.n_levels,
-                        n_clusters=n_clusters, options=options)
+                        n_clusters=n_clusters, options=options,
+                        n_random=1 + int(np.isin(codes[1:], (2, 4)).sum()) if multilevel else 0,
+                        n_means=int(np.isin(codes, (3, 4)).sum()) if multilevel else 0)
         get_method(meth).make(target)  # validates the options, naming the column
         branch = sampler.Branch(method=meth, target=dataclasses.replace(target, name=None),
                                 post=post.get(col.name))
         if branch not in branches:
             branches.append(branch)
         b = branches.index(branch)
-        codes = np.where(np.arange(len(term_of)) == 0, 1, row[term_of])
-        codes[1:][term_of[1:] == j] = 0
         rows["column"].append(j)
         rows["branch"].append(b)
         rows["slot"].append(rows["branch"].count(b) - 1)
-        rows["codes"].append(np.where(codes == -2, 0, codes))
+        rows["codes"].append(codes)
         rows["cluster_column"].append(cluster_col or 0)
     passives = tuple(sorted(resolved.passives.items()))
     tracked = tuple(sorted(set(order) | {j for j, _ in passives if where[:, j].any()}))

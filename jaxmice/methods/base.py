@@ -27,6 +27,10 @@ class Target:
         n_levels: number of categories (0 for continuous).
         n_clusters: number of clusters (0 for single-level methods).
         options: method options as sorted ``(name, value)`` pairs, e.g. ``(("donors", 5),)``.
+        n_random: multilevel methods: random effects per cluster (the intercept plus one per
+            design column coded 2 or 4).
+        n_means: multilevel methods: design columns whose cluster means are added (codes 3
+            and 4).
     """
 
     name: Hashable
@@ -34,6 +38,8 @@ class Target:
     n_levels: int = 0
     n_clusters: int = 0
     options: tuple = ()
+    n_random: int = 0
+    n_means: int = 0
 
     def option(self, name: str, default: Any) -> Any:
         """The value of option ``name``, or ``default``."""

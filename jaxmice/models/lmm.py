@@ -61,6 +61,8 @@ class PlsSolution(NamedTuple):
         chol_x: f[p, p] Cholesky factor of the fixed effects' Schur complement (lme4's RX').
         r2: f[] penalised residual sum of squares.
         log_det_z, log_det_x: f[] ``log|L_Z|^2`` and ``log|R_X|^2``.
+        cu: f[J, q_b] and cx: f[J, q_b, p]: ``L_Z^-1 Lambda' Z'y`` and ``L_Z^-1 Lambda' Z'X``
+            (``u = L_Z^-T (cu - cx beta)``; Gibbs samplers draw from them).
     """
 
     lam: jax.Array
@@ -71,6 +73,8 @@ class PlsSolution(NamedTuple):
     r2: jax.Array
     log_det_z: jax.Array
     log_det_x: jax.Array
+    cu: jax.Array
+    cx: jax.Array
 
 
 class LmmFit(NamedTuple):
@@ -117,8 +121,12 @@ def cross_products(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re
 
 def solve_pls(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape) -> PlsSolution:
     """Solve the penalised least-squares problem at ``theta`` by a blocked Cholesky factor."""
-    lam = relative_factor(theta, re, shape)
-    eye = jnp.eye(shape.block_size, dtype=theta.dtype)
+    return solve_pls_factor(relative_factor(theta, re, shape), stats)
+
+
+def solve_pls_factor(lam: jax.Array, stats: LmmStats) -> PlsSolution:
+    """Solve the penalised least-squares problem for a given ``Lambda: f[q_b, q_b]``."""
+    eye = jnp.eye(lam.shape[0], dtype=lam.dtype)
     a = jnp.einsum("ba,jbc,cd->jad", lam, stats.ztz, lam) + eye
     chol_z = cholesky(a)
     cu = solve_lower(chol_z, jnp.einsum("ba,jb->ja", lam, stats.zty)[..., None])[..., 0]
@@ -130,7 +138,7 @@ def solve_pls(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape) -
     r2 = stats.yty - jnp.sum(cu**2) - jnp.sum(cbeta**2)
     log_det_z = log_det(chol_z)
     log_det_x = log_det(chol_x)
-    return PlsSolution(lam, beta, u, chol_z, chol_x, r2, log_det_z, log_det_x)
+    return PlsSolution(lam, beta, u, chol_z, chol_x, r2, log_det_z, log_det_x, cu, cx)
 
 
 def deviance_from(sol: PlsSolution, n: jax.Array, p: int, reml: bool) -> jax.Array:
@@ -168,13 +176,18 @@ def fit_lmm(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArr
     Returns:
         The :class:`LmmFit`.
     """
-    stats = cross_products(y, x, zval, w, re, shape)
+    return fit_lmm_stats(cross_products(y, x, zval, w, re, shape), re, shape, theta0, reml)
+
+
+def fit_lmm_stats(stats: LmmStats, re: ReArrays, shape: ReShape, theta0: jax.Array,
+                  reml: bool = True) -> LmmFit:
+    """:func:`fit_lmm` from the data's cross products (see :func:`cross_products`)."""
     result = newton_minimize(lambda t: profiled_deviance(t, stats, re, shape, reml), theta0)
     theta = canonical_theta(result.x, re)
     sol = solve_pls(theta, stats, re, shape)
-    p = x.shape[1]
+    p = stats.xtx.shape[0]
     sigma2 = sol.r2 / (stats.n - p if reml else stats.n)
-    vcov = sigma2 * cho_solve((sol.chol_x, True), jnp.eye(p, dtype=x.dtype))
+    vcov = sigma2 * cho_solve((sol.chol_x, True), jnp.eye(p, dtype=stats.xtx.dtype))
     b = jnp.einsum("ab,jb->ja", sol.lam, sol.u)
     return LmmFit(
         theta=theta,
