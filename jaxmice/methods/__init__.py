@@ -6,10 +6,10 @@ Users register their own from outside the package with :func:`register_method`.
 
 from __future__ import annotations
 
-from . import logreg, mean, norm, norm_nob, norm_predict, pan, pmm, polr, polyreg, sample
+from . import l2_pan, logreg, mean, norm, norm_nob, norm_predict, pmm, polr, polyreg, sample
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
 
-_BUILTIN = (pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr, pan)
+_BUILTIN = (pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr, l2_pan)
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
