@@ -6,10 +6,30 @@ Users register their own from outside the package with :func:`register_method`.
 
 from __future__ import annotations
 
-from . import l2_pan, logreg, mean, norm, norm_nob, norm_predict, pmm, polr, polyreg, sample
+from . import (
+    l2_lmer,
+    l2_norm,
+    l2_pan,
+    l2_pmm,
+    l2only_mean,
+    l2only_norm,
+    l2only_pmm,
+    logreg,
+    mean,
+    norm,
+    norm_nob,
+    norm_predict,
+    pmm,
+    polr,
+    polyreg,
+    sample,
+)
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
 
-_BUILTIN = (pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr, l2_pan)
+_BUILTIN = (
+    pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
+    l2_pan, l2_norm, l2_lmer, l2_pmm, l2only_mean, l2only_norm, l2only_pmm,
+)
 
 _REGISTRY: dict[str, MethodInfo] = {}
 

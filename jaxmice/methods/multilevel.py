@@ -203,6 +203,21 @@ def pan_sweep(key: jax.Array, state: PanState, design: TwoLevelDesign, stats: Lm
     return PanDraw(PanState(psi=psi, sigma2=sigma2), beta, b, sol)
 
 
+def repeat_sweeps(sweep, key: jax.Array, state, sweeps: int):
+    """Run ``sweep(key, state) -> (new_state, ...)`` ``sweeps`` times from ``state``.
+
+    The first sweep is traced outside a ``lax.scan`` (it fixes the output's structure); the
+    rest run inside it, so the program does not grow with ``sweeps``.
+    """
+    out = sweep(jax.random.fold_in(key, 0), state)
+    if sweeps > 1:
+        def body(carry, i):
+            return sweep(jax.random.fold_in(key, i), carry[0]), None
+
+        out, _ = jax.lax.scan(body, out, jnp.arange(1, sweeps))
+    return out
+
+
 def run_pan(key: jax.Array, state: PanState, inputs: VisitInputs, target: Target,
             sweeps: int) -> tuple[TwoLevelDesign, PanDraw]:
     """``sweeps`` Gibbs sweeps of 2l.pan's model from ``state`` (warm start)."""
@@ -210,21 +225,10 @@ def run_pan(key: jax.Array, state: PanState, inputs: VisitInputs, target: Target
     w = inputs.ry.astype(inputs.y.dtype)
     stats = fitting_stats(design, inputs.y, w)
 
-    def sweep(carry, k):
-        out = pan_sweep(k, carry.state, design, stats, inputs.y, w, inputs.cluster)
-        return out, None
+    def sweep(k, current):
+        return pan_sweep(k, current, design, stats, inputs.y, w, inputs.cluster)
 
-    first = pan_sweep(jax.random.fold_in(key, 0), state, design, stats, inputs.y, w,
-                      inputs.cluster)
-    if sweeps > 1:
-        keys = jax.vmap(partial_fold(key))(jnp.arange(1, sweeps))
-        first, _ = jax.lax.scan(sweep, first, keys)
-    return design, first
-
-
-def partial_fold(key: jax.Array):
-    """``i -> fold_in(key, i)``."""
-    return lambda i: jax.random.fold_in(key, i)
+    return design, repeat_sweeps(sweep, key, state, sweeps)
 
 
 def finite(*arrays: jax.Array) -> jax.Array:

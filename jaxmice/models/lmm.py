@@ -141,8 +141,9 @@ def solve_pls_factor(lam: jax.Array, stats: LmmStats) -> PlsSolution:
     return PlsSolution(lam, beta, u, chol_z, chol_x, r2, log_det_z, log_det_x, cu, cx)
 
 
-def deviance_from(sol: PlsSolution, n: jax.Array, p: int, reml: bool) -> jax.Array:
-    """ML deviance or REML criterion (lme4's ``deviance`` / ``REMLcrit``) of a PLS solution."""
+def deviance_from(sol: PlsSolution, n: jax.Array, p: int | jax.Array, reml: bool) -> jax.Array:
+    """ML deviance or REML criterion (lme4's ``deviance`` / ``REMLcrit``) of a PLS solution
+    with ``p`` fixed effects."""
     if reml:
         dof = n - p
         return sol.log_det_z + sol.log_det_x + dof * (1.0 + LOG_2PI + jnp.log(sol.r2 / dof))
@@ -150,10 +151,15 @@ def deviance_from(sol: PlsSolution, n: jax.Array, p: int, reml: bool) -> jax.Arr
 
 
 def profiled_deviance(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape,
-                      reml: bool) -> jax.Array:
-    """The criterion minimised over ``theta: f[n_theta]`` (NaN where a factor fails)."""
+                      reml: bool, n_fixed: int | jax.Array | None = None) -> jax.Array:
+    """The criterion minimised over ``theta: f[n_theta]`` (NaN where a factor fails).
+
+    ``n_fixed`` counts the fixed effects when some design columns are inert (identity rows in
+    ``xtx``, as imputation methods mask unused predictors); default all of them.
+    """
     sol = solve_pls(theta, stats, re, shape)
-    return deviance_from(sol, stats.n, stats.xtx.shape[0], reml)
+    p = stats.xtx.shape[0] if n_fixed is None else n_fixed
+    return deviance_from(sol, stats.n, p, reml)
 
 
 def conditional_covariance(sol: PlsSolution, sigma2: jax.Array) -> jax.Array:
@@ -180,14 +186,17 @@ def fit_lmm(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArr
 
 
 def fit_lmm_stats(stats: LmmStats, re: ReArrays, shape: ReShape, theta0: jax.Array,
-                  reml: bool = True) -> LmmFit:
-    """:func:`fit_lmm` from the data's cross products (see :func:`cross_products`)."""
-    result = newton_minimize(lambda t: profiled_deviance(t, stats, re, shape, reml), theta0)
+                  reml: bool = True, n_fixed: int | jax.Array | None = None) -> LmmFit:
+    """:func:`fit_lmm` from the data's cross products (see :func:`cross_products`);
+    ``n_fixed`` as in :func:`profiled_deviance`."""
+    result = newton_minimize(
+        lambda t: profiled_deviance(t, stats, re, shape, reml, n_fixed), theta0)
     theta = canonical_theta(result.x, re)
     sol = solve_pls(theta, stats, re, shape)
-    p = stats.xtx.shape[0]
+    p_full = stats.xtx.shape[0]
+    p = p_full if n_fixed is None else n_fixed
     sigma2 = sol.r2 / (stats.n - p if reml else stats.n)
-    vcov = sigma2 * cho_solve((sol.chol_x, True), jnp.eye(p, dtype=stats.xtx.dtype))
+    vcov = sigma2 * cho_solve((sol.chol_x, True), jnp.eye(p_full, dtype=stats.xtx.dtype))
     b = jnp.einsum("ab,jb->ja", sol.lam, sol.u)
     return LmmFit(
         theta=theta,

@@ -1,0 +1,105 @@
+"""``2l.norm``: linear mixed model with cluster-specific residual variances (Kasim and
+Raudenbush 1998; mice's ``2l.norm``), imputed by Gibbs sampling.
+
+The residual variance of cluster j is ``sigma_j^2 ~ IG(nu / 2, nu s^2 / 2)``: shrunk towards a
+common ``s^2`` by a hierarchical prior whose scale ``s^2`` (prior ~ 1/s^2) and degrees of freedom
+``nu`` (uniform over a grid from 1 to 100) are drawn too. Each sweep draws (beta, b) jointly
+given the variances (rows weighted by ``1 / sigma_j^2``), then Psi (inverse-Wishart), each
+``sigma_j^2``, ``s^2`` and ``nu``. A cluster with no observed value (systematically missing)
+gets its ``sigma_j^2`` from the population distribution ``IG(nu / 2, nu s^2 / 2)`` and its b_j
+from N(0, Psi), so its imputations carry the between-cluster spread of both. The sampler
+state carries over between visits (warm start); ``sweeps`` (default 1) sweeps per visit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from ..models.small import cholesky
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .multilevel import (
+    MULTILEVEL_CODES,
+    draw_effects,
+    draw_inverse_wishart,
+    finite,
+    fitting_stats,
+    linear_predictor,
+    prior_scales,
+    repeat_sweeps,
+    two_level_design,
+)
+
+# degrees of freedom of the residual variances' prior, drawn from this grid
+DF_GRID = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0, 100.0)
+
+
+class NormState(NamedTuple):
+    """``psi: f[q, q]``, ``sigma2: f[J]`` per cluster, ``scale: f[]`` (s^2), ``df: f[]`` (nu)."""
+
+    psi: jax.Array
+    sigma2: jax.Array
+    scale: jax.Array
+    df: jax.Array
+
+
+def draw_df(key: jax.Array, sigma2: jax.Array, scale: jax.Array) -> jax.Array:
+    """``nu`` from its grid, given the cluster variances ``sigma2: f[J]`` and ``scale``."""
+    nu = jnp.asarray(DF_GRID, sigma2.dtype)[:, None]
+    half = 0.5 * nu
+    loglik = jnp.sum(half * jnp.log(half * scale) - jax.lax.lgamma(half)
+                     - (half + 1.0) * jnp.log(sigma2) - half * scale / sigma2, axis=1)
+    return jnp.asarray(DF_GRID, sigma2.dtype)[jax.random.categorical(key, loglik)]
+
+
+def make(target: Target) -> Imputer:
+    """Bind ``2l.norm`` to a continuous target."""
+    sweeps = int(target.option("sweeps", 1))
+    if sweeps < 1:
+        raise ValueError(f"2l.norm for column {target.name!r}: sweeps must be >= 1")
+    n_clusters = target.n_clusters
+
+    def init(inputs: VisitInputs) -> NormState:
+        design = two_level_design(inputs, target)
+        var_y, psi_scale = prior_scales(inputs.y, design.z, inputs.ry.astype(inputs.y.dtype))
+        return NormState(psi=0.5 * psi_scale, sigma2=jnp.full(n_clusters, 0.5 * var_y),
+                         scale=0.5 * var_y, df=jnp.asarray(4.0, var_y.dtype))
+
+    def sweep(key, state: NormState, design, y, w, cluster):
+        k_eff, k_psi, k_sig, k_scale, k_df = jax.random.split(key, 5)
+        _, psi_scale = prior_scales(y, design.z, w)
+        stats = fitting_stats(design, y, w / state.sigma2[cluster])
+        beta, b, _ = draw_effects(k_eff, cholesky(state.psi), stats)
+        psi = draw_inverse_wishart(k_psi, b.shape[1] + n_clusters, psi_scale + b.T @ b)
+        resid = (y - linear_predictor(design, beta, b, cluster)) * w
+        rss = jax.ops.segment_sum(resid**2, cluster, n_clusters)
+        count = jax.ops.segment_sum(w, cluster, n_clusters)
+        nu, s2 = state.df, state.scale
+        sigma2 = dist.InverseGamma(0.5 * (nu + count), 0.5 * (nu * s2 + rss)).sample(k_sig)
+        scale = dist.Gamma(0.5 * nu * n_clusters, 0.5 * nu * jnp.sum(1.0 / sigma2)).sample(
+            k_scale)
+        df = draw_df(k_df, sigma2, scale)
+        return NormState(psi, sigma2, scale, df), beta, b
+
+    def draw(key: jax.Array, state: NormState, inputs: VisitInputs) -> Draw:
+        k_gibbs, k_noise = jax.random.split(key)
+        design = two_level_design(inputs, target)
+        y, w, cluster = inputs.y, inputs.ry.astype(inputs.y.dtype), inputs.cluster
+        new, beta, b = repeat_sweeps(
+            lambda k, current: sweep(k, current, design, y, w, cluster), k_gibbs, state, sweeps)
+        noise = jax.random.normal(k_noise, y.shape, y.dtype)
+        values = linear_predictor(design, beta, b, cluster) + jnp.sqrt(new.sigma2[cluster]) * noise
+        ok = finite(beta, b, new.psi, new.sigma2, new.scale) & inputs.ry.any()
+        return Draw(values=values, state=new, ok=ok)
+
+    return Imputer(init=init, draw=draw)
+
+
+METHOD = MethodInfo(
+    name="2l.norm", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
+    options=("sweeps",), allowed_codes=MULTILEVEL_CODES,
+    description="linear mixed model, cluster-specific residual variances, Gibbs sampler",
+)

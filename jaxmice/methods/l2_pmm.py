@@ -1,0 +1,48 @@
+"""``2l.pmm``: predictive mean matching on the multilevel linear predictor (miceadds'
+``2l.pmm``), random effects included.
+
+The linear mixed model of ``2l.pan`` is sampled as there (warm-started Gibbs, one sweep per
+visit by default). Donors (observed rows) are predicted with the conditional posterior means
+of (beta, b_j) given the variance parameters, recipients with the drawn (beta*, b_j*): the
+multilevel analogue of pmm's type-1 matching. Each recipient takes the observed value of one
+of its ``donors`` nearest donors, chosen at random, from any cluster; recipients in a cluster
+with no observed value are predicted with b_j* from N(0, Psi*).
+"""
+
+from __future__ import annotations
+
+import jax
+
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .multilevel import MULTILEVEL_CODES, PanState, finite, linear_predictor, pan_init, run_pan
+from .pmm import match
+
+
+def make(target: Target) -> Imputer:
+    """Bind ``2l.pmm`` to a continuous (or ordinal/binary code) target."""
+    sweeps = int(target.option("sweeps", 1))
+    donors = int(target.option("donors", 5))
+    if sweeps < 1 or donors < 1:
+        raise ValueError(f"2l.pmm for column {target.name!r}: sweeps and donors must be >= 1")
+
+    def init(inputs: VisitInputs) -> PanState:
+        return pan_init(inputs, target)
+
+    def draw(key: jax.Array, state: PanState, inputs: VisitInputs) -> Draw:
+        k_gibbs, k_match = jax.random.split(key)
+        design, out = run_pan(k_gibbs, state, inputs, target, sweeps)
+        b_mean = out.sol.u @ out.sol.lam.T
+        donor_pred = linear_predictor(design, out.sol.beta, b_mean, inputs.cluster)
+        target_pred = linear_predictor(design, out.beta, out.b, inputs.cluster)
+        rows = match(k_match, donor_pred, inputs.ry, target_pred, donors)
+        ok = finite(out.beta, out.b, out.state.psi, out.state.sigma2) & inputs.ry.any()
+        return Draw(values=inputs.y[rows], state=out.state, ok=ok)
+
+    return Imputer(init=init, draw=draw)
+
+
+METHOD = MethodInfo(
+    name="2l.pmm", kinds=frozenset({"continuous", "ordinal", "binary"}), make=make,
+    needs_cluster=True, options=("sweeps", "donors"), allowed_codes=MULTILEVEL_CODES,
+    description="predictive mean matching on a linear mixed model's predictions",
+)
