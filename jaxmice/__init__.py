@@ -21,6 +21,7 @@ if (os.environ.get("JAXMICE_COMPILATION_CACHE", "1") != "0"
 
 from . import datasets, models  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
+from .icc import icc  # noqa: E402
 from .imputations import Imputations  # noqa: E402
 from .methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
 from .mice import mice  # noqa: E402
@@ -32,6 +33,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClusterIndex", "Imputations", "MethodInfo", "Target", "available_methods", "datasets",
-    "glmer", "lmer", "make_method", "make_predictor_matrix", "mice", "models", "passive",
+    "glmer", "icc", "lmer", "make_method", "make_predictor_matrix", "mice", "models", "passive",
     "quickpred", "register_method", "squeeze",
 ]

@@ -27,6 +27,7 @@ CODE_MEANING = {
 }
 DEFAULT_METHOD = {"continuous": "pmm", "binary": "logreg", "nominal": "polyreg",
                   "ordinal": "polr"}
+CLUSTER_LEVEL_METHOD = "2lonly.pmm"  # default for a cluster-level continuous column
 
 
 def make_predictor_matrix(df: Any, cluster: Hashable | None = None) -> Any:
@@ -115,10 +116,67 @@ def _default_method(kind: str, row_codes: np.ndarray) -> str:
     return name
 
 
+def cluster_spread(values: np.ndarray, observed: np.ndarray, row_cluster: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Observed values of one column grouped by cluster (vectorised, host side).
+
+    Args:
+        values: f[n] the column; observed: bool[n] its observed cells; row_cluster: i[n]
+            each row's cluster code.
+
+    Returns:
+        For each cluster with an observed value, in code order: its code, its number of
+        observed rows, and the smallest and largest observed value.
+    """
+    codes, v = row_cluster[observed], values[observed]
+    if codes.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    order = np.argsort(codes, kind="stable")
+    codes, v = codes[order], v[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, codes.size])
+    return codes[starts], counts, np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts)
+
+
+def _is_cluster_level(j: int, values: np.ndarray, observed: np.ndarray, schema: Schema,
+                      row_codes: np.ndarray) -> bool:
+    """Column ``j`` is continuous, its row has a cluster variable (complete), its observed
+    values are constant within every cluster, and some cluster has 2+ observed rows."""
+    if schema.columns[j].kind != "continuous" or (row_codes == -2).sum() != 1:
+        return False
+    g = int(np.flatnonzero(row_codes == -2)[0])
+    if not observed[:, g].all():
+        return False
+    index = adapter.cluster_index(values, observed, schema, schema.names[g])
+    _, counts, low, high = cluster_spread(values[:, j], observed[:, j], index.row_cluster)
+    return bool(counts.size and counts.max() >= 2 and np.all(low == high))
+
+
+def _default_methods(values: np.ndarray, observed: np.ndarray, schema: Schema,
+                     pred: np.ndarray, imputed: np.ndarray) -> list[str]:
+    """Default method of every column ("" where ``imputed`` is False); see make_method."""
+    methods = []
+    for j, col in enumerate(schema.columns):
+        if not imputed[j]:
+            methods.append("")
+        elif _is_cluster_level(j, values, observed, schema, pred[j]):
+            methods.append(CLUSTER_LEVEL_METHOD)
+        else:
+            methods.append(_default_method(col.kind, pred[j]))
+    return methods
+
+
 def make_method(df: Any, predictor_matrix: Any = None) -> Any:
     """Default methods by kind: pmm, logreg, polyreg, polr ("" for complete columns).
 
-    Rows of the predictor matrix with a cluster code (-2) get the kind's multilevel method.
+    Rows of the predictor matrix with a cluster code (-2) get the kind's multilevel method:
+    ``2l.pmm`` for a continuous column (as ``pmm``'s ``multilevel_alternative``; the
+    single-level default where none is registered), except a *cluster-level* one, which gets
+    ``2lonly.pmm``: a continuous column whose observed values are constant within every
+    cluster of the row's cluster variable, with at least one cluster holding 2 or more
+    observed rows (so that constancy is seen, not just one value per cluster). ``jm.mice``
+    uses the same defaults for columns whose method is not given.
 
     Returns:
         Series[str] labelled by column.
@@ -126,10 +184,7 @@ def make_method(df: Any, predictor_matrix: Any = None) -> Any:
     values, observed, schema = adapter.encode(df)
     pred = (np.ones((len(schema.names),) * 2, dtype=np.int64) if predictor_matrix is None
             else resolve_predictor_matrix(predictor_matrix, schema))
-    methods = [
-        _default_method(col.kind, pred[j]) if not observed[:, j].all() else ""
-        for j, col in enumerate(schema.columns)
-    ]
+    methods = _default_methods(values, observed, schema, pred, ~observed.all(axis=0))
     return adapter.labelled_series(methods, schema.names)
 
 
@@ -205,10 +260,7 @@ def resolve_methods(method: Any, values: np.ndarray, observed: np.ndarray, where
         ValueError / TypeError: naming the column and the problem.
     """
     names = schema.names
-    defaults = [
-        _default_method(col.kind, pred[j]) if where[:, j].any() else ""
-        for j, col in enumerate(schema.columns)
-    ]
+    defaults = _default_methods(values, observed, schema, pred, where.any(axis=0))
     if method is None:
         chosen: list[Any] = defaults
     elif isinstance(method, (str, Passive)) and not (isinstance(method, str)
