@@ -16,7 +16,7 @@ from .design import make_terms
 from .imputations import Imputations
 from .methods import Target, get_method
 from .schema import Schema
-from .spec import Resolved, resolve_methods, resolve_predictor_matrix
+from .spec import Resolved, cluster_spread, resolve_methods, resolve_predictor_matrix
 
 VISIT_ORDERS = ("roman", "arabic", "monotone", "revmonotone")
 
@@ -127,9 +127,33 @@ def _plan(schema: Schema, values: np.ndarray, observed: np.ndarray, where: np.nd
     return plan, consts
 
 
+def _check_cluster_level(schema: Schema, values: np.ndarray, observed: np.ndarray,
+                         pred: np.ndarray, resolved: Resolved) -> None:
+    """A column imputed by a cluster-level method (``2lonly.*``) must be constant within
+    clusters: its observed values may not vary inside any cluster of its cluster variable."""
+    names = schema.names
+    for j, meth in enumerate(resolved.methods):
+        if not meth.startswith("2lonly.") or (pred[j] == -2).sum() != 1:
+            continue
+        g = int(np.flatnonzero(pred[j] == -2)[0])
+        index = adapter.cluster_index(values, observed, schema, names[g])
+        codes, _, low, high = cluster_spread(values[:, j], observed[:, j], index.row_cluster)
+        varying = np.flatnonzero(high > low)
+        if varying.size:
+            k = varying[0]
+            raise ValueError(
+                f"column {names[j]!r} is imputed by {meth!r}, a cluster-level method, but its "
+                f"observed values vary within cluster {index.labels[codes[k]]!r} of "
+                f"{names[g]!r} (from {low[k]:g} to {high[k]:g}; {varying.size} such "
+                "cluster(s)); use a 2l method for a variable that varies within clusters"
+            )
+
+
 def _check_extras(schema: Schema, observed: np.ndarray, where: np.ndarray, pred: np.ndarray,
-                  resolved: Resolved, post: Mapping, method_options: Mapping | None) -> None:
-    """Validate the cluster columns, ``method_options`` and ``post`` against the methods."""
+                  resolved: Resolved, post: Mapping, method_options: Mapping | None,
+                  values: np.ndarray | None = None) -> None:
+    """Validate the cluster columns, ``method_options`` and ``post`` against the methods, and
+    (given ``values``) that cluster-level columns are constant within clusters."""
     names = schema.names
     imputing = np.array([meth not in ("", "~") and where[:, j].any()
                          for j, meth in enumerate(resolved.methods)])
@@ -138,6 +162,8 @@ def _check_extras(schema: Schema, observed: np.ndarray, where: np.ndarray, pred:
         j = int(np.flatnonzero(unclustered)[0])
         raise ValueError(f"cluster column {names[j]!r} has {int((~observed[:, j]).sum())} "
                          "missing value(s); every row needs a cluster")
+    if values is not None:
+        _check_cluster_level(schema, values, observed, pred, resolved)
     unknown = [k for k in (method_options or {}) if k not in names]
     if unknown:
         raise ValueError(f"method_options names unknown column(s) {unknown}; data columns are "
@@ -150,6 +176,23 @@ def _check_extras(schema: Schema, observed: np.ndarray, where: np.ndarray, pred:
             raise TypeError(f"post for column {name!r} must be a function f[n] -> f[n]")
         if resolved.methods[schema.position(name)] in ("", "~"):
             raise ValueError(f"post given for column {name!r}, which is not imputed")
+
+
+def _data_init(data_init: Any, m: int, values: np.ndarray, where: np.ndarray,
+               schema: Schema) -> jax.Array | None:
+    """``data_init`` as f[m, n, p] starting data (observed cells from the data), or None."""
+    if data_init is None:
+        return None
+    frames = [data_init] * m if adapter.is_frame_like(data_init) else list(data_init)
+    if len(frames) != m:
+        raise ValueError(f"data_init has {len(frames)} data sets; give one, or m = {m}")
+    start = np.stack([adapter.encode_like(frame, schema, "data_init") for frame in frames])
+    gaps = where[None] & np.isnan(start)
+    if gaps.any():
+        k, i, j = (int(a[0]) for a in np.nonzero(gaps))
+        raise ValueError(f"data_init {k} has a missing value in column {schema.names[j]!r} "
+                         f"(row {i}), a cell to impute; data_init must fill every such cell")
+    return jnp.asarray(np.where(where[None], start, values[None]))
 
 
 def mice(
@@ -165,6 +208,7 @@ def mice(
     progress: bool = True,
     kinds: Mapping[Hashable, str] | None = None,
     method_options: Mapping[Hashable, Mapping[str, Any]] | None = None,
+    data_init: Any = None,
 ) -> Imputations:
     """Multiple imputation by chained equations, m chains at once.
 
@@ -186,6 +230,9 @@ def mice(
         progress: show a progress bar.
         kinds: per-column kind overrides (``continuous binary nominal ordinal``).
         method_options: per-column method options, e.g. ``{"y": {"donors": 10}}``.
+        data_init: starting values for the imputed cells (R's ``data.init``): one complete
+            DataFrame like ``df`` for every chain, or a list of m of them (e.g. over-dispersed
+            starts for convergence checks). Default: random draws from the observed values.
 
     Returns:
         The :class:`~jaxmice.imputations.Imputations`.
@@ -197,7 +244,7 @@ def mice(
     pred = resolve_predictor_matrix(predictor_matrix, schema)
     resolved = resolve_methods(method, values, observed, where_arr, schema, pred)
     post = dict(post or {})
-    _check_extras(schema, observed, where_arr, pred, resolved, post, method_options)
+    _check_extras(schema, observed, where_arr, pred, resolved, post, method_options, values)
     events: list[dict] = []
     # a column left incomplete (no method) cannot serve as a predictor
     imputed = np.array([meth != "" for meth in resolved.methods])
@@ -215,8 +262,9 @@ def mice(
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))
     root = jax.random.PRNGKey(seed)
+    start = _data_init(data_init, m, values, where_arr, schema)
     data, states = sampler.initialize(plan, m, jnp.asarray(values), consts,
-                                      jax.random.fold_in(root, 0))
+                                      jax.random.fold_in(root, 0), start)
     imp = Imputations(
         schema=schema, values=values, observed=observed, where=where_arr, predictor=pred,
         methods=resolved.methods, passives=resolved.passives, plan=plan, consts=consts,

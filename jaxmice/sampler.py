@@ -184,6 +184,11 @@ def _fill_chain(plan: Plan, data: jax.Array, consts: Consts, key: jax.Array
         rows = random_observed_rows(jax.random.fold_in(key, v), consts.observed[:, j],
                                     data[:, 0].shape)
         data = data.at[:, j].set(jnp.where(consts.where[:, j], data[rows, j], data[:, j]))
+    return _start_chain(plan, data, consts)
+
+
+def _start_chain(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array, tuple]:
+    """Passive columns and each method's initial state for one chain's starting data."""
     data, _ = _apply_passives(plan, data, consts)
     per_branch: list[list[Any]] = [[] for _ in plan.branches]
     for v, b in enumerate(plan.visit_branch):
@@ -226,9 +231,15 @@ def _chain_keys(key: jax.Array, m: int) -> jax.Array:
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, key: jax.Array
-               ) -> tuple[jax.Array, tuple]:
-    """Initial data ``f[m, n, p]`` and method states of all m chains."""
+def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, key: jax.Array,
+               start: jax.Array | None = None) -> tuple[jax.Array, tuple]:
+    """Initial data ``f[m, n, p]`` and method states of all m chains.
+
+    The imputed cells start as random draws from each column's observed values, or from
+    ``start: f[m, n, p]`` when given (R's ``data.init``, e.g. over-dispersed starts).
+    """
+    if start is not None:
+        return jax.vmap(partial(_start_chain, plan), in_axes=(0, None))(start, consts)
     fill = jax.vmap(partial(_fill_chain, plan), in_axes=(None, None, 0))
     return fill(values, consts, _chain_keys(key, m))
 

@@ -22,7 +22,7 @@ import jaxmice as jm
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 LME4 = json.loads((DATA / "lme4_reference.json").read_text())
-SHARED = json.loads((DATA / "shared_reference_models.json").read_text())
+SHARED = json.loads((DATA / "shared_reference.json").read_text())
 CASES = sorted(k for k in LME4 if not k.startswith("_"))
 
 

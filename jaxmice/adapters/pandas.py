@@ -44,6 +44,7 @@ __all__ = [
     "is_frame_like",
     "formula_columns",
     "float_series",
+    "encode_like",
 ]
 
 
@@ -425,3 +426,25 @@ def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
 def float_series(values: Sequence[float], index: Sequence, name: str | None = None) -> pd.Series:
     """A float Series labelled by ``index`` (e.g. fixed effects by term)."""
     return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(list(index)), name=name)
+
+
+def encode_like(df: pd.DataFrame, schema: Schema, what: str) -> np.ndarray:
+    """A frame's values ``f[n, p]`` encoded with another frame's schema (same columns, rows
+    and levels), e.g. starting values for the imputed cells.
+
+    Raises:
+        ValueError: different columns or number of rows, or a value outside a column's levels.
+    """
+    _check_frame(df)
+    if list(df.columns) != list(schema.names) or len(df) != schema.n_rows:
+        raise ValueError(f"{what} must have the data's columns {list(schema.names)} and "
+                         f"{schema.n_rows} rows; it has {list(df.columns)} and {len(df)} rows")
+    out = np.empty((len(df), len(schema.columns)))
+    for j, col in enumerate(schema.columns):
+        s = df[col.name]
+        out[:, j] = _encode_column(col, s)
+        unknown = s.notna().to_numpy() & np.isnan(out[:, j])
+        if unknown.any():
+            raise ValueError(f"{what}: column {col.name!r} holds {s[unknown].iloc[0]!r}, which "
+                             f"is not one of its levels {list(col.levels or ())[:5]}")
+    return out

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
+from ..linalg import cross_products as design_gram
+from ..linalg import select_predictors
 from ..models.lmm import LmmStats, PlsSolution, cross_products, solve_pls_factor
 from ..models.small import cholesky, solve_lower, solve_lower_transposed
 from ..models.structure import ReArrays, ReShape
@@ -84,8 +86,13 @@ def two_level_design(inputs: VisitInputs, target: Target) -> TwoLevelDesign:
         with_means = jnp.nonzero((codes == 3) | (codes == 4), size=target.n_means,
                                  fill_value=0)[0]
         means = cluster_means(x[:, with_means], inputs.cluster, target.n_clusters)
-        fixed = jnp.concatenate([fixed, means], axis=1)
-        keep = jnp.concatenate([keep, jnp.ones(target.n_means, bool)])
+        fixed = jnp.concatenate([x, means], axis=1)
+        # a cluster mean can duplicate a column (a cluster-level predictor is its own mean):
+        # select again over the whole design, dropping means that add nothing
+        candidate = jnp.concatenate([inputs.keep, jnp.ones(target.n_means, bool)])
+        gram = design_gram(fixed, inputs.ry.astype(fixed.dtype))
+        keep = select_predictors(gram, candidate).keep
+        fixed = fixed * keep
     re, shape = random_structure(inputs.cluster, target.n_random, target.n_clusters)
     return TwoLevelDesign(x=fixed, keep=keep, z=z, re=re, shape=shape)
 
