@@ -71,6 +71,10 @@ def test_one_method_name_for_all_columns_is_checked_per_column(df):
 def test_cluster_code_in_a_single_level_row_suggests_a_2l_method(df):
     pred = jm.make_predictor_matrix(df, cluster="g")
     with pytest.raises(ValueError, match=r"column 'y'.*-2.*'g'.*single-level.*'2l\.pmm'"):
+        run(df, method={"y": "pmm"}, predictor_matrix={"y": {"g": -2}})
+    # the default for a continuous column with a cluster code is 2l.pmm; the binary column has
+    # no multilevel method yet, so it is the one named
+    with pytest.raises(ValueError, match=r"column 'b'.*-2.*'g'.*single-level.*'2l\.bin'"):
         run(df, predictor_matrix=pred)
     with pytest.raises(ValueError, match=r"column 'c'.*-2.*'g'.*single-level.*2l"):
         run(df, predictor_matrix={"c": {"g": -2}})
