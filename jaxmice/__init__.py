@@ -25,14 +25,14 @@ from .icc import icc  # noqa: E402
 from .imputations import Imputations  # noqa: E402
 from .methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
 from .mice import mice  # noqa: E402
-from .models import glmer, lmer  # noqa: E402
+from .models import glm, glmer, lmer  # noqa: E402
 from .passive import passive, squeeze  # noqa: E402
 from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClusterIndex", "Imputations", "MethodInfo", "Target", "available_methods", "datasets",
-    "glmer", "icc", "lmer", "make_method", "make_predictor_matrix", "mice", "models", "passive",
-    "quickpred", "register_method", "squeeze",
+    "available_methods", "ClusterIndex", "datasets", "glm", "glmer", "icc", "Imputations", "lmer",
+    "make_method", "make_predictor_matrix", "MethodInfo", "mice", "models", "passive", "quickpred",
+    "register_method", "squeeze", "Target",
 ]

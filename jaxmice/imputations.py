@@ -20,6 +20,19 @@ from .schema import Schema
 _WHY = {1: "constant", 2: "collinear"}
 
 
+def _fit_arrays(formula: str, data: np.ndarray, schema: Schema, family: str, reml: bool) -> Any:
+    """Fit ``formula`` to encoded data sets ``data: f[B, n, p]``."""
+    from .models.formula import parse_formula
+    from .models.glmm import FAMILIES
+    from .models.mixed import fit_columns
+
+    if family not in ("gaussian", *FAMILIES):
+        raise ValueError(f"unknown family {family!r}; choose gaussian, binomial or poisson")
+    parsed = parse_formula(formula)
+    columns = adapter.array_columns(data, schema, parsed.variables())
+    return fit_columns(parsed, columns, family, reml, random_required=False)
+
+
 @dataclass(frozen=True)
 class Imputations:
     """The result of :func:`jaxmice.mice` (R's ``mids``).
@@ -153,6 +166,51 @@ class Imputations:
                 return adapter.stack_long([original] + frames, first=0)
             return adapter.stack_long(frames, first=1)
         raise ValueError(f"action must be an imputation number, 'long' or 'all', got {action!r}")
+
+    # ----- analysis ----------------------------------------------------------------------------
+    def fit(self, formula: str, family: str = "gaussian", reml: bool = True) -> Any:
+        """Fit a model to every completed data set at once (R: ``with(imp, lmer(...))``).
+
+        One batched, compiled fit over the m data sets, built from the imputations' arrays
+        (no m DataFrames). Formulas with random terms are mixed models (``jm.lmer`` /
+        ``jm.glmer``); plain ``y ~ x`` formulas are regressions (``lm`` / ``glm``).
+
+        Args:
+            formula: an lme4 / R formula.
+            family: ``"gaussian"``, ``"binomial"`` or ``"poisson"``.
+            reml: REML for linear mixed models (as lmer's default).
+
+        Returns:
+            :class:`~jaxmice.models.MixedModels` (``fits[i]`` is data set i); ``.pool()``
+            applies Rubin's rules.
+        """
+        data = np.where(self._present[None], np.asarray(self.data), np.nan)
+        return _fit_arrays(formula, data, self.schema, family, reml)
+
+    def complete_case_fit(self, formula: str, family: str = "gaussian", reml: bool = True
+                          ) -> Any:
+        """The same model on the original data's rows that are complete in the model's
+        variables (R: the model fitted to the incomplete data, ``na.omit``), for comparison
+        with the pooled results.
+
+        Returns:
+            A single :class:`~jaxmice.models.MixedModel`.
+        """
+        data = np.where(self.observed, self.values, np.nan)[None]
+        return _fit_arrays(formula, data, self.schema, family, reml)[0]
+
+    def analyze(self, fn: Any, progress: bool = True) -> Any:
+        """Run ``fn(completed DataFrame)`` on each data set, on the host (R: ``with(imp,
+        expr)`` for any analysis).
+
+        ``fn`` returns a statsmodels results object or ``(estimates, covariance)``.
+
+        Returns:
+            :class:`~jaxmice.analyses.Analyses`; ``.pool()`` applies Rubin's rules.
+        """
+        from .analyses import analyze
+
+        return analyze([self._frame(k) for k in range(self.m)], fn, progress=progress)
 
     def _chain(self, field_name: str) -> Any:
         names = [self.schema.names[j] for j in self.plan.tracked]

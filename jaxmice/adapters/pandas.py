@@ -45,6 +45,7 @@ __all__ = [
     "formula_columns",
     "float_series",
     "encode_like",
+    "array_columns",
 ]
 
 
@@ -343,6 +344,66 @@ def chain_frame(arr: np.ndarray, names: Sequence) -> pd.DataFrame:
     return pd.DataFrame(arr.reshape(v * t, m), index=index, columns=columns)
 
 
+def _r_label(value: Any) -> str:
+    """A level as R prints it: TRUE, 3 (not 3.0), 2.5, a."""
+    from ..models.formula import format_number
+
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return format_number(float(value))
+    return str(value)
+
+
+def _check_known(name: Any, columns: list) -> None:
+    """A clear error, with close matches, for a column the data lack."""
+    import difflib
+
+    if name not in columns:
+        close = difflib.get_close_matches(str(name), [str(c) for c in columns], n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"unknown column {name!r}{hint} (the data have "
+                         f"{[str(c) for c in columns]})")
+
+
+def array_columns(values: np.ndarray, schema: Schema, names: Sequence[str]) -> dict[str, Any]:
+    """Formula columns (as :func:`formula_columns`) straight from encoded data sets.
+
+    Args:
+        values: f[B, n, p] encoded values (category codes for categorical columns), e.g. the
+            m completed data sets of an imputation, without building m frames.
+        schema: their schema.
+        names: the columns wanted.
+
+    Returns:
+        ``{name: ColumnData}`` with ``values: f[B, n]``: numbers for numeric dtypes (an int
+        0/1 column stays numeric, as in R), codes plus R-style level labels for bool,
+        categorical and string columns.
+    """
+    from ..models.model_frame import ColumnData
+
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        _check_known(name, list(schema.names))
+        col = schema[name]
+        v = values[:, :, schema.position(name)]
+        dtype = col.dtype
+        factor = (isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype)
+                  or not is_numeric_dtype(dtype))
+        if not factor:
+            if col.levels is not None:  # a numeric column held as codes: back to its numbers
+                numbers = np.asarray(col.levels, dtype=np.float64)
+                v = np.where(np.isnan(v), np.nan, numbers[np.nan_to_num(v).astype(int)])
+            out[name] = ColumnData(values=v)
+            continue
+        ordered = bool(getattr(dtype, "ordered", False))
+        out[name] = ColumnData(values=v, levels=tuple(_r_label(x) for x in col.levels),
+                               ordered=ordered)
+    return out
+
+
 def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
     """The columns a model formula uses, as :class:`~jaxmice.models.model_frame.ColumnData`.
 
@@ -363,28 +424,12 @@ def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
         ValueError: an unknown column (with close matches), infinite values, or a dtype that
             is neither numeric, bool, categorical nor string.
     """
-    import difflib
-
-    from ..models.formula import format_number
     from ..models.model_frame import ColumnData
-
-    def r_label(value: Any) -> str:  # a level as R prints it: TRUE, 3 (not 3.0), 2.5, a
-        if isinstance(value, (bool, np.bool_)):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, (int, np.integer)):
-            return str(int(value))
-        if isinstance(value, (float, np.floating)):
-            return format_number(float(value))
-        return str(value)
 
     _check_frame(df)
     out: dict[str, Any] = {}
     for name in dict.fromkeys(names):
-        if name not in df.columns:
-            close = difflib.get_close_matches(str(name), [str(c) for c in df.columns], n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise ValueError(f"unknown column {name!r}{hint} (the data have "
-                             f"{[str(c) for c in df.columns]})")
+        _check_known(name, list(df.columns))
         s = df[name]
         dtype = s.dtype
         observed = s.notna().to_numpy()
@@ -414,7 +459,7 @@ def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
         else:
             raise ValueError(f"column {name!r} has dtype {dtype}, which a model formula cannot "
                              "use; convert it to a number, a category or a string")
-        labels = tuple(r_label(v) for v in levels)
+        labels = tuple(_r_label(v) for v in levels)
         if len(set(labels)) != len(labels):
             raise ValueError(f"column {name!r} has levels {labels} that print alike")
         values = np.asarray(codes, dtype=np.float64)

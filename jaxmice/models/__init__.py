@@ -12,11 +12,12 @@ from .mixed import (
     MixedModels,
     ModelFitError,
     SingularFitWarning,
+    glm,
     glmer,
     lmer,
 )
 
 __all__ = [
     "ConvergenceWarning", "FormulaError", "MixedModel", "MixedModels", "ModelFitError",
-    "SingularFitWarning", "glmer", "lmer", "parse_formula",
+    "SingularFitWarning", "glm", "glmer", "lmer", "parse_formula",
 ]

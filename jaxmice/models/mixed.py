@@ -22,6 +22,7 @@ import numpy as np
 
 from ..adapters import pandas as adapter
 from .formula import Formula, parse_formula
+from .glm import fit_regression
 from .glmm import FAMILIES, GlmmData, fit_glmm
 from .lmm import fit_lmm
 from .model_frame import ColumnData, ModelFrame, model_frame
@@ -108,22 +109,42 @@ def _check_sizes(frame: ModelFrame, structure: ReStructure, family: str) -> None
                          "is not identifiable; simplify the random terms")
 
 
-def _fit(formula: str, data: Any, family: str, reml: bool) -> MixedModel | MixedModels:
-    single = adapter.is_frame_like(data)
-    frames = [data] if single else list(data)
-    if not frames:
-        raise ValueError("no data sets to fit")
-    parsed = parse_formula(formula)
+@partial(jax.jit, static_argnames=("family",))
+def _fit_regression_batch(y, x, w, family: str):
+    return jax.vmap(lambda yi, xi: fit_regression(yi, xi, w, family))(y, x)
+
+
+def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, reml: bool,
+                random_required: bool = True) -> MixedModels:
+    """Fit ``formula`` to a batch of data sets given as formula columns (``values: f[B, n]``).
+
+    Without random terms (and ``random_required`` False) the model is a regression, as R's
+    ``lm`` / ``glm``. The entry point for ``jm.lmer`` / ``jm.glmer`` / ``jm.glm`` and for
+    ``Imputations.fit``, which builds the columns from the completed data without frames.
+    """
     # lme4 drops factor levels no row uses before building the design
-    frame = model_frame(parsed, _columns(parsed, frames), drop_unused_levels=True)
+    frame = model_frame(formula, columns, drop_unused_levels=True)
     _check_response(frame, family)
+    common = dict(formula=formula.text, family=family, fixed_names=tuple(frame.fixed_names),
+                  nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
+                  dropped=tuple(frame.dropped))
+    y, x = jnp.asarray(frame.y, jnp.float64), jnp.asarray(frame.x, jnp.float64)
+    w = jnp.ones(frame.y.shape[1])
+    if not frame.random and not random_required:
+        raw = _fit_regression_batch(y, x, w, family)
+        batch = frame.y.shape[0]
+        fits = MixedModels(
+            **common, reml=False, structure=None, theta=np.zeros((batch, 0)),
+            beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov), sigma=np.asarray(raw.sigma),
+            b=np.zeros((batch, 0, 0)), b_cov=np.zeros((batch, 0, 0, 0)),
+            deviance=np.asarray(raw.deviance), grad=np.zeros((batch, 0)),
+            n_iter=np.asarray(raw.n_iter), converged=np.asarray(raw.converged), extra={})
+        fits.check()
+        return fits
     structure, zval = build_structure(frame.random)
     _check_sizes(frame, structure, family)
-
-    re = structure.device_arrays()
-    args = (jnp.asarray(frame.y, jnp.float64), jnp.asarray(frame.x, jnp.float64),
-            jnp.asarray(zval, jnp.float64), jnp.ones(frame.y.shape[1]), re, structure.shape,
-            jnp.asarray(structure.initial_theta()))
+    args = (y, x, jnp.asarray(zval, jnp.float64), w, structure.device_arrays(),
+            structure.shape, jnp.asarray(structure.initial_theta()))
     if family == "gaussian":
         raw = _fit_lmm_batch(*args, reml=reml)
         sigma = np.asarray(raw.sigma)
@@ -133,16 +154,44 @@ def _fit(formula: str, data: Any, family: str, reml: bool) -> MixedModel | Mixed
         sigma = np.ones(frame.y.shape[0])
         extra = {"vcov_rx": np.asarray(raw.vcov_rx), "hessian_ok": np.asarray(raw.hessian_ok)}
     fits = MixedModels(
-        formula=parsed.text, family=family, reml=reml and family == "gaussian",
-        fixed_names=tuple(frame.fixed_names), structure=structure, nobs=int(frame.rows.sum()),
-        n_omitted=int((~frame.rows).sum()), dropped=tuple(frame.dropped),
+        **common, reml=reml and family == "gaussian", structure=structure,
         theta=np.asarray(raw.theta), beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov),
         sigma=sigma, b=np.asarray(raw.b), b_cov=np.asarray(raw.b_cov),
         deviance=np.asarray(raw.deviance), grad=np.asarray(raw.grad),
         n_iter=np.asarray(raw.n_iter), converged=np.asarray(raw.converged), extra=extra,
     )
     fits.check()
+    return fits
+
+
+def _fit(formula: str, data: Any, family: str, reml: bool, random_required: bool = True
+         ) -> MixedModel | MixedModels:
+    single = adapter.is_frame_like(data)
+    frames = [data] if single else list(data)
+    if not frames:
+        raise ValueError("no data sets to fit")
+    parsed = parse_formula(formula)
+    fits = fit_columns(parsed, _columns(parsed, frames), family, reml, random_required)
     return fits[0] if single else fits
+
+
+def glm(formula: str, data: Any, family: str = "gaussian") -> MixedModel | MixedModels:
+    """Fit a regression without random effects, as R's ``lm`` (gaussian) or ``glm``.
+
+    Args:
+        formula: e.g. ``"mort ~ type + age + ct"`` (no random terms).
+        data: a DataFrame, or a sequence of same-shaped DataFrames (one batch).
+        family: ``"gaussian"``, ``"binomial"`` (logit) or ``"poisson"`` (log).
+
+    Returns:
+        A :class:`MixedModel` (or :class:`MixedModels`) without variance components other
+        than the residual; its ``dfcom`` is ``n - p``, as R's ``df.residual``.
+    """
+    if family not in ("gaussian", *FAMILIES):
+        raise ValueError(f"unknown family {family!r}; choose gaussian, binomial or poisson")
+    if parse_formula(formula).random:
+        raise ValueError(f"{formula!r} has random terms; use jm.lmer or jm.glmer")
+    return _fit(formula, data, family, reml=False, random_required=False)
 
 
 def lmer(formula: str, data: Any, reml: bool = True) -> MixedModel | MixedModels:
@@ -235,10 +284,81 @@ class MixedModels:
         return (self[i] for i in range(len(self)))
 
     @property
+    def terms(self) -> tuple:
+        """The random terms (none for a regression)."""
+        return () if self.structure is None else self.structure.terms
+
+    @property
     def singular(self) -> np.ndarray:
         """bool[B]: a diagonal of the relative covariance factor below lme4's 1e-4."""
+        if self.structure is None:
+            return np.zeros(len(self), bool)
         diag = self.theta[:, self.structure.theta_diagonal]
         return np.any(diag < SINGULAR_TOL, axis=1)
+
+    @property
+    def dfcom(self) -> float | None:
+        """Complete-data degrees of freedom: ``n - p`` for a regression (R's
+        ``df.residual``); None for mixed models, which have none (mitml then uses the
+        large-sample df)."""
+        return float(self.nobs - len(self.fixed_names)) if self.structure is None else None
+
+    def extra_parameters(self):
+        """Variance components, residual variance and ICC averaged over the data sets, named as
+        mitml's ``testEstimates(extra.pars = TRUE)`` names them (``Intercept~~Intercept|school``,
+        ``Intercept~~sex|school``, ``Residual~~Residual``, ``ICC|school``); the ICC of a
+        grouping factor is its intercept variance over the sum of all intercept variances and
+        the residual variance, computed per data set and then averaged."""
+        names: list[str] = []
+        table = []
+        for i in range(len(self)):
+            row = {}
+            records = self[i]._varcomp_records()
+            intercepts = {}
+            for rec in records:
+                if rec["group"] == "Residual":
+                    row["Residual~~Residual"] = rec["vcov"]
+                    continue
+                # undo make.unique's suffix (g.1 for a second term of g), as mitml names them
+                group = (rec["group"] if rec["group"] in self._groups()
+                         else rec["group"].rsplit(".", 1)[0])
+                a = _mitml_name(rec["var1"])
+                b = a if rec["var2"] is None else _mitml_name(rec["var2"])
+                row[f"{a}~~{b}|{group}"] = rec["vcov"]
+                if rec["var1"] == "(Intercept)" and rec["var2"] is None:
+                    intercepts[group] = rec["vcov"]
+            if self.family == "gaussian" and intercepts:
+                total = sum(intercepts.values()) + self.sigma[i] ** 2
+                for group, tau2 in intercepts.items():
+                    row[f"ICC|{group}"] = tau2 / total
+            table.append(row)
+            names = names or list(row)
+        values = np.array([[row[name] for name in names] for row in table])
+        return adapter.float_series(values.mean(axis=0) if len(table) else [], names, "extra")
+
+    def _groups(self) -> set[str]:
+        return {term.group for term in self.terms}
+
+    def pool(self, dfcom: float | None = None):
+        """Pool the fixed effects over the data sets by Rubin's rules (``mice::pool``,
+        ``mitml::testEstimates``).
+
+        Args:
+            dfcom: complete-data degrees of freedom for Barnard and Rubin's df; default
+                :attr:`dfcom` (``n - p`` for regressions; the large-sample df for mixed
+                models, as mitml); ``float("inf")`` forces the large-sample df.
+
+        Returns:
+            A :class:`~jaxmice.pool.Pooled` whose ``extra`` holds the pooled variance
+            components and ICC (:meth:`extra_parameters`).
+        """
+        import dataclasses
+
+        from ..pool import pool
+
+        pooled = pool(self.beta, self.vcov, dfcom=self.dfcom if dfcom is None else dfcom,
+                      names=self.fixed_names)
+        return dataclasses.replace(pooled, extra=self.extra_parameters())
 
     @property
     def loglik(self) -> np.ndarray:
@@ -263,7 +383,7 @@ class MixedModels:
         if which is not None:
             raise ModelFitError(f"{self.formula}: the fit failed (non-finite criterion){which}; "
                                 "check for separation, extreme values or too few rows per group")
-        largest = np.abs(self.grad).max(axis=1)
+        largest = np.abs(self.grad).max(axis=1, initial=0.0)
         which = _which(~self.converged, len(self))
         if which is not None:
             warnings.warn(f"{self.formula}: model failed to converge{which} after "
@@ -277,6 +397,11 @@ class MixedModels:
             warnings.warn(f"{self.formula}: boundary (singular) fit{which}: a variance "
                           "component is estimated as zero or a correlation as +-1",
                           SingularFitWarning, stacklevel=4)
+
+
+def _mitml_name(name: str) -> str:
+    """mitml's spelling of a random-effect column: ``(Intercept)`` -> ``Intercept``."""
+    return "Intercept" if name == "(Intercept)" else name
 
 
 def _which(flags: np.ndarray, total: int) -> str | None:
@@ -384,8 +509,7 @@ class MixedModel:
         """(unique group label, term, covariance matrix) per random term."""
         theta, sigma = self.theta, self.sigma
         out = []
-        for term, label in zip(self.batch.structure.terms, _unique_groups(
-                self.batch.structure.terms), strict=True):
+        for term, label in zip(self.batch.terms, _unique_groups(self.batch.terms), strict=True):
             lam = np.zeros((term.q, term.q))
             rows, cols = np.tril_indices(term.q)
             order = np.lexsort((rows, cols))  # column by column, as theta is stored
@@ -430,8 +554,8 @@ class MixedModel:
         """
         records = []
         b, b_cov = self.batch.b[self.index], self.batch.b_cov[self.index]
-        blocked = self.batch.structure.blocked
-        for term in self.batch.structure.terms:
+        blocked = self.batch.structure is not None and self.batch.structure.blocked
+        for term in self.batch.terms:
             for r, name in enumerate(term.names):
                 n_levels = len(term.levels)
                 if blocked:
@@ -494,8 +618,12 @@ class MixedModel:
 
     def summary(self) -> str:
         """A short printed summary in lme4's layout."""
-        kind = "REML" if self.reml else ("ML" if self.family == "gaussian" else "Laplace")
-        lines = [f"Mixed model fit by {kind} ({self.family}): {self.formula}",
+        if self.batch.structure is None:
+            title = f"Regression ({'lm' if self.family == 'gaussian' else 'glm'}, {self.family})"
+        else:
+            kind = "REML" if self.reml else ("ML" if self.family == "gaussian" else "Laplace")
+            title = f"Mixed model fit by {kind} ({self.family})"
+        lines = [f"{title}: {self.formula}",
                  f"  nobs {self.nobs}" + (f" ({self.batch.n_omitted} rows with missing values "
                                           "omitted)" if self.batch.n_omitted else ""),
                  f"  logLik {self.loglik:.4f}   AIC {self.aic:.2f}   BIC {self.bic:.2f}",
