@@ -116,6 +116,37 @@ def make_multilevel(rows: int, clusters: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"cluster": cluster + 1, "x1": x1, "x2": x2, "z": z, "y": y})
 
 
+def make_multilevel_missing(
+    rows: int, clusters: int, seed: int, missing_prop: float = 0.3
+) -> pd.DataFrame:
+    """Make :func:`make_multilevel` data with MAR missingness in ``y``.
+
+    The complete data are exactly ``make_multilevel(rows, clusters, seed)``. Then ``y``
+    is missing with probability ``sigmoid(a + x2 - 0.5 z)`` (missing at random given
+    the fully observed ``x2`` and ``z``), where ``a`` is tuned so that on average
+    ``missing_prop`` of the rows are missing. The missingness draws use their own
+    random stream (seeded by ``[seed, 1]``).
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for the data and the missingness.
+        missing_prop: Expected proportion of rows with ``y`` missing, in (0, 1).
+
+    Returns:
+        A DataFrame with columns ``cluster``, ``x1``, ``x2``, ``z`` and ``y``; NaN
+        marks a missing ``y``.
+    """
+    if not 0.0 < missing_prop < 1.0:
+        raise ValueError("missing_prop must be in (0, 1)")
+    df = make_multilevel(rows, clusters, seed)
+    rng = np.random.default_rng([seed, 1])
+    eta = 1.0 * df["x2"].to_numpy() - 0.5 * df["z"].to_numpy()
+    prob = 1.0 / (1.0 + np.exp(-(_intercept_for_rate(eta, missing_prop) + eta)))
+    df.loc[rng.random(rows) < prob, "y"] = np.nan
+    return df
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a data set as CSV with empty fields for missing values.
 

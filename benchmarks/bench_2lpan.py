@@ -1,0 +1,304 @@
+"""Time jaxmice's 2l.pan imputation against R mice's on the same multilevel data, in one run.
+
+Usage::
+
+    python benchmarks/bench_2lpan.py [--rows 2000 20000 200000] [--clusters-per-rows 0.05] \
+        [--m 5 --maxit 10 --seed 1] [--r-max-rows N] [--no-r] [--no-phases] [--results PATH]
+
+For each size the data are ``generate.make_multilevel_missing(rows, clusters, seed)``
+(random-intercept model, about 30% of ``y`` missing at random given ``x2`` and ``z``)
+with ``clusters = round(rows * --clusters-per-rows)``: by default rows / 20 clusters of
+20 rows each. Only ``y`` is imputed, by 2l.pan with x1, x2, z fixed and a random
+intercept per cluster.
+
+Every side runs as a whole fresh process that prints its phase times as JSON:
+
+- R: ``Rscript benchmarks/r/mice_2lpan.R`` (start-up, ``library(mice)``, read, ``mice``);
+  skipped above ``--r-max-rows``.
+- jaxmice cold, no cache: ``benchmarks/jm_2lpan.py --no-cache``: start-up, import,
+  read, first ``jm.mice`` call with tracing and compilation; nothing is read from or
+  written to the persistent compilation cache.
+- jaxmice cold, cached: the same script with the persistent cache on, in a fresh
+  empty cache directory (``XDG_CACHE_HOME`` in the run's temporary folder): a first
+  process compiles and fills the cache, a second process, the one reported, loads the
+  compiled programs from it (tracing still happens).
+- jaxmice warm: each of those jaxmice processes calls ``jm.mice`` a second time with a
+  new seed, reusing the compiled programs; the median of the three warm calls is
+  reported. Its time is subtracted from the cold whole-process times.
+- ``--phases`` process (``--no-cache``, skipped with ``--no-phases``): splits the cold
+  call into compilation, set-up and seconds per iteration (see ``jm_2lpan.py``).
+
+Ratios are R / jaxmice (above 1: jaxmice faster): cold ones compare whole processes,
+the warm one compares R's ``mice()`` call alone with the warm ``jm.mice`` call. Three
+rows per size are appended to the results CSV (``2lpan_cold_nocache``,
+``2lpan_cold_cached``, ``2lpan_warm``) with the phase times in ``note``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_lmer import ratio, run_json
+from bench_single_level import RESULTS, append_result, fmt
+from generate import make_multilevel, make_multilevel_missing, write_csv
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA_COLUMNS = 5  # cluster, x1, x2, z, y
+METHOD = "2l.pan"
+
+
+def r_missing_reason() -> str | None:
+    """Say why R mice with 2l.pan cannot be run, or return None when it can."""
+    if shutil.which("Rscript") is None:
+        return "Rscript not found"
+    probe = subprocess.run(
+        ["Rscript", "-e", "suppressPackageStartupMessages({library(mice); library(pan)})"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return "R package mice or pan not installed"
+    return None
+
+
+def whole_cold(wall: float, jj: dict) -> float:
+    """Whole-process seconds of a jaxmice run less its second (warm) call."""
+    return wall - jj["warm_call"] - jj["warm_complete"]
+
+
+def jm_note(label: str, wall: float, jj: dict) -> str:
+    """Phase times of one jaxmice process for the results note."""
+    return (
+        f"{label}: import {jj['import']:.2f} read {jj['read']:.2f} "
+        f"first call {jj['first_call']:.2f} complete {jj['first_complete']:.2f} "
+        f"warm call {jj['warm_call']:.3f} complete {jj['warm_complete']:.3f} (wall {wall:.2f})"
+    )
+
+
+def run_size(
+    rows: int,
+    clusters: int,
+    args: argparse.Namespace,
+    skip_r: str | None,
+    env: dict[str, str],
+    tmp: Path,
+) -> dict:
+    """Generate one data set and time every side on it; return timings and notes."""
+    csv = tmp / f"data_{rows}.csv"
+    start = time.perf_counter()
+    df = make_multilevel_missing(rows, clusters, args.seed)
+    missing = df["y"].isna().to_numpy()
+    truth = float(make_multilevel(rows, clusters, args.seed)["y"].to_numpy()[missing].mean())
+    write_csv(df, csv)
+    print(
+        f"{rows} rows, {clusters} clusters, {missing.sum()} y missing: "
+        f"data written in {time.perf_counter() - start:.1f}s",
+        file=sys.stderr,
+    )
+    res: dict = {"rows": rows, "clusters": clusters, "truth": truth, "notes": [], "means": {}}
+    # other processes on the machine distort the times: record how busy it was
+    load = os.getloadavg()[0]
+    res["notes"].append(f"{clusters} clusters, {missing.sum()} y missing, load average {load:.2f}")
+    common = [str(csv), str(args.m), str(args.maxit), str(args.seed)]
+
+    if skip_r or (args.r_max_rows is not None and rows > args.r_max_rows):
+        why = skip_r or f"rows > --r-max-rows {args.r_max_rows}"
+        res["notes"].append(f"R skipped: {why}")
+    else:
+        try:
+            wall, rj = run_json(["Rscript", str(HERE / "r" / "mice_2lpan.R"), *common], "R")
+            res["r_whole"], res["r_mice"] = wall, rj["mice"]
+            res["means"]["R"] = rj["mean_imputed_y"]
+            res["notes"].append(
+                f"R: library {rj['library']:.2f} read {rj['read']:.2f} mice {rj['mice']:.2f} "
+                f"(wall {wall:.2f})"
+            )
+        except RuntimeError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            res["notes"].append("R failed")
+
+    jm_cmd = [sys.executable, str(HERE / "jm_2lpan.py"), *common]
+    if args.jm_method != METHOD:
+        jm_cmd += ["--method", args.jm_method]
+    cache_env = dict(env, XDG_CACHE_HOME=str(tmp / f"cache_{rows}"))
+    runs = [
+        ("jaxmice cold, no cache", "nocache", jm_cmd + ["--no-cache"], env),
+        ("jaxmice filling an empty cache", "fill", jm_cmd, cache_env),
+        ("jaxmice cold, cached", "cached", jm_cmd, cache_env),
+    ]
+    warm, firsts, warm_means = [], [], []
+    for label, key, cmd, run_env in runs:
+        try:
+            wall, jj = run_json(cmd, label, run_env)
+        except RuntimeError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            res["notes"].append(f"{label} failed")
+            continue
+        res[f"jm_{key}"] = whole_cold(wall, jj)
+        res["backend"] = jj["backend"]
+        firsts.append(jj["mean_imputed_y"])
+        warm_means.append(jj["mean_imputed_y_warm"])
+        res["notes"].append(jm_note(label, wall, jj))
+        warm.append(jj["warm_call"])
+    if warm:
+        res["jm_warm"] = statistics.median(warm)
+        res["notes"].append(f"warm: median of {[round(w, 3) for w in warm]}")
+        res["means"][f"jm (seed {args.seed})"] = firsts[0]
+        res["means"][f"jm warm (seed {args.seed + 1})"] = warm_means[0]
+        # every process uses the same seeds, so the means should agree to rounding
+        spread = max(max(v) - min(v) for v in (firsts, warm_means))
+        if spread > 1e-9:
+            res["means"]["jm spread between processes"] = spread
+
+    if not args.no_phases:
+        try:
+            _, pj = run_json(jm_cmd + ["--no-cache", "--phases"], "jaxmice --phases", env)
+            res["phases"] = pj
+            res["notes"].append(
+                f"phases (no cache): compile {pj['compile']:.2f} setup {pj['setup']:.2f} "
+                f"per iteration {pj['per_iteration']:.4f} (maxit=1 cold {pj['cold_maxit1']:.2f} "
+                f"warm {pj['warm_maxit1']:.3f}; maxit={args.maxit} warm {pj['warm_maxit']:.3f})"
+            )
+        except RuntimeError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            res["notes"].append("--phases failed")
+    means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"].items())
+    res["notes"].append(f"mean imputed y: {means}; deleted values {truth:.3f}")
+    return res
+
+
+def print_table(results: list[dict]) -> None:
+    """Print the seconds of every side and the R / jaxmice ratios, then the details."""
+    head = [
+        "rows",
+        "clusters",
+        "R_s",
+        "R_mice_s",
+        "jm_cold_nocache_s",
+        "R/jm",
+        "jm_cold_cached_s",
+        "R/jm",
+        "jm_warm_s",
+        "R_mice/jm",
+        "jm_warm_s_per_1k_rows",
+    ]
+    body = []
+    for res in results:
+        r_whole, r_mice = res.get("r_whole"), res.get("r_mice")
+        nocache, cached, warm = res.get("jm_nocache"), res.get("jm_cached"), res.get("jm_warm")
+        per_k = warm / res["rows"] * 1000 if warm is not None else None
+        cells = [
+            str(res["rows"]),
+            str(res["clusters"]),
+            fmt(r_whole),
+            fmt(r_mice),
+            fmt(nocache),
+            fmt(ratio(r_whole, nocache)),
+            fmt(cached),
+            fmt(ratio(r_whole, cached)),
+            fmt(warm, 3),
+            fmt(ratio(r_mice, warm)),
+            fmt(per_k, 4),
+        ]
+        body.append([c or "-" for c in cells])
+    widths = [max(len(row[k]) for row in [head, *body]) for k in range(len(head))]
+    for row in [head, *body]:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print()
+    for res in results:
+        if "phases" in res:
+            pj = res["phases"]
+            print(
+                f"{res['rows']} rows, jaxmice phases (no cache): compile {pj['compile']:.2f}s, "
+                f"setup {pj['setup']:.3f}s, {pj['per_iteration']:.4f}s per iteration"
+            )
+        means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"].items())
+        print(f"{res['rows']} rows, mean imputed y: {means}; deleted values {res['truth']:.3f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate the data sets, time every side, print the table and record the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[2000, 20000, 200000])
+    parser.add_argument(
+        "--clusters-per-rows",
+        type=float,
+        default=0.05,
+        help="clusters = round(rows * this); default 0.05: rows/20 clusters of 20 rows each",
+    )
+    parser.add_argument("--m", type=int, default=5)
+    parser.add_argument("--maxit", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--r-max-rows", type=int, default=None, help="skip R above this size")
+    parser.add_argument("--no-r", action="store_true", help="time jaxmice only")
+    parser.add_argument(
+        "--no-phases", action="store_true", help="skip the --phases jaxmice process"
+    )
+    parser.add_argument(
+        "--jm-method",
+        default=METHOD,
+        help="testing only: a stand-in method for jaxmice (results named standin_<method>_*)",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
+    args = parser.parse_args(argv)
+    if args.maxit < 2 and not args.no_phases:
+        parser.error("--phases needs --maxit >= 2 (or pass --no-phases)")
+
+    skip_r = "--no-r" if args.no_r else r_missing_reason()
+    if skip_r:
+        print(f"note: skipping R mice ({skip_r})", file=sys.stderr)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # jaxmice then uses XDG_CACHE_HOME
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in args.rows:
+            clusters = max(1, min(rows, round(rows * args.clusters_per_rows)))
+            results.append(run_size(rows, clusters, args, skip_r, env, Path(tmp)))
+
+    print_table(results)
+    stamp = dt.datetime.now().isoformat(timespec="seconds")
+    where = f"{platform.system()} {platform.machine()} {os.cpu_count()} cpus"
+    prefix = "2lpan" if args.jm_method == METHOD else f"standin_{args.jm_method}"
+    for res in results:
+        notes = list(res["notes"])
+        if args.jm_method != METHOD:
+            notes.insert(0, f"jaxmice used the stand-in method {args.jm_method}, not 2l.pan")
+        for name, r_s, jm_s in [
+            ("cold_nocache", res.get("r_whole"), res.get("jm_nocache")),
+            ("cold_cached", res.get("r_whole"), res.get("jm_cached")),
+            ("warm", res.get("r_mice"), res.get("jm_warm")),
+        ]:
+            digits = 3 if name == "warm" else 2
+            row: dict[str, object] = {
+                "date": stamp,
+                "benchmark": f"{prefix}_{name}",
+                "rows": res["rows"],
+                "cols": DATA_COLUMNS,
+                "m": args.m,
+                "maxit": args.maxit,
+                "r_seconds": fmt(r_s, digits),
+                "jaxmice_seconds": fmt(jm_s, digits),
+                "ratio": fmt(ratio(r_s, jm_s)),
+                "platform": where,
+                "jax_backend": res.get("backend", "unknown"),
+                "note": "; ".join(notes),
+            }
+            append_result(row, args.results)
+    print(f"appended {3 * len(results)} rows to {args.results}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
