@@ -210,3 +210,18 @@ def fit_lmm_stats(stats: LmmStats, re: ReArrays, shape: ReShape, theta0: jax.Arr
         n_iter=result.n_iter,
         converged=result.converged,
     )
+
+
+def loglik_at(beta: jax.Array, lam: jax.Array, sigma2: jax.Array, stats: LmmStats) -> jax.Array:
+    """The ML log-likelihood at given parameters (not profiled): fixed effects ``beta``,
+    random-effect covariance ``sigma2 * lam lam'`` and residual variance ``sigma2``.
+
+    ``-2 logLik = log|L_Z|^2 + n log(2 pi sigma^2) + (r'r - |L_Z^-1 Lambda' Z' r|^2) / sigma^2``
+    with ``r = y - X beta`` (the marginal normal density, by the matrix determinant lemma and
+    Woodbury). What mitml's D3 evaluates at the pooled parameters (lme4's ``devfun2``).
+    """
+    sol = solve_pls_factor(lam, stats)
+    rr = stats.yty - 2.0 * beta @ stats.xty + beta @ stats.xtx @ beta
+    shrunk = jnp.sum((sol.cu - sol.cx @ beta) ** 2)
+    deviance = sol.log_det_z + stats.n * (LOG_2PI + jnp.log(sigma2)) + (rr - shrunk) / sigma2
+    return -0.5 * deviance

@@ -127,7 +127,7 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
     _check_response(frame, family)
     common = dict(formula=formula.text, family=family, fixed_names=tuple(frame.fixed_names),
                   nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
-                  dropped=tuple(frame.dropped))
+                  dropped=tuple(frame.dropped), source=(formula, columns))
     y, x = jnp.asarray(frame.y, jnp.float64), jnp.asarray(frame.x, jnp.float64)
     w = jnp.ones(frame.y.shape[1])
     if not frame.random and not random_required:
@@ -249,7 +249,8 @@ class MixedModels:
     Index it (``fits[i]``) for one :class:`MixedModel`. Arrays: ``theta: f[B, n_theta]``,
     ``beta: f[B, p]``, ``vcov: f[B, p, p]``, ``sigma: f[B]``, ``b: f[B, J, q_b]``,
     ``b_cov: f[B, J, q_b, q_b]``, ``deviance: f[B]`` (``-2 logLik``), ``grad``, ``n_iter``,
-    ``converged: bool[B]``.
+    ``converged: bool[B]``. ``source`` keeps the parsed formula and the data columns, for refits
+    (e.g. by ML for likelihood-ratio tests).
     """
 
     formula: str
@@ -271,6 +272,7 @@ class MixedModels:
     n_iter: np.ndarray
     converged: np.ndarray
     extra: dict
+    source: Any = None
 
     def __len__(self) -> int:
         return self.beta.shape[0]
@@ -335,6 +337,12 @@ class MixedModels:
             names = names or list(row)
         values = np.array([[row[name] for name in names] for row in table])
         return adapter.float_series(values.mean(axis=0) if len(table) else [], names, "extra")
+
+    def refit(self, reml: bool) -> MixedModels:
+        """The same model on the same data sets, fitted by REML or ML."""
+        formula, columns = self.source
+        return fit_columns(formula, columns, self.family, reml,
+                           random_required=self.structure is not None)
 
     def _groups(self) -> set[str]:
         return {term.group for term in self.terms}

@@ -1,0 +1,123 @@
+"""Pooled tests of nested models fitted to multiply imputed data (mitml's ``testModels``).
+
+``jm.D1(fits, null_fits)`` (multivariate Wald, Li, Raghunathan and Rubin 1991), ``jm.D2``
+(combined Wald statistics, Li, Meng, Raghunathan and Rubin 1991) and ``jm.D3`` (pooled
+likelihood ratio, Meng and Rubin 1992) take the batched fits of ``imp.fit`` (or
+``jm.lmer(formula, frames)``); the parameters tested are those of the larger model that the
+smaller lacks. Given arrays instead, ``D1`` and ``D2`` are the low-level rules of
+:mod:`jaxmice.pool`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import pool as rules
+from .models.lmm import cross_products, loglik_at
+from .models.mixed import MixedModels
+from .models.model_frame import model_frame
+from .models.structure import build_structure, relative_factor
+from .pool import TestResult
+
+
+def _tested(fits: MixedModels, null_fits: MixedModels) -> list[int]:
+    if len(fits) != len(null_fits):
+        raise ValueError(f"the models were fitted to {len(fits)} and {len(null_fits)} data sets")
+    tested = [i for i, name in enumerate(fits.fixed_names) if name not in null_fits.fixed_names]
+    if not tested or not set(null_fits.fixed_names) <= set(fits.fixed_names):
+        raise ValueError(f"{null_fits.formula!r} is not nested in {fits.formula!r}: the larger "
+                         "model must have every fixed effect of the smaller and more")
+    return tested
+
+
+def D1(fits: Any, null_fits: Any = None, dfcom: float | None = None, **kwargs: Any
+       ) -> TestResult:
+    """Multivariate Wald test (D1) of the fixed effects in ``fits`` but not in ``null_fits``.
+
+    Args:
+        fits, null_fits: batched fits of the larger and the smaller model
+            (:class:`~jaxmice.models.MixedModels`); or arrays ``estimates: f[m, k]`` and
+            ``covariances: f[m, k, k]`` for :func:`jaxmice.pool.D1`.
+        dfcom: complete-data df (Reiter's small-sample df2), as mitml's ``df.com``.
+    """
+    if not isinstance(fits, MixedModels):
+        return rules.D1(fits, null_fits, dfcom=dfcom, **kwargs)
+    return rules.D1(fits.beta, fits.vcov, test_index=_tested(fits, null_fits), dfcom=dfcom,
+                    names=fits.fixed_names)
+
+
+def D2(fits: Any, null_fits: Any = None, **kwargs: Any) -> TestResult:
+    """Combined Wald statistics (D2) for the fixed effects in ``fits`` but not in
+    ``null_fits`` (mitml's ``use = "wald"``); or :func:`jaxmice.pool.D2` on arrays."""
+    if not isinstance(fits, MixedModels):
+        return rules.D2(fits, null_fits, **kwargs)
+    return rules.D2(fits.beta, fits.vcov, test_index=_tested(fits, null_fits),
+                    names=fits.fixed_names)
+
+
+def _likelihoods(fits: MixedModels) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per data set: the ML log-likelihood at its own estimates and at the pooled parameters
+    (mean fixed effects, mean random-effect covariance matrices, mean residual variance, as
+    mitml), and the number of parameters."""
+    if fits.family != "gaussian":
+        raise ValueError("D3 is available for linear (mixed) models; use D1 or D2 for "
+                         f"{fits.family} models")
+    if fits.reml:
+        fits = fits.refit(reml=False)  # likelihood ratios need ML fits, as mitml refits
+    formula, columns = fits.source
+    frame = model_frame(formula, columns, drop_unused_levels=True)
+    y, x = jnp.asarray(frame.y), jnp.asarray(frame.x)
+    beta = jnp.asarray(fits.beta.mean(axis=0))
+    n, p = fits.nobs, len(fits.fixed_names)
+    if fits.structure is None:  # lm: sigma^2 = RSS / n (ML), as mitml
+        rss = fits.sigma**2 * (n - p)
+        sigma2 = np.mean(rss / n)
+        own = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1.0)
+        resid = y - x @ beta
+        pooled = -0.5 * (n * np.log(2 * np.pi * sigma2) + np.asarray(
+            jnp.sum(resid**2, axis=1)) / sigma2)
+        return own, pooled, p + 1
+    structure, zval = build_structure(frame.random)
+    re, shape = structure.device_arrays(), structure.shape
+    stats = jax.vmap(cross_products, in_axes=(0, 0, 0, None, None, None))(
+        y, x, jnp.asarray(zval), jnp.ones(n), re, shape)
+    sigma2 = float(np.mean(fits.sigma**2))
+    theta = []
+    for term in structure.terms:  # mean covariance matrix of each term -> its factor
+        covs = [cov for i in range(len(fits))
+                for _, t, cov in fits[i]._covariances() if t == term]
+        chol = np.linalg.cholesky(np.mean(covs, axis=0)) / np.sqrt(sigma2)
+        theta.extend(chol[r, c] for c in range(term.q) for r in range(c, term.q))
+    lam = relative_factor(jnp.asarray(theta), re, shape)
+    pooled = jax.vmap(lambda s: loglik_at(beta, lam, sigma2, s))(stats)
+    return fits.loglik, np.asarray(pooled), p + shape.n_theta + 1
+
+
+def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
+    """Pooled likelihood-ratio test (D3; Meng and Rubin 1992) of ``null_fits`` against
+    ``fits``, as mitml's ``testModels(method = "D3")``: REML fits are refitted by ML, the
+    likelihoods are evaluated at each data set's own estimates and at the pooled ones.
+
+    Linear models only (``lm`` and ``lmer`` fits).
+    """
+    _tested(fits, null_fits)
+    own, pooled, k_full = _likelihoods(fits)
+    own0, pooled0, k_null = _likelihoods(null_fits)
+    m = len(fits)
+    k = k_full - k_null
+    d_bar = float(np.mean(-2.0 * (own0 - own)))
+    d_tilde = float(np.mean(-2.0 * (pooled0 - pooled)))
+    r = (m + 1) / (k * (m - 1)) * (d_bar - d_tilde)
+    statistic = d_tilde / (k * (1 + r))
+    t = k * (m - 1)
+    if t > 4:
+        df2 = 4 + (t - 4) * (1 + (1 - 2 / t) / r) ** 2
+    else:
+        df2 = t * (1 + 1 / k) * (1 + 1 / r) ** 2 / 2
+    terms = tuple(fits.fixed_names[i] for i in _tested(fits, null_fits))
+    return TestResult(method="D3", statistic=statistic, df1=k, df2=df2,
+                      p_value=rules._tail_f(statistic, k, df2), riv=r, m=m, terms=terms)
