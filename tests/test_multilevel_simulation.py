@@ -1,0 +1,397 @@
+"""Known-truth simulations for the multilevel imputation methods (2l.pan, 2l.norm, 2l.lmer,
+2l.pmm).
+
+Every generator has J = 50 clusters of 20 rows (n = 1000), fixed across replications so that
+each (scenario, method) compiles once; x has variance 1, a quarter of it between clusters;
+y = 1 + 0.5 x + u_j + e with tau^2 = var(u_j) = 0.5, sigma^2 = 1 unless said otherwise.
+About 30% of the imputed column is missing:
+
+1. random intercept, y MAR given x (P(missing) = logistic(-1 + x)); 2l.pan, 2l.lmer.
+2. random intercept, y complete, x MAR given y (logistic(-1 + (y - 1))); x imputed by 2l.pan
+   from y *and y's cluster mean* (code 3): x | y has a cluster intercept correlated with y's
+   cluster mean, so x ~ y + (1 | g) alone would be a misspecified imputation model.
+3. random intercept and slope, Psi = [[0.5, 0.1], [0.1, 0.2]], y MAR given x; 2l.pan and
+   2l.lmer with x coded 2; analysis y ~ x + (1 + x | g).
+4. heteroscedastic clusters: sigma_j^2 on a geometric grid from 0.25 to 4 (log-uniform), y MAR
+   given x; 2l.norm; the truth for the analysis model's sigma^2 is the mean of the grid (1.35):
+   with equal cluster sizes the homoscedastic REML estimate targets it (checked by the
+   complete-data column).
+5. y entirely missing in 5 of the 50 clusters (chosen at random) and MAR given x elsewhere
+   (logistic(-1.5 + x)); 2l.pan, 2l.lmer, 2l.pmm.
+
+Each replication imputes m = 10 times with maxit = 10 (the 2l samplers are warm-started and
+draw (beta, b) jointly, so the chained iterations are the burn-in; maxit = 30 gave the same
+results to Monte Carlo error on scenarios 2 and 3; m = 10 gives B nine degrees of freedom),
+fits the analysis model to the m completed data sets and the data before amputation as one
+lmer batch, and pools with Rubin's rules (Barnard-Rubin df, dfcom = n - p, 95% t intervals;
+the complete data get the same t interval with dfcom). tau^2 (and the slope's variance and
+covariance) and sigma^2 are pooled as the mean over imputations (mitml). Over replications:
+the coverage of each fixed effect's interval must lie in [0.91, 0.99], the relative bias of the
+pooled tau^2 (and slope variance) within 10% and of sigma^2 within 5%, for the complete data
+(a check of the design: REML is unbiased here to Monte Carlo error) and the imputed data.
+500 replications: the Monte Carlo standard error of a coverage near 0.95 is 0.010, of the
+relative bias of tau^2 about 0.01 (slope variance about 0.012).
+
+Results (``.venv/bin/pytest -m slow tests/test_multilevel_simulation.py``, 2-core CPU, 110 s in
+all; the complete-data value in parentheses; fmi: mean fraction of missing information):
+
+=================  =======  ===============  ===============  ===============  ==============  ====
+scenario           method   cover (Int.)     cover x          rel.bias tau^2   rel.bias sig^2  time
+=================  =======  ===============  ===============  ===============  ==============  ====
+1 ri, y MAR        2l.pan   0.940 (0.946)    0.936 (0.960)    +0.007 (-0.003)  +0.001 (+0.000) 10 s
+1 ri, y MAR        2l.lmer  0.928 (0.946)    0.940 (0.960)    -0.013 (-0.003)  +0.001 (+0.000)  9 s
+2 ri, x MAR        2l.pan   0.950 (0.946)    0.936 (0.940)    +0.008 (+0.007)  -0.005 (-0.004) 10 s
+3 rs, y MAR        2l.pan   0.954 (0.958)    0.956 (0.956)    +0.033 (+0.024)  -0.001 (-0.000) 14 s
+3 rs, y MAR        2l.lmer  0.954 (0.958)    0.940 (0.956)    +0.014 (+0.024)  +0.005 (-0.000) 24 s
+4 hetero, y MAR    2l.norm  0.944 (0.940)    0.954 (0.960)    +0.013 (+0.006)  +0.007 (-0.002) 12 s
+5 systematic       2l.pan   0.944 (0.938)    0.954 (0.960)    +0.023 (+0.006)  +0.002 (+0.001)  9 s
+5 systematic       2l.lmer  0.948 (0.938)    0.960 (0.960)    -0.009 (+0.006)  +0.001 (+0.001)  8 s
+5 systematic       2l.pmm   0.956 (0.938)    0.954 (0.960)    +0.059 (+0.006)  -0.018 (+0.001) 11 s
+=================  =======  ===============  ===============  ===============  ==============  ====
+
+fmi of the slope of x: 0.39 (1), 0.33 (2), 0.16-0.19 (3), 0.35 (4), 0.37-0.38 (5); of the
+intercept 0.01-0.15. Scenario 3, the random slope's variance (truth 0.2) and the covariance
+(truth 0.1), relative bias: 2l.pan +0.080 and +0.080, 2l.lmer **-0.121** and -0.037; complete
+data -0.006 and +0.039.
+
+Known failure: ``test_known_truth[3-2l.lmer]``, the pooled random-slope variance is 12% too
+small. 2l.lmer (as mice's) draws Psi* ~ IW(J, sum_j b_j b_j') from the conditional modes b_j,
+which are shrunk towards zero by about tau_11 / (tau_11 + sigma^2 / (n_obs,j var(x))), here about
+0.6 for the slope, so the imputation model's slope variance is too small; the bias does not
+shrink with more clusters (-0.109 with J = 100) but does with larger clusters (-0.044 with 40
+rows per cluster, 300 replications each). 2l.pan passes, but its pooled slope variance is 8%
+too large: its imputation model's Psi draws average 1.44 x the true slope variance (1.14 x the
+intercept's; 40 replications), from the weight of the inverse-Wishart prior (scale
+s_y^2 / s_x^2, about 2, against J tau_11 = 10) plus the right skew of the posterior with 50
+clusters; +0.061 (complete +0.010) with J = 100, +0.036 (+0.001) with 40 rows per cluster.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import jaxmice as jm
+
+J, N_J = 50, 20  # clusters x rows per cluster, fixed so every replication reuses one program
+N = J * N_J
+M, MAXIT = 10, 10
+N_REPS = 500
+B0, B1 = 1.0, 0.5  # fixed effects of every generator
+TAU2, SIGMA2 = 0.5, 1.0  # random-intercept and residual variance
+PSI = np.array([[0.5, 0.1], [0.1, 0.2]])  # random intercept and slope (scenario 3)
+# scenario 4: cluster residual variances on a geometric grid from 0.25 to 4 (log-uniform)
+SIGMA2_J = np.exp(np.linspace(np.log(0.25), np.log(4.0), J))
+N_SYSTEMATIC = 5  # scenario 5: clusters with y entirely missing (10%)
+
+COVERAGE = (0.91, 0.99)
+TAU2_TOL, SIGMA2_TOL = 0.10, 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# generators: (complete data, amputed data) from one numpy generator
+
+
+def _logistic(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _x(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster codes and a level-1 predictor with variance 1, a quarter of it between clusters."""
+    g = np.repeat(np.arange(J), N_J)
+    x = rng.normal(scale=0.5, size=J)[g] + rng.normal(scale=np.sqrt(0.75), size=N)
+    return g, x
+
+
+def _mar_given_x(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """About 30% missing, more where x is large: P(missing) = logistic(-1 + x)."""
+    return rng.uniform(size=x.shape) < _logistic(-1.0 + x)
+
+
+def gen_intercept_mar_y(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """1. y = b0 + b1 x + u_j + e; y MAR given x."""
+    g, x = _x(rng)
+    y = B0 + B1 * x + rng.normal(scale=np.sqrt(TAU2), size=J)[g] + rng.normal(
+        scale=np.sqrt(SIGMA2), size=N)
+    full = pd.DataFrame({"y": y, "x": x, "g": g})
+    df = full.copy()
+    df.loc[_mar_given_x(rng, x), "y"] = np.nan
+    return full, df
+
+
+def gen_intercept_mar_x(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """2. As 1, y complete; x MAR given y: P(x missing) = logistic(-1 + (y - b0))."""
+    full, _ = gen_intercept_mar_y(rng)
+    df = full.copy()
+    df.loc[rng.uniform(size=N) < _logistic(-1.0 + (full.y.to_numpy() - B0)), "x"] = np.nan
+    return full, df
+
+
+def gen_slope_mar_y(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """3. y = b0 + b1 x + u0_j + u1_j x + e, (u0, u1) ~ N(0, PSI); y MAR given x."""
+    g, x = _x(rng)
+    u = rng.multivariate_normal(np.zeros(2), PSI, size=J)
+    y = B0 + B1 * x + u[g, 0] + u[g, 1] * x + rng.normal(scale=np.sqrt(SIGMA2), size=N)
+    full = pd.DataFrame({"y": y, "x": x, "g": g})
+    df = full.copy()
+    df.loc[_mar_given_x(rng, x), "y"] = np.nan
+    return full, df
+
+
+def gen_heteroscedastic(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """4. As 1 with residual variance SIGMA2_J[j] in cluster j (fixed grid); y MAR given x."""
+    g, x = _x(rng)
+    y = B0 + B1 * x + rng.normal(scale=np.sqrt(TAU2), size=J)[g] + rng.normal(
+        size=N) * np.sqrt(SIGMA2_J)[g]
+    full = pd.DataFrame({"y": y, "x": x, "g": g})
+    df = full.copy()
+    df.loc[_mar_given_x(rng, x), "y"] = np.nan
+    return full, df
+
+
+def gen_systematic(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """5. As 1, y entirely missing in N_SYSTEMATIC random clusters, MAR given x elsewhere
+    (P(missing) = logistic(-1.5 + x), about 20%)."""
+    full, _ = gen_intercept_mar_y(rng)
+    x, g = full.x.to_numpy(), full.g.to_numpy()
+    gone = np.isin(g, rng.choice(J, N_SYSTEMATIC, replace=False))
+    df = full.copy()
+    df.loc[gone | (rng.uniform(size=N) < _logistic(-1.5 + x)), "y"] = np.nan
+    return full, df
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scenario with one imputation method."""
+
+    name: str
+    generate: Callable[[np.random.Generator], tuple[pd.DataFrame, pd.DataFrame]]
+    method: str
+    target: str  # the incomplete column
+    codes: dict  # predictor codes of the target's row (besides the cluster's -2)
+    formula: str
+    truth: dict  # fixed effects by term, variance components by name
+    seed: int
+    options: dict = field(default_factory=dict)
+
+
+_FIXED = {"(Intercept)": B0, "x": B1}
+_INTERCEPT = {**_FIXED, "tau2": TAU2, "sigma2": SIGMA2}
+RI = "y ~ x + (1 | g)"
+CASES = [
+    Case("1 ri, y MAR", gen_intercept_mar_y, "2l.pan", "y", {"x": 1}, RI, _INTERCEPT, 101),
+    Case("1 ri, y MAR", gen_intercept_mar_y, "2l.lmer", "y", {"x": 1}, RI, _INTERCEPT, 101),
+    # x's imputation model needs y's cluster mean (code 3): x | y has a cluster intercept
+    # correlated with y's cluster mean, so x ~ y + (1 | g) alone would be misspecified
+    Case("2 ri, x MAR", gen_intercept_mar_x, "2l.pan", "x", {"y": 3}, RI, _INTERCEPT, 202),
+    Case("3 rs, y MAR", gen_slope_mar_y, "2l.pan", "y", {"x": 2}, "y ~ x + (1 + x | g)",
+         {**_FIXED, "tau2": PSI[0, 0], "tau2_x": PSI[1, 1], "tau01": PSI[0, 1],
+          "sigma2": SIGMA2}, 303),
+    Case("3 rs, y MAR", gen_slope_mar_y, "2l.lmer", "y", {"x": 2}, "y ~ x + (1 + x | g)",
+         {**_FIXED, "tau2": PSI[0, 0], "tau2_x": PSI[1, 1], "tau01": PSI[0, 1],
+          "sigma2": SIGMA2}, 303),
+    Case("4 hetero, y MAR", gen_heteroscedastic, "2l.norm", "y", {"x": 1}, RI,
+         {**_FIXED, "tau2": TAU2, "sigma2": float(SIGMA2_J.mean())}, 404),
+    Case("5 systematic", gen_systematic, "2l.pan", "y", {"x": 1}, RI, _INTERCEPT, 505),
+    Case("5 systematic", gen_systematic, "2l.lmer", "y", {"x": 1}, RI, _INTERCEPT, 505),
+    Case("5 systematic", gen_systematic, "2l.pmm", "y", {"x": 1}, RI, _INTERCEPT, 505),
+]
+VARIANCES = ("tau2", "tau2_x", "tau01", "sigma2")
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis and pooling
+
+
+def rubin(q: np.ndarray, u: np.ndarray, dfcom: float) -> tuple[np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """Rubin's rules for estimates ``q: f[m, p]`` with variances ``u: f[m, p]``.
+
+    Returns Q-bar, T = U-bar + (1 + 1/m) B and the Barnard-Rubin degrees of freedom (as mice's
+    ``pool``: ``dfcom`` is the complete-data degrees of freedom).
+    """
+    m = q.shape[0]
+    qbar, ubar, b = q.mean(axis=0), u.mean(axis=0), q.var(axis=0, ddof=1)
+    t = ubar + (1.0 + 1.0 / m) * b
+    lam = np.clip((1.0 + 1.0 / m) * b / t, 1e-12, None)
+    df_old = (m - 1) / lam**2
+    df_obs = (dfcom + 1.0) / (dfcom + 3.0) * dfcom * (1.0 - lam)
+    return qbar, t, df_old * df_obs / (df_old + df_obs)
+
+
+def t_interval(est: np.ndarray, var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    half = stats.t.ppf(0.975, df) * np.sqrt(var)
+    return est - half, est + half
+
+
+def variance_components(fits) -> dict[str, np.ndarray]:
+    """Random-effects covariance and residual variance per fit (f[B] each), from theta and
+    sigma as lme4's ``VarCorr``: Psi = sigma^2 Lambda Lambda'."""
+    s2, th = fits.sigma**2, fits.theta
+    out = {"sigma2": s2}
+    if th.shape[1] == 1:
+        out["tau2"] = s2 * th[:, 0] ** 2
+    else:  # (1 + x | g): theta is Lambda's lower triangle column by column
+        out["tau2"] = s2 * th[:, 0] ** 2
+        out["tau01"] = s2 * th[:, 0] * th[:, 1]
+        out["tau2_x"] = s2 * (th[:, 1] ** 2 + th[:, 2] ** 2)
+    return out
+
+
+def predictor_matrix(case: Case, df: pd.DataFrame) -> pd.DataFrame:
+    pred = jm.make_predictor_matrix(df, cluster="g")
+    for other in df.columns:
+        if other not in ("g", case.target):
+            pred.loc[case.target, other] = case.codes.get(other, 0)
+    return pred
+
+
+@dataclass
+class Replication:
+    """One replication's outcome: per fixed effect, whether the intervals cover the truth;
+    per variance component, the pooled estimate; for imputed and complete data."""
+
+    covered: dict
+    covered_complete: dict
+    variances: dict
+    variances_complete: dict
+    estimates: dict
+    missing: float
+
+
+def replicate(case: Case, rep: int) -> Replication:
+    full, df = case.generate(np.random.default_rng([case.seed, rep]))
+    imp = jm.mice(df, m=M, maxit=MAXIT, method={case.target: case.method},
+                  predictor_matrix=predictor_matrix(case, df), seed=1000 * case.seed + rep,
+                  progress=False, method_options={case.target: case.options} if case.options
+                  else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jm.models.mixed.SingularFitWarning)
+        # the m completed data sets and the data before amputation (last), as one batch
+        fits = jm.lmer(case.formula, [*imp.complete("all"), full])
+    assert fits.nobs == N and fits.n_omitted == 0  # no row left incomplete
+    names = list(fits.fixed_names)
+    dfcom = N - len(names)
+    qbar, t, df_br = rubin(fits.beta[:M], np.diagonal(fits.vcov[:M], axis1=1, axis2=2), dfcom)
+    low, high = t_interval(qbar, t, df_br)
+    c_low, c_high = t_interval(fits.beta[M], np.diag(fits.vcov[M]), dfcom)
+    truth = np.array([case.truth[k] for k in names])
+    components = variance_components(fits)
+    return Replication(
+        covered=dict(zip(names, (low <= truth) & (truth <= high), strict=True)),
+        covered_complete=dict(zip(names, (c_low <= truth) & (truth <= c_high), strict=True)),
+        variances={k: float(v[:M].mean()) for k, v in components.items()},
+        variances_complete={k: float(v[M]) for k, v in components.items()},
+        estimates={**dict(zip(names, qbar, strict=True)),
+                   **{f"se {k}": float(np.sqrt(v)) for k, v in zip(names, t, strict=True)},
+                   **{f"df {k}": float(v) for k, v in zip(names, df_br, strict=True)},
+                   **{f"fmi {k}": float(v) for k, v in zip(
+                       names, (1 + 1 / M) * fits.beta[:M].var(axis=0, ddof=1) / t,
+                       strict=True)}},
+        missing=float(df[case.target].isna().mean()),
+    )
+
+
+@dataclass
+class Summary:
+    case: Case
+    n_reps: int
+    seconds: float
+    coverage: dict
+    coverage_complete: dict
+    rel_bias: dict  # (mean pooled estimate - truth) / truth
+    rel_bias_complete: dict
+    missing: float
+    fmi: dict  # mean (1 + 1/m) B / T per fixed effect
+    reps: list = field(repr=False, default_factory=list)
+
+    def row(self) -> str:
+        cov = " ".join(f"{k}={self.coverage[k]:.3f}({self.coverage_complete[k]:.3f}"
+                       f"; fmi {self.fmi[k]:.2f})" for k in self.coverage)
+        var = " ".join(f"{k}={self.rel_bias[k]:+.3f}({self.rel_bias_complete[k]:+.3f})"
+                       for k in self.rel_bias)
+        return (f"{self.case.name:18s} {self.case.method:8s} reps={self.n_reps} "
+                f"miss={self.missing:.2f} cover: {cov} | rel.bias: {var} | "
+                f"{self.seconds:.0f}s")
+
+
+def simulate(case: Case, n_reps: int) -> Summary:
+    start = time.perf_counter()
+    reps = [replicate(case, r) for r in range(n_reps)]
+    seconds = time.perf_counter() - start
+
+    def mean(attr: str) -> dict:
+        return {k: float(np.mean([getattr(r, attr)[k] for r in reps]))
+                for k in getattr(reps[0], attr)}
+
+    variances, complete = mean("variances"), mean("variances_complete")
+    return Summary(
+        case=case, n_reps=n_reps, seconds=seconds, coverage=mean("covered"),
+        coverage_complete=mean("covered_complete"),
+        rel_bias={k: variances[k] / case.truth[k] - 1.0 for k in VARIANCES if k in variances},
+        rel_bias_complete={k: complete[k] / case.truth[k] - 1.0 for k in VARIANCES
+                           if k in complete},
+        missing=float(np.mean([r.missing for r in reps])),
+        fmi={k: float(np.mean([r.estimates[f"fmi {k}"] for r in reps])) for k in reps[0].covered},
+        reps=reps,
+    )
+
+
+def _ids(case: Case) -> str:
+    return f"{case.name.split()[0]}-{case.method}"
+
+
+# ---------------------------------------------------------------------------------------------
+# tests
+
+
+SMOKE = [c for i, c in enumerate(CASES) if c.name not in {d.name for d in CASES[:i]}]
+
+
+@pytest.mark.parametrize("case", SMOKE, ids=_ids)
+def test_smoke(case):
+    """Two replications of each scenario with its first method (compiling each program once
+    dominates): the machinery runs and gives finite, plausible numbers."""
+    for rep in range(2):
+        r = replicate(case, rep)
+        assert 0.1 < r.missing < 0.5
+        for k in r.covered:
+            est, se, df = (r.estimates[k], r.estimates[f"se {k}"], r.estimates[f"df {k}"])
+            assert np.isfinite([est, se, df]).all()
+            assert abs(est - case.truth[k]) < 6 * se
+            assert 0.01 < se < 0.5
+            assert 1 < df <= N
+        for k, v in r.variances.items():
+            truth = case.truth[k]
+            assert np.isfinite(v)
+            assert abs(v - truth) < (0.5 * abs(truth) if k == "sigma2" else 0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_known_truth(case):
+    s = simulate(case, N_REPS)
+    print("\n" + s.row())
+    low, high = COVERAGE
+    for k, v in s.coverage_complete.items():
+        assert low <= v <= high, f"complete-data coverage of {k}: {v:.3f} (design problem)"
+    for k in ("tau2", "tau2_x", "sigma2"):
+        if k in s.rel_bias_complete:
+            tol = SIGMA2_TOL if k == "sigma2" else TAU2_TOL
+            assert abs(s.rel_bias_complete[k]) <= tol, (
+                f"complete-data relative bias of {k}: {s.rel_bias_complete[k]:+.3f}")
+    for k, v in s.coverage.items():
+        assert low <= v <= high, f"{case.method}: coverage of {k}: {v:.3f}"
+    for k in ("tau2", "tau2_x", "sigma2"):
+        if k in s.rel_bias:
+            tol = SIGMA2_TOL if k == "sigma2" else TAU2_TOL
+            assert abs(s.rel_bias[k]) <= tol, (
+                f"{case.method}: relative bias of pooled {k}: {s.rel_bias[k]:+.3f}")
