@@ -4,10 +4,17 @@
 At each visit the model is fitted by REML to the observed rows with the mixed-model engine
 (warm-started from the previous visit's covariance factor), then:
 ``sigma*^2 = sigma^2 df / chi2(df)`` with ``df = n_obs - p``; ``beta* ~ N(beta, sigma*^2
-(R_X'R_X)^-1)``; ``Psi* ~ IW(J_obs, sum_j b_j b_j')`` from the conditional modes of the
-``J_obs`` clusters with observed values; and each cluster's ``b_j*`` from its conditional
-distribution given ``beta*``, ``Psi*`` and ``sigma*^2``, which for a cluster with no observed
-value is N(0, Psi*). A REML fit that does not converge is reported and its draw not used.
+(R_X'R_X)^-1)``; ``Psi* ~ IW(J_obs, sum_j (b_j b_j' + C_j))`` over the ``J_obs`` clusters with
+observed values, ``b_j`` their conditional modes and ``C_j`` their conditional covariances; and
+each cluster's ``b_j*`` from its conditional distribution given ``beta*``, ``Psi*`` and
+``sigma*^2``, which for a cluster with no observed value is N(0, Psi*). A REML fit that does not
+converge is reported and its draw not used.
+
+One deliberate difference from R's 2l.lmer: R builds the inverse-Wishart scale from the
+conditional modes alone (``sum_j b_j b_j'``). Modes are shrunk towards zero, so that scale
+understates Psi (a random-slope variance by 12% in our known-truth simulation, 50 clusters of
+20); adding the conditional covariances makes the scale the expected ``sum_j b_j b_j'`` given
+the data, and the bias goes away.
 """
 
 from __future__ import annotations
@@ -52,7 +59,10 @@ def make(target: Target) -> Imputer:
 
         q = design.z.shape[1]
         has_obs = jax.ops.segment_sum(w, cluster, n_clusters) > 0
-        scatter = fit.b.T @ fit.b
+        # E[sum_j b_j b_j' | y] over the clusters with data: the conditional modes alone are
+        # shrunk towards 0 and would understate Psi (by 12% for a random slope in our
+        # known-truth simulation); adding their conditional covariances removes that
+        scatter = fit.b.T @ fit.b + jnp.einsum("j,jab->ab", has_obs.astype(y.dtype), fit.b_cov)
         # a boundary fit (b = 0) would give a singular scale: keep it positive definite
         scatter = scatter + 1e-8 * (jnp.trace(scatter) / q + fit.sigma**2) * jnp.eye(q)
         psi = draw_inverse_wishart(k_psi, jnp.maximum(has_obs.sum(), q), scatter)
