@@ -22,6 +22,7 @@ if (os.environ.get("JAXMICE_COMPILATION_CACHE", "1") != "0"
 from . import datasets, models  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
 from .compare import D1, D2, D3  # noqa: E402
+from .convergence import convergence, convergence_summary  # noqa: E402
 from .icc import icc  # noqa: E402
 from .imputations import Imputations  # noqa: E402
 from .methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
@@ -34,7 +35,8 @@ from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "available_methods", "ClusterIndex", "D1", "D2", "D3", "datasets", "glm", "glmer", "icc",
-    "Imputations", "lmer", "make_method", "make_predictor_matrix", "MethodInfo", "mice", "models",
-    "passive", "pool", "Pooled", "quickpred", "register_method", "squeeze", "Target",
+    "available_methods", "ClusterIndex", "convergence", "convergence_summary", "D1", "D2", "D3",
+    "datasets", "glm", "glmer", "icc", "Imputations", "lmer", "make_method",
+    "make_predictor_matrix", "MethodInfo", "mice", "models", "passive", "pool", "Pooled",
+    "quickpred", "register_method", "squeeze", "Target",
 ]
