@@ -29,6 +29,7 @@ from .methods import MethodInfo, Target, available_methods, register_method  # n
 from .mice import mice  # noqa: E402
 from .models import glm, glmer, lmer  # noqa: E402
 from .passive import passive, squeeze  # noqa: E402
+from .plots import md_pattern, plot_corr, plot_pattern, plot_pred  # noqa: E402
 from .pool import Pooled, pool  # noqa: E402
 from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "available_methods", "ClusterIndex", "convergence", "convergence_summary", "D1", "D2", "D3",
     "datasets", "glm", "glmer", "icc", "Imputations", "lmer", "make_method",
-    "make_predictor_matrix", "MethodInfo", "mice", "models", "passive", "pool", "Pooled",
-    "quickpred", "register_method", "squeeze", "Target",
+    "make_predictor_matrix", "md_pattern", "MethodInfo", "mice", "models", "passive", "plot_corr",
+    "plot_pattern", "plot_pred", "pool", "Pooled", "quickpred", "register_method", "squeeze",
+    "Target",
 ]

@@ -212,13 +212,18 @@ class Imputations:
 
         return analyze([self._frame(k) for k in range(self.m)], fn, progress=progress)
 
-    def _chain(self, field_name: str) -> Any:
+    def _chain_array(self, field_name: str) -> tuple[list, np.ndarray]:
+        """Tracked column names and their chain statistic ``f[variables, iterations, m]``."""
         names = [self.schema.names[j] for j in self.plan.tracked]
         if not self.history:
             arr = np.zeros((len(names), 0, self.m))
         else:
             arr = np.stack([getattr(s, field_name) for s in self.history], axis=1).transpose(
                 2, 1, 0)
+        return names, arr
+
+    def _chain(self, field_name: str) -> Any:
+        names, arr = self._chain_array(field_name)
         return adapter.chain_frame(arr, names)
 
     @property
@@ -251,6 +256,28 @@ class Imputations:
     def predictor_matrix(self) -> Any:
         """The predictor matrix used."""
         return adapter.labelled_matrix(self.predictor, self.schema.names, self.schema.names)
+
+    # ----- figures (matplotlib Figures; see jaxmice.plots) --------------------------------------
+    def plot_trace(self, vars: Any = None) -> Any:
+        """Chain mean and SD per iteration, one line per imputation (R: ``plot(imp)``); see
+        :func:`jaxmice.plots.plot_trace`."""
+        from .plots import plot_trace
+
+        return plot_trace(self, vars)
+
+    def plot_density(self, var: Any, cluster: Any = None) -> Any:
+        """Observed (blue) vs imputed (red) densities (R: ``densityplot(imp)``); see
+        :func:`jaxmice.plots.plot_density`."""
+        from .plots import plot_density
+
+        return plot_density(self, var, cluster=cluster)
+
+    def plot_strip(self, var: Any, cluster: Any = None) -> Any:
+        """Observed and imputed values by imputation number or cluster (R:
+        ``stripplot(imp)``); see :func:`jaxmice.plots.plot_strip`."""
+        from .plots import plot_strip
+
+        return plot_strip(self, var, cluster=cluster)
 
     def to_parquet(self, path: str | Path) -> None:
         """Write the long layout, original data included as ``.imp`` 0 (R: ``as.mids()``)."""

@@ -46,6 +46,11 @@ __all__ = [
     "float_series",
     "encode_like",
     "array_columns",
+    "missingness",
+    "group_codes",
+    "numeric_matrix",
+    "matrix_parts",
+    "vector_values",
 ]
 
 
@@ -493,3 +498,72 @@ def encode_like(df: pd.DataFrame, schema: Schema, what: str) -> np.ndarray:
             raise ValueError(f"{what}: column {col.name!r} holds {s[unknown].iloc[0]!r}, which "
                              f"is not one of its levels {list(col.levels or ())[:5]}")
     return out
+
+
+# ----- diagnostics and figures (jaxmice.plots never imports pandas) ---------------------------
+def missingness(df: pd.DataFrame) -> tuple[tuple, np.ndarray]:
+    """A frame's column labels and its observed cells ``bool[n, p]``, whatever the dtypes."""
+    _check_frame(df)
+    return tuple(df.columns), df.notna().to_numpy(dtype=bool)
+
+
+def group_codes(df: pd.DataFrame, name: Hashable) -> tuple[np.ndarray, tuple]:
+    """Each row's group code ``i[n]`` (``0 .. G-1``, groups in sorted order) and the labels.
+
+    Raises:
+        ValueError: an unknown column, or missing values in it.
+    """
+    _check_frame(df)
+    _check_known(name, list(df.columns))
+    s = df[name]
+    if s.isna().any():
+        raise ValueError(f"cluster column {name!r} has {int(s.isna().sum())} missing value(s); "
+                         "every row needs a cluster")
+    try:
+        codes, labels = pd.factorize(s, sort=True)
+    except TypeError:  # labels that do not order: order of appearance
+        codes, labels = pd.factorize(s)
+    return np.asarray(codes, dtype=np.int64), tuple(labels.tolist())
+
+
+def numeric_matrix(df: pd.DataFrame) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Every column as numbers, e.g. for correlations.
+
+    Returns:
+        Column labels, ``values: f[n, p]`` (NaN for missing; category codes 0..K-1 for
+        categorical, bool and string columns), and ``coded: bool[p]``, True where a column's
+        values are such codes rather than its own numbers.
+    """
+    values, observed, schema = encode(df)
+    values = np.where(observed, values, np.nan)
+    coded = np.zeros(len(schema.columns), dtype=bool)
+    for j, col in enumerate(schema.columns):
+        dtype = col.dtype
+        coded[j] = (isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype)
+                    or not is_numeric_dtype(dtype))
+        if not coded[j] and col.levels is not None:  # a numeric column held as codes
+            numbers = np.asarray(col.levels, dtype=np.float64)
+            v = values[:, j]
+            values[:, j] = np.where(np.isnan(v), np.nan, numbers[np.nan_to_num(v).astype(int)])
+    return schema.names, values, coded
+
+
+def matrix_parts(obj: Any, what: str) -> tuple[np.ndarray, list, list]:
+    """A labelled matrix (frame) or a 2-D array as ``(values, row labels, column labels)``;
+    an array's labels are its positions."""
+    if isinstance(obj, pd.DataFrame):
+        return obj.to_numpy(), list(obj.index), list(obj.columns)
+    arr = np.asarray(obj)
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a DataFrame or a 2-D array, got shape {arr.shape}")
+    return arr, list(range(arr.shape[0])), list(range(arr.shape[1]))
+
+
+def vector_values(obj: Any, index: Sequence, what: str, fill: Any = "") -> list:
+    """A Series, mapping or list as a plain list aligned to ``index`` (``fill`` for gaps)."""
+    if isinstance(obj, Mapping):
+        unknown = [k for k in obj if k not in list(index)]
+        if unknown:
+            raise ValueError(f"{what} has unknown label(s) {unknown}; expected {list(index)}")
+        return [obj.get(k, fill) for k in index]
+    return as_series(obj, index, what).fillna(fill).tolist()

@@ -1,0 +1,84 @@
+"""``plot_corr``: pairwise-complete correlations (``ggmice::plot_corr``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..adapters import pandas as adapter
+from ._figure import label, new_figure, set_category_ticks
+
+ANNOTATE_UP_TO = 25  # columns; beyond this the cells are too small to write in
+
+
+def pairwise_correlations(values: np.ndarray) -> np.ndarray:
+    """Pearson correlations of the columns of ``values: f[n, p]`` (NaN = missing), each pair
+    over the rows where both are observed (R: ``cor(x, use = "pairwise.complete.obs")``).
+
+    Returns:
+        f[p, p]; NaN where a pair has fewer than 2 rows in common or no variance in them.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    obs = ~np.isnan(values)
+    o = obs.astype(np.float64)
+    means = np.where(obs, values, 0.0).sum(axis=0) / np.maximum(obs.sum(axis=0), 1)
+    centred = np.where(obs, values - means, 0.0)  # centring first keeps the sums accurate
+    x, x2 = centred, centred ** 2
+    n = o.T @ o
+    sx = x.T @ o  # sx[i, j]: sum of column i over rows where i and j are observed
+    sxx = x2.T @ o
+    sxy = x.T @ x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sx.T / n
+        var_i = sxx - sx ** 2 / n
+        r = cov / np.sqrt(var_i * var_i.T)
+    tiny = 1e-12 * np.maximum(np.abs(sxx), 1.0)
+    bad = (n < 2) | (var_i <= tiny) | (var_i.T <= tiny.T)
+    r = np.clip(r, -1.0, 1.0)
+    r[bad] = np.nan
+    return r
+
+
+def plot_corr(df: Any, rotate: bool = False) -> Any:
+    """Correlations of every pair of columns, pairwise complete (``ggmice::plot_corr``).
+
+    Categorical, bool and string columns enter by their category codes (0, 1, ...), which
+    the figure notes; a nominal column's correlations therefore depend on its level order.
+    Cells are annotated with the correlation (up to 25 columns); ``NA`` marks pairs with
+    fewer than 2 rows in common or no variance. Colours run from -1 (blue) to 1 (red).
+
+    Args:
+        df: a DataFrame.
+        rotate: rotate the x-axis labels by 90 degrees.
+
+    Returns:
+        matplotlib Figure: the heat map axes and its colour bar.
+    """
+    names, values, coded = adapter.numeric_matrix(df)
+    p = len(names)
+    if p == 0:
+        raise ValueError("plot_corr needs at least one column")
+    r = pairwise_correlations(values)
+    size = 2.5 + 0.55 * p
+    fig = new_figure(size + 1.2, size)
+    ax = fig.subplots()
+    image = ax.imshow(r, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="correlation", shrink=0.8)
+    set_category_ticks(ax.xaxis, names, rotate=rotate, most=200)
+    set_category_ticks(ax.yaxis, names, most=200)
+    ax.tick_params(length=0)
+    if p <= ANNOTATE_UP_TO:
+        fontsize = "small" if p <= 10 else "x-small"
+        for i in range(p):
+            for j in range(p):
+                v = r[i, j]
+                ax.text(j, i, "NA" if np.isnan(v) else f"{v:.2f}", ha="center", va="center",
+                        fontsize=fontsize, color="white" if abs(np.nan_to_num(v)) > 0.6
+                        else "black")
+    title = "pairwise-complete correlations"
+    if coded.any():
+        title += "\ncategorical columns by their codes: " + ", ".join(
+            label(names[j]) for j in np.flatnonzero(coded))
+    ax.set_title(title, fontsize="medium")
+    return fig
