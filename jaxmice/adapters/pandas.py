@@ -46,6 +46,7 @@ __all__ = [
     "float_series",
     "encode_like",
     "array_columns",
+    "comparison_table",
     "missingness",
     "group_codes",
     "numeric_matrix",
@@ -498,6 +499,48 @@ def encode_like(df: pd.DataFrame, schema: Schema, what: str) -> np.ndarray:
             raise ValueError(f"{what}: column {col.name!r} holds {s[unknown].iloc[0]!r}, which "
                              f"is not one of its levels {list(col.levels or ())[:5]}")
     return out
+
+
+def comparison_table(summaries: Mapping[str, pd.DataFrame], extras: Mapping[str, pd.Series],
+                     complete_tidy: pd.DataFrame | None = None,
+                     complete_varcomp: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pooled tables side by side: a row per fixed effect ("estimate (se)") and per extra
+    parameter (variance components, ICC), a column per strategy, complete cases last.
+
+    Args:
+        summaries: per strategy, ``Pooled.summary()``.
+        extras: per strategy, ``Pooled.extra``.
+        complete_tidy, complete_varcomp: a complete-case fit's ``tidy()`` and ``varcomp``.
+    """
+    columns: dict[str, dict[str, str]] = {}
+    for name, table in summaries.items():
+        cells = {row.term: f"{row.estimate:.4f} ({row.std_error:.4f})"
+                 for row in table.itertuples()}
+        cells.update({key: f"{value:.4f}" for key, value in extras[name].items()})
+        columns[name] = cells
+    if complete_tidy is not None:
+        fixed = complete_tidy[complete_tidy.effect == "fixed"]
+        cells = {row.term: f"{row.estimate:.4f} ({row.std_error:.4f})"
+                 for row in fixed.itertuples()}
+        if complete_varcomp is not None:
+            vc = complete_varcomp
+            residual = vc[vc.group == "Residual"].vcov
+            for row in vc[vc.group != "Residual"].itertuples():
+                a = "Intercept" if row.var1 == "(Intercept)" else row.var1
+                b = a if pd.isna(row.var2) else (
+                    "Intercept" if row.var2 == "(Intercept)" else row.var2)
+                cells[f"{a}~~{b}|{row.group}"] = f"{row.vcov:.4f}"
+            if len(residual):
+                cells["Residual~~Residual"] = f"{residual.iloc[0]:.4f}"
+                intercepts = vc[(vc.var1 == "(Intercept)") & vc.var2.isna()
+                                & (vc.group != "Residual")]
+                total = intercepts.vcov.sum() + residual.iloc[0]
+                for row in intercepts.itertuples():
+                    cells[f"ICC|{row.group}"] = f"{row.vcov / total:.4f}"
+        columns["complete cases"] = cells
+    rows = list(dict.fromkeys(key for cells in columns.values() for key in cells))
+    return pd.DataFrame({name: [cells.get(r, "") for r in rows] for name, cells in
+                         columns.items()}, index=pd.Index(rows, name="parameter"))
 
 
 # ----- diagnostics and figures (jaxmice.plots never imports pandas) ---------------------------
