@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import pytest
+import os
 
-import jaxmice  # noqa: F401  (turns on float64)
-from jaxmice.methods import Target, VisitInputs, get_method
+# One test process compiles hundreds of programs, each compiled once; writing them all to JAX's
+# persistent cache gains nothing here, and jaxlib 0.10's CPU cache writer has aborted the
+# process once in a cold-cache run. Set JAXMICE_COMPILATION_CACHE=1 to test with the cache.
+os.environ.setdefault("JAXMICE_COMPILATION_CACHE", "0")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import jaxmice  # noqa: E402, F401  (turns on float64)
+from jaxmice.methods import Target, VisitInputs, get_method  # noqa: E402
 
 
 def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
