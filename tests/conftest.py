@@ -43,3 +43,18 @@ def many_draws(method: str, inputs: VisitInputs, n_draws: int, seed: int = 0, ki
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261124)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop compiled programs after each test module.
+
+    XLA:CPU maps every compiled kernel into memory; the suite compiles thousands of programs
+    (one per data shape), and kept alive together they reach Linux's limit of 65,530 memory
+    maps per process, at which point compilation crashes. No module needs another's programs.
+    """
+    yield
+    jax.clear_caches()
+    import gc
+
+    gc.collect()
