@@ -254,6 +254,9 @@ def test_plot_pred_legend_codes_and_methods(data: pd.DataFrame):
     assert len(fig.axes) == 1
     ax = fig.axes[0]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [f"{c}: {CODE_MEANING[c]}" for c in (-4, -3, -2, 0, 1, 2, 3, 4)]
+    only = jm.plot_pred(pred, meth, all_codes=False)
+    legend = [t.get_text() for t in only.legends[0].get_texts()]
     assert legend == [f"{c}: {CODE_MEANING[c]}" for c in (-2, 0, 1, 2, 3)]
     assert ticks(ax.xaxis) == list(data.columns) and ticks(ax.yaxis) == list(data.columns)
     assert ticks(secondary(ax, "y")) == ["", "2l.pmm", "2l.pan", "polyreg", "logreg"]
@@ -266,12 +269,12 @@ def test_plot_pred_legend_codes_and_methods(data: pd.DataFrame):
 
 
 def test_plot_pred_from_imputation_and_bad_codes(imp: jm.Imputations):
-    fig = jm.plot_pred(imp.predictor_matrix, imp.method)
+    fig = jm.plot_pred(imp.predictor_matrix, imp.method, all_codes=False)
     render(fig)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["0: not used", "1: fixed effect"]
     assert ticks(secondary(fig.axes[0], "y")) == list(imp.method)
-    fig = jm.plot_pred(np.array([[0, 1], [-3, 0]]), method={0: "pmm"})
+    fig = jm.plot_pred(np.array([[0, 1], [-3, 0]]), method={0: "pmm"}, all_codes=False)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         "-3: selection equation only", "0: not used", "1: fixed effect"]
     with pytest.raises(ValueError, match="not codes"):

@@ -16,12 +16,13 @@ CODE_COLOUR = {
 }
 
 
-def plot_pred(pred: Any, method: Any = None, rotate: bool = False) -> Any:
+def plot_pred(pred: Any, method: Any = None, rotate: bool = False, all_codes: bool = True
+              ) -> Any:
     """The predictor matrix: rows = columns imputed, columns = predictors, one colour per
     code, the code written in every non-zero tile (``ggmice::plot_pred``).
 
-    The legend has one entry per code present, named as :data:`jaxmice.spec.CODE_MEANING`
-    (``1: fixed effect``, ``-2: cluster variable``, ...).
+    The legend explains every code -4 .. 4 (``all_codes``; or only those present), named as
+    :data:`jaxmice.spec.CODE_MEANING` (``1: fixed effect``, ``-2: cluster variable``, ...).
 
     Args:
         pred: the predictor matrix (a DataFrame such as ``jm.make_predictor_matrix(df)`` or
@@ -47,7 +48,7 @@ def plot_pred(pred: Any, method: Any = None, rotate: bool = False) -> Any:
                          f"allowed codes: {CODES}")
     codes = codes.astype(np.int64)
     n_rows, n_cols = codes.shape
-    present = [c for c in CODES if (codes == c).any()]
+    present = list(CODES) if all_codes else [c for c in CODES if (codes == c).any()]
     image = np.array([[to_rgb(CODE_COLOUR[int(c)]) for c in row] for row in codes])
     image = image.reshape(n_rows, n_cols, 3)
 
