@@ -3,24 +3,7 @@
 The steps are in :mod:`jaxmice.case_studies.popmis`.
 """
 
-from __future__ import annotations
-
-import argparse
-from pathlib import Path
-
-from jaxmice.case_studies import popmis
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the case study; ``--quick`` is the small run the tests use."""
-    parser = argparse.ArgumentParser(description=popmis.__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("figures"))
-    parser.add_argument("--quick", action="store_true", help="m = 3, maxit = 3 (a smoke run)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    kwargs = dict(m=3, maxit=3) if args.quick else {}
-    popmis.run(args.out, seed=args.seed, progress=not args.quick, **kwargs)
-
+from jaxmice.case_studies import run_example
 
 if __name__ == "__main__":
-    main()
+    run_example("popmis")

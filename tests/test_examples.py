@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jaxmice import cli
-from jaxmice.case_studies import impact, obesity, popmis
+from jaxmice.case_studies import impact, obesity, popmis, run_example
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -71,6 +71,12 @@ def test_obesity_example_quick(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
-def test_example_scripts_parse_quick(name):
-    module = load_example(name)
-    assert callable(module.main)
+def test_example_scripts_use_the_shared_runner(name):
+    source = (EXAMPLES / f"{name}.py").read_text()
+    assert f'run_example("{name}")' in source
+    load_example(name)  # imports cleanly (the run is guarded by __main__)
+
+
+def test_run_example_quick_options(tmp_path):
+    result = run_example("obesity", ["--quick", "--out", str(tmp_path)])
+    assert result["imputations"].m == 3
