@@ -33,8 +33,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import rankdata
 
 from .adapters import pandas as adapter
 
@@ -54,6 +52,9 @@ def _split_chains(sims: np.ndarray) -> np.ndarray:
 
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise all values together: ``ndtri((rank - 1/2) / S)``, ties averaged."""
+    from scipy.special import ndtri  # imported here: scipy.stats would slow ``import jaxmice``
+    from scipy.stats import rankdata
+
     ranks = rankdata(x, method="average", axis=None).reshape(x.shape)
     return ndtri((ranks - 0.5) / x.size)
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .adapters.pandas import float_series, records_frame
 
@@ -119,17 +118,36 @@ def _check_dfcom(dfcom: float | None) -> float | None:
     return None if np.isinf(dfcom) else dfcom
 
 
+# scipy.special is imported where used: importing scipy.stats would add half a second to
+# ``import jaxmice``
+
+
 def _tail_t(statistic: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Two-sided tail probability of Student's t with ``df`` (normal when df is infinite)."""
+    from scipy.special import stdtr
+
     with np.errstate(invalid="ignore"):
-        return 2.0 * stats.t.sf(np.abs(statistic), df)
+        return 2.0 * stdtr(df, -np.abs(statistic))
+
+
+def _quantile_t(p: float, df: np.ndarray) -> np.ndarray:
+    """Quantile of Student's t with ``df`` (normal when df is infinite)."""
+    from scipy.special import stdtrit
+
+    return stdtrit(df, p)
 
 
 def _tail_f(f: float, df1: float, df2: float) -> float:
+    """``P(F(df1, df2) > f)``; the chi-square(df1) / df1 limit when df2 is infinite."""
+    from scipy.special import chdtrc, fdtrc
+
     if np.isnan(f) or np.isnan(df2):
         return float("nan")
-    if np.isinf(df2):  # scipy's F has no df2 = inf: the limit is chi-square(df1) / df1
-        return float(stats.chi2.sf(f * df1, df1))
-    return float(stats.f.sf(f, df1, df2))
+    if f <= 0:  # D2's statistic can be negative: no evidence at all
+        return 1.0
+    if np.isinf(df2):
+        return float(chdtrc(df1, f * df1))
+    return float(fdtrc(df1, df2, f))
 
 
 # ---------------------------------------------------------------------------
@@ -224,7 +242,7 @@ class Pooled:
         """Lower and upper confidence limits ``qbar -/+ t_{df}(1 - alpha/2) std_error``."""
         if not 0 < conf_level < 1:
             raise ValueError(f"conf_level must be in (0, 1); got {conf_level}")
-        crit = stats.t.ppf(0.5 + conf_level / 2, self.df)
+        crit = _quantile_t(0.5 + conf_level / 2, self.df)
         se = self.std_error
         return self.qbar - crit * se, self.qbar + crit * se
 

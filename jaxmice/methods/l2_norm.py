@@ -17,12 +17,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpyro.distributions as dist
 
 from ..models.small import cholesky
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .multilevel import (
     MULTILEVEL_CODES,
+    distributions,
     draw_effects,
     draw_inverse_wishart,
     finite,
@@ -78,6 +78,7 @@ def make(target: Target) -> Imputer:
         rss = jax.ops.segment_sum(resid**2, cluster, n_clusters)
         count = jax.ops.segment_sum(w, cluster, n_clusters)
         nu, s2 = state.df, state.scale
+        dist = distributions()
         sigma2 = dist.InverseGamma(0.5 * (nu + count), 0.5 * (nu * s2 + rss)).sample(k_sig)
         scale = dist.Gamma(0.5 * nu * n_clusters, 0.5 * nu * jnp.sum(1.0 / sigma2)).sample(
             k_scale)

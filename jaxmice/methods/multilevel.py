@@ -22,7 +22,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 
 from ..linalg import cross_products as design_gram
 from ..linalg import select_predictors
@@ -32,6 +31,14 @@ from ..models.structure import ReArrays, ReShape
 from .base import Target, VisitInputs
 
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})
+
+
+def distributions():
+    """``numpyro.distributions``, imported on first use (at trace time): importing NumPyro
+    costs ``import jaxmice`` 0.3 s, which single-level runs need not pay."""
+    import numpyro.distributions
+
+    return numpyro.distributions
 
 
 class TwoLevelDesign(NamedTuple):
@@ -145,7 +152,7 @@ def draw_inverse_wishart(key: jax.Array, df: jax.Array, scale: jax.Array) -> jax
     eye = jnp.eye(q, dtype=scale.dtype)
     inv_chol = solve_lower(cholesky(scale), eye)  # scale^-1 = inv_chol' inv_chol
     precision_tril = cholesky(inv_chol.T @ inv_chol)
-    wishart_tril = dist.WishartCholesky(df, scale_tril=precision_tril).sample(key)
+    wishart_tril = distributions().WishartCholesky(df, scale_tril=precision_tril).sample(key)
     inv = solve_lower(wishart_tril, eye)
     return inv.T @ inv
 
@@ -205,8 +212,8 @@ def pan_sweep(key: jax.Array, state: PanState, design: TwoLevelDesign, stats: Lm
     q = b.shape[1]
     psi = draw_inverse_wishart(k_psi, q + design.shape.n_blocks, psi_scale + b.T @ b)
     resid = (y - linear_predictor(design, beta, b, cluster)) * w
-    sigma2 = dist.InverseGamma(0.5 * (1.0 + w.sum()), 0.5 * (var_y + resid @ resid)).sample(
-        k_sigma)
+    posterior = distributions().InverseGamma(0.5 * (1.0 + w.sum()), 0.5 * (var_y + resid @ resid))
+    sigma2 = posterior.sample(k_sigma)
     return PanDraw(PanState(psi=psi, sigma2=sigma2), beta, b, sol)
 
 
