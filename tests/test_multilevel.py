@@ -184,10 +184,15 @@ def test_gibbs_state_forgets_an_absurd_start(popmis):
             path.append((float(state.psi[0, 0]), float(state.sigma2)))
         paths.append(np.array(path))
     # after 3 sweeps both chains sit in the posterior (tau^2 ~ 0.46 +- 0.07, sigma^2 ~ 0.45 +-
-    # 0.02 given the observed rows)
+    # 0.02 given the observed rows): each draw within about 4 posterior sds (tau^2's posterior
+    # is right-skewed; at this seed one draw is 0.73, a 0.3% tail event), their mean within
+    # 0.1; and, fed the same keys, the two chains have forgotten their starts: they coincide
+    # (to 1% from sweep 5 on, closer with every sweep)
     for path in paths:
-        assert np.all(np.abs(path[3:, 0] - 0.46) < 0.25)
+        assert np.all(np.abs(path[3:, 0] - 0.46) < 0.3)
+        assert abs(path[3:, 0].mean() - 0.46) < 0.1
         assert np.all(np.abs(path[3:, 1] - 0.45) < 0.07)
+    np.testing.assert_allclose(paths[0][4:], paths[1][4:], rtol=1e-2)
     assert abs(paths[0][0, 0] - paths[1][0, 0]) > 0.5 or abs(paths[0][0, 1] - paths[1][0, 1]) > 0.1
 
 

@@ -67,17 +67,11 @@ variance (1.14 x the intercept's; 40 replications), from the weight of the inver
 
 from __future__ import annotations
 
-import time
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
-import jaxmice as jm
+from simulation import Case, case_id, replicate, simulate
+from simulation import logistic as _logistic
 
 J, N_J = 50, 20  # clusters x rows per cluster, fixed so every replication reuses one program
 N = J * N_J
@@ -92,14 +86,11 @@ N_SYSTEMATIC = 5  # scenario 5: clusters with y entirely missing (10%)
 
 COVERAGE = (0.91, 0.99)
 TAU2_TOL, SIGMA2_TOL = 0.10, 0.05
+SLOPE_TOL = 0.05  # scenario 3's random-effect variances, once 2l.pan's prior was fixed
 
 
 # ---------------------------------------------------------------------------------------------
 # generators: (complete data, amputed data) from one numpy generator
-
-
-def _logistic(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _x(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -166,21 +157,6 @@ def gen_systematic(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame
     return full, df
 
 
-@dataclass(frozen=True)
-class Case:
-    """One scenario with one imputation method."""
-
-    name: str
-    generate: Callable[[np.random.Generator], tuple[pd.DataFrame, pd.DataFrame]]
-    method: str
-    target: str  # the incomplete column
-    codes: dict  # predictor codes of the target's row (besides the cluster's -2)
-    formula: str
-    truth: dict  # fixed effects by term, variance components by name
-    seed: int
-    options: dict = field(default_factory=dict)
-
-
 _FIXED = {"(Intercept)": B0, "x": B1}
 _INTERCEPT = {**_FIXED, "tau2": TAU2, "sigma2": SIGMA2}
 RI = "y ~ x + (1 | g)"
@@ -202,152 +178,6 @@ CASES = [
     Case("5 systematic", gen_systematic, "2l.lmer", "y", {"x": 1}, RI, _INTERCEPT, 505),
     Case("5 systematic", gen_systematic, "2l.pmm", "y", {"x": 1}, RI, _INTERCEPT, 505),
 ]
-VARIANCES = ("tau2", "tau2_x", "tau01", "sigma2")
-
-
-# ---------------------------------------------------------------------------------------------
-# analysis and pooling
-
-
-def rubin(q: np.ndarray, u: np.ndarray, dfcom: float) -> tuple[np.ndarray, np.ndarray,
-                                                               np.ndarray]:
-    """Rubin's rules for estimates ``q: f[m, p]`` with variances ``u: f[m, p]``.
-
-    Returns Q-bar, T = U-bar + (1 + 1/m) B and the Barnard-Rubin degrees of freedom (as mice's
-    ``pool``: ``dfcom`` is the complete-data degrees of freedom).
-    """
-    m = q.shape[0]
-    qbar, ubar, b = q.mean(axis=0), u.mean(axis=0), q.var(axis=0, ddof=1)
-    t = ubar + (1.0 + 1.0 / m) * b
-    lam = np.clip((1.0 + 1.0 / m) * b / t, 1e-12, None)
-    df_old = (m - 1) / lam**2
-    df_obs = (dfcom + 1.0) / (dfcom + 3.0) * dfcom * (1.0 - lam)
-    return qbar, t, df_old * df_obs / (df_old + df_obs)
-
-
-def t_interval(est: np.ndarray, var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray,
-                                                                          np.ndarray]:
-    half = stats.t.ppf(0.975, df) * np.sqrt(var)
-    return est - half, est + half
-
-
-def variance_components(fits) -> dict[str, np.ndarray]:
-    """Random-effects covariance and residual variance per fit (f[B] each), from theta and
-    sigma as lme4's ``VarCorr``: Psi = sigma^2 Lambda Lambda'."""
-    s2, th = fits.sigma**2, fits.theta
-    out = {"sigma2": s2}
-    if th.shape[1] == 1:
-        out["tau2"] = s2 * th[:, 0] ** 2
-    else:  # (1 + x | g): theta is Lambda's lower triangle column by column
-        out["tau2"] = s2 * th[:, 0] ** 2
-        out["tau01"] = s2 * th[:, 0] * th[:, 1]
-        out["tau2_x"] = s2 * (th[:, 1] ** 2 + th[:, 2] ** 2)
-    return out
-
-
-def predictor_matrix(case: Case, df: pd.DataFrame) -> pd.DataFrame:
-    pred = jm.make_predictor_matrix(df, cluster="g")
-    for other in df.columns:
-        if other not in ("g", case.target):
-            pred.loc[case.target, other] = case.codes.get(other, 0)
-    return pred
-
-
-@dataclass
-class Replication:
-    """One replication's outcome: per fixed effect, whether the intervals cover the truth;
-    per variance component, the pooled estimate; for imputed and complete data."""
-
-    covered: dict
-    covered_complete: dict
-    variances: dict
-    variances_complete: dict
-    estimates: dict
-    missing: float
-
-
-def replicate(case: Case, rep: int) -> Replication:
-    full, df = case.generate(np.random.default_rng([case.seed, rep]))
-    imp = jm.mice(df, m=M, maxit=MAXIT, method={case.target: case.method},
-                  predictor_matrix=predictor_matrix(case, df), seed=1000 * case.seed + rep,
-                  progress=False, method_options={case.target: case.options} if case.options
-                  else None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", jm.models.mixed.SingularFitWarning)
-        # the m completed data sets and the data before amputation (last), as one batch
-        fits = jm.lmer(case.formula, [*imp.complete("all"), full])
-    assert fits.nobs == N and fits.n_omitted == 0  # no row left incomplete
-    names = list(fits.fixed_names)
-    dfcom = N - len(names)
-    qbar, t, df_br = rubin(fits.beta[:M], np.diagonal(fits.vcov[:M], axis1=1, axis2=2), dfcom)
-    low, high = t_interval(qbar, t, df_br)
-    c_low, c_high = t_interval(fits.beta[M], np.diag(fits.vcov[M]), dfcom)
-    truth = np.array([case.truth[k] for k in names])
-    components = variance_components(fits)
-    return Replication(
-        covered=dict(zip(names, (low <= truth) & (truth <= high), strict=True)),
-        covered_complete=dict(zip(names, (c_low <= truth) & (truth <= c_high), strict=True)),
-        variances={k: float(v[:M].mean()) for k, v in components.items()},
-        variances_complete={k: float(v[M]) for k, v in components.items()},
-        estimates={**dict(zip(names, qbar, strict=True)),
-                   **{f"se {k}": float(np.sqrt(v)) for k, v in zip(names, t, strict=True)},
-                   **{f"df {k}": float(v) for k, v in zip(names, df_br, strict=True)},
-                   **{f"fmi {k}": float(v) for k, v in zip(
-                       names, (1 + 1 / M) * fits.beta[:M].var(axis=0, ddof=1) / t,
-                       strict=True)}},
-        missing=float(df[case.target].isna().mean()),
-    )
-
-
-@dataclass
-class Summary:
-    case: Case
-    n_reps: int
-    seconds: float
-    coverage: dict
-    coverage_complete: dict
-    rel_bias: dict  # (mean pooled estimate - truth) / truth
-    rel_bias_complete: dict
-    missing: float
-    fmi: dict  # mean (1 + 1/m) B / T per fixed effect
-    reps: list = field(repr=False, default_factory=list)
-
-    def row(self) -> str:
-        cov = " ".join(f"{k}={self.coverage[k]:.3f}({self.coverage_complete[k]:.3f}"
-                       f"; fmi {self.fmi[k]:.2f})" for k in self.coverage)
-        var = " ".join(f"{k}={self.rel_bias[k]:+.3f}({self.rel_bias_complete[k]:+.3f})"
-                       for k in self.rel_bias)
-        return (f"{self.case.name:18s} {self.case.method:8s} reps={self.n_reps} "
-                f"miss={self.missing:.2f} cover: {cov} | rel.bias: {var} | "
-                f"{self.seconds:.0f}s")
-
-
-def simulate(case: Case, n_reps: int) -> Summary:
-    start = time.perf_counter()
-    reps = [replicate(case, r) for r in range(n_reps)]
-    seconds = time.perf_counter() - start
-
-    def mean(attr: str) -> dict:
-        return {k: float(np.mean([getattr(r, attr)[k] for r in reps]))
-                for k in getattr(reps[0], attr)}
-
-    variances, complete = mean("variances"), mean("variances_complete")
-    return Summary(
-        case=case, n_reps=n_reps, seconds=seconds, coverage=mean("covered"),
-        coverage_complete=mean("covered_complete"),
-        rel_bias={k: variances[k] / case.truth[k] - 1.0 for k in VARIANCES if k in variances},
-        rel_bias_complete={k: complete[k] / case.truth[k] - 1.0 for k in VARIANCES
-                           if k in complete},
-        missing=float(np.mean([r.missing for r in reps])),
-        fmi={k: float(np.mean([r.estimates[f"fmi {k}"] for r in reps])) for k in reps[0].covered},
-        reps=reps,
-    )
-
-
-def _ids(case: Case) -> str:
-    return f"{case.name.split()[0]}-{case.method}"
-
-
 # ---------------------------------------------------------------------------------------------
 # tests
 
@@ -355,7 +185,7 @@ def _ids(case: Case) -> str:
 SMOKE = [c for i, c in enumerate(CASES) if c.name not in {d.name for d in CASES[:i]}]
 
 
-@pytest.mark.parametrize("case", SMOKE, ids=_ids)
+@pytest.mark.parametrize("case", SMOKE, ids=case_id)
 def test_smoke(case):
     """Two replications of each scenario with its first method (compiling each program once
     dominates): the machinery runs and gives finite, plausible numbers."""
@@ -375,7 +205,7 @@ def test_smoke(case):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=_ids)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_known_truth(case):
     s = simulate(case, N_REPS)
     print("\n" + s.row())
@@ -391,6 +221,7 @@ def test_known_truth(case):
         assert low <= v <= high, f"{case.method}: coverage of {k}: {v:.3f}"
     for k in ("tau2", "tau2_x", "sigma2"):
         if k in s.rel_bias:
-            tol = SIGMA2_TOL if k == "sigma2" else TAU2_TOL
+            tol = SIGMA2_TOL if k == "sigma2" else SLOPE_TOL if "tau2_x" in s.rel_bias else (
+                TAU2_TOL)
             assert abs(s.rel_bias[k]) <= tol, (
                 f"{case.method}: relative bias of pooled {k}: {s.rel_bias[k]:+.3f}")

@@ -2,13 +2,17 @@
 Raudenbush 1998; mice's ``2l.norm``), imputed by Gibbs sampling.
 
 The residual variance of cluster j is ``sigma_j^2 ~ IG(nu / 2, nu s^2 / 2)``: shrunk towards a
-common ``s^2`` by a hierarchical prior whose scale ``s^2`` (prior ~ 1/s^2) and degrees of freedom
-``nu`` (uniform over a grid from 1 to 100) are drawn too. Each sweep draws (beta, b) jointly
-given the variances (rows weighted by ``1 / sigma_j^2``), then Psi (inverse-Wishart), each
-``sigma_j^2``, ``s^2`` and ``nu``. A cluster with no observed value (systematically missing)
-gets its ``sigma_j^2`` from the population distribution ``IG(nu / 2, nu s^2 / 2)`` and its b_j
-from N(0, Psi), so its imputations carry the between-cluster spread of both. The sampler
-state carries over between visits (warm start); ``sweeps`` (default 1) sweeps per visit.
+common ``s^2`` by a hierarchical prior whose scale ``s^2`` and degrees of freedom ``nu``
+(uniform over a grid from 1 to 100) are drawn too. ``s^2 ~ Gamma(1/2, rate 1 / (2 s_y^2))``,
+``s_y^2`` the observed variance of y: proper and unit-free, and weak whatever the scale, for
+its rate is below one cluster's share ``nu / (2 sigma_j^2)`` of the posterior rate whenever
+``sigma_j^2 < nu s_y^2``. Psi has the prior of ``2l.pan`` (:class:`.multilevel.CovariancePrior`,
+option ``psi_prior``). Each sweep draws (beta, b) jointly given the variances (rows weighted
+by ``1 / sigma_j^2``), then Psi, each ``sigma_j^2``, ``s^2`` and ``nu``. A cluster with no
+observed value (systematically missing) gets its ``sigma_j^2`` from the population
+distribution ``IG(nu / 2, nu s^2 / 2)`` and its b_j from N(0, Psi), so its imputations carry
+the between-cluster spread of both. The chain starts where ``2l.pan``'s does and carries over
+between visits (warm start); ``sweeps`` (default 1) sweeps per visit.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ from ..models.small import cholesky
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .multilevel import (
     MULTILEVEL_CODES,
+    check_psi_prior,
     distributions,
+    draw_covariance,
     draw_effects,
-    draw_inverse_wishart,
     finite,
     fitting_stats,
     linear_predictor,
-    prior_scales,
+    pan_init,
     repeat_sweeps,
     two_level_design,
+    visit_priors,
 )
 
 # degrees of freedom of the residual variances' prior, drawn from this grid
@@ -60,28 +66,28 @@ def make(target: Target) -> Imputer:
     sweeps = int(target.option("sweeps", 1))
     if sweeps < 1:
         raise ValueError(f"2l.norm for column {target.name!r}: sweeps must be >= 1")
+    check_psi_prior(target)
     n_clusters = target.n_clusters
 
     def init(inputs: VisitInputs) -> NormState:
-        design = two_level_design(inputs, target)
-        var_y, psi_scale = prior_scales(inputs.y, design.z, inputs.ry.astype(inputs.y.dtype))
-        return NormState(psi=0.5 * psi_scale, sigma2=jnp.full(n_clusters, 0.5 * var_y),
-                         scale=0.5 * var_y, df=jnp.asarray(4.0, var_y.dtype))
+        start = pan_init(inputs, target)
+        return NormState(psi=start.psi,
+                         sigma2=jnp.full(n_clusters, start.sigma2), scale=start.sigma2,
+                         df=jnp.asarray(4.0, start.sigma2.dtype))
 
-    def sweep(key, state: NormState, design, y, w, cluster):
+    def sweep(key, state: NormState, design, y, w, cluster, prior, var_y):
         k_eff, k_psi, k_sig, k_scale, k_df = jax.random.split(key, 5)
-        _, psi_scale = prior_scales(y, design.z, w)
         stats = fitting_stats(design, y, w / state.sigma2[cluster])
         beta, b, _ = draw_effects(k_eff, cholesky(state.psi), stats)
-        psi = draw_inverse_wishart(k_psi, b.shape[1] + n_clusters, psi_scale + b.T @ b)
+        psi = draw_covariance(k_psi, state.psi, b, prior)
         resid = (y - linear_predictor(design, beta, b, cluster)) * w
         rss = jax.ops.segment_sum(resid**2, cluster, n_clusters)
         count = jax.ops.segment_sum(w, cluster, n_clusters)
         nu, s2 = state.df, state.scale
         dist = distributions()
         sigma2 = dist.InverseGamma(0.5 * (nu + count), 0.5 * (nu * s2 + rss)).sample(k_sig)
-        scale = dist.Gamma(0.5 * nu * n_clusters, 0.5 * nu * jnp.sum(1.0 / sigma2)).sample(
-            k_scale)
+        scale = dist.Gamma(0.5 * (1.0 + nu * n_clusters),
+                           0.5 * (1.0 / var_y + nu * jnp.sum(1.0 / sigma2))).sample(k_scale)
         df = draw_df(k_df, sigma2, scale)
         return NormState(psi, sigma2, scale, df), beta, b
 
@@ -89,8 +95,10 @@ def make(target: Target) -> Imputer:
         k_gibbs, k_noise = jax.random.split(key)
         design = two_level_design(inputs, target)
         y, w, cluster = inputs.y, inputs.ry.astype(inputs.y.dtype), inputs.cluster
+        priors = visit_priors(inputs, target, design)
         new, beta, b = repeat_sweeps(
-            lambda k, current: sweep(k, current, design, y, w, cluster), k_gibbs, state, sweeps)
+            lambda k, current: sweep(k, current, design, y, w, cluster, priors.psi,
+                                     priors.var_y), k_gibbs, state, sweeps)
         noise = jax.random.normal(k_noise, y.shape, y.dtype)
         values = linear_predictor(design, beta, b, cluster) + jnp.sqrt(new.sigma2[cluster]) * noise
         ok = finite(beta, b, new.psi, new.sigma2, new.scale) & inputs.ry.any()
@@ -101,6 +109,6 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2l.norm", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    options=("sweeps",), allowed_codes=MULTILEVEL_CODES,
+    options=("sweeps", "psi_prior"), allowed_codes=MULTILEVEL_CODES,
     description="linear mixed model, cluster-specific residual variances, Gibbs sampler",
 )

@@ -14,7 +14,15 @@ from __future__ import annotations
 import jax
 
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
-from .multilevel import MULTILEVEL_CODES, PanState, finite, linear_predictor, pan_init, run_pan
+from .multilevel import (
+    MULTILEVEL_CODES,
+    PanState,
+    check_psi_prior,
+    finite,
+    linear_predictor,
+    pan_init,
+    run_pan,
+)
 from .pmm import match
 
 
@@ -24,6 +32,7 @@ def make(target: Target) -> Imputer:
     donors = int(target.option("donors", 5))
     if sweeps < 1 or donors < 1:
         raise ValueError(f"2l.pmm for column {target.name!r}: sweeps and donors must be >= 1")
+    check_psi_prior(target)
 
     def init(inputs: VisitInputs) -> PanState:
         return pan_init(inputs, target)
@@ -43,6 +52,7 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2l.pmm", kinds=frozenset({"continuous", "ordinal", "binary"}), make=make,
-    needs_cluster=True, options=("sweeps", "donors"), allowed_codes=MULTILEVEL_CODES,
+    needs_cluster=True, options=("sweeps", "donors", "psi_prior"),
+    allowed_codes=MULTILEVEL_CODES,
     description="predictive mean matching on a linear mixed model's predictions",
 )

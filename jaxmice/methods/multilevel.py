@@ -13,6 +13,33 @@ faster than alternating beta | b and b | beta when clusters are large. Clusters 
 observed value get b_j from N(0, Psi), so systematically missing clusters need no special case.
 
 All per-cluster work is by segment sums over the rows' cluster codes, so nothing is padded.
+
+Priors and starts of the Gibbs methods (2l.pan, 2l.norm, 2l.pmm). Psi has a hierarchical
+inverse-Wishart prior (:class:`CovariancePrior`), by default the uniform-shrinkage prior: each
+variance has density ``s0 / (s0 + Psi_kk)^2`` with ``s0`` the sampling variance of one
+cluster's estimate of that effect, each correlation is uniform. Its scale comes from the data
+(within-cluster variances, :class:`WithinScales`), so it is proper and unit-free, and it weighs
+the same whatever the size of a component against var(y). ``psi_prior="half-t"`` gives Huang
+and Wand's (2013) half-t(2) sds instead. The chain starts from EM estimates of Psi
+(:func:`start_covariance`). Known-truth evidence (tests/test_random_effects_prior.py: 60
+clusters of 25 rows, a random-slope variance of 0.09 against s_y^2 / s_x^2 of about 2, y 37%
+missing, m = 10, maxit = 5; the pooled slope variance against the complete data's, 150
+replications):
+
+========================================================  ========  ========
+prior, start                                              J = 30    J = 60
+========================================================  ========  ========
+IW(q, diag(s_y^2 / s_k^2)) (mice's pan; before), Psi0 = s_y^2 / 2   (issue: +25%)
+half-t (Huang and Wand, A = 10 s_y / s_k), Psi0 = s_y^2 / 2  +27%      +20%
+uniform shrinkage, Psi0 = s_y^2 / 2                          +18%      +15%
+uniform shrinkage, Psi0 = s_y^2 / 2, maxit = 20              -2%       +3%
+uniform shrinkage, EM start (the default)                    -1%       -1%
+========================================================  ========  ========
+
+So most of the +25% was a chain that had not come down from its start in five iterations
+(one sweep per visit moves a weakly identified variance as slowly as EM does); the prior's
+weight was the rest. With few large clusters (10 of 200 to 1,000 rows) the pooled tau^2 is
+within 1% of the complete data's.
 """
 
 from __future__ import annotations
@@ -24,8 +51,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..linalg import cross_products as design_gram
-from ..linalg import select_predictors
-from ..models.lmm import LmmStats, PlsSolution, cross_products, solve_pls_factor
+from ..linalg import least_squares, select_predictors
+from ..models.lmm import (
+    LmmStats,
+    PlsSolution,
+    conditional_covariance,
+    cross_products,
+    solve_pls_factor,
+)
 from ..models.small import cholesky, solve_lower, solve_lower_transposed
 from ..models.structure import ReArrays, ReShape
 from .base import Target, VisitInputs
@@ -158,16 +191,163 @@ def draw_inverse_wishart(key: jax.Array, df: jax.Array, scale: jax.Array) -> jax
 
 
 def prior_scales(y: jax.Array, z: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Scale-free weak priors: ``s_y^2`` (observed variance of y) and the inverse-Wishart scale
-    ``diag(s_y^2 / s_k^2)`` for the random effects (``s_k``: sd of z column k; 1 for the
-    intercept), so that results do not depend on the units of y or of the slopes' variables."""
+    """Units of the priors: ``s_y^2`` (observed variance of y) and ``s_y^2 / s_k^2: f[q]`` for
+    each random effect (``s_k``: sd of z column k; 1 for the intercept), so that results do not
+    depend on the units of y or of the slopes' variables."""
     total = jnp.maximum(w.sum(), 1.0)
     mean_y = (w @ y) / total
     var_y = jnp.maximum((w @ (y - mean_y) ** 2) / jnp.maximum(total - 1.0, 1.0), 1e-12)
     mean_z = (w @ z) / total
     var_z = (w @ (z - mean_z) ** 2) / total
     var_z = jnp.where(var_z > 1e-12, var_z, 1.0).at[0].set(1.0)
-    return var_y, jnp.diag(var_y / var_z)
+    return var_y, var_y / var_z
+
+
+PSI_PRIORS = ("uniform-shrinkage", "half-t")
+
+
+class CovariancePrior(NamedTuple):
+    """A hierarchical inverse-Wishart prior on the random-effects covariance:
+
+        Psi | s ~ IW(q + 1, diag(s)),   s_k ~ Gamma(shape, rate_k).
+
+    With ``q + 1`` degrees of freedom every correlation is uniform on (-1, 1) and each
+    variance ``Psi_kk | s_k ~ IG(1, s_k / 2)``, so ``2 rate_k Psi_kk`` is beta-prime(shape, 1):
+
+    - ``shape = 1``, ``rate_k = 1 / (2 s0_k)``: the uniform-shrinkage prior (Daniels 1999;
+      Natarajan and Kass 2000), density ``s0_k / (s0_k + Psi_kk)^2``, i.e. uniform on the
+      shrinkage factor ``s0_k / (s0_k + Psi_kk)``, with ``s0_k`` the sampling variance of one
+      cluster's estimate of effect k.
+    - ``shape = 1/2``, ``rate_k = 1 / (4 A_k^2)``: Huang and Wand's (2013) prior, each sd
+      half-t(2, A_k).
+
+    Attributes:
+        shape: f[] the Gamma shape of the scales.
+        rate: f[q] their rates.
+    """
+
+    shape: jax.Array
+    rate: jax.Array
+
+
+# Huang and Wand's half-t scale A_k = HALF_T_SCALE * s_y / s_k: ten times the largest sd a
+# random effect could have (all of y's variance in it), so the prior is flat where data lie
+HALF_T_SCALE = 10.0
+
+
+class WithinScales(NamedTuple):
+    """Data-based scales of the variance parameters, from the observed rows.
+
+    Attributes:
+        sigma2: f[] the pooled within-cluster residual variance of y (y and the fixed design
+            centred within clusters, then least squares): close to sigma^2 whatever the
+            between-cluster structure.
+        sampling: f[q] ``sigma2 mean_j(1 / n_j) / v_k``, the sampling variance of one
+            cluster's estimate of random effect k: ``n_j`` the observed rows of cluster j
+            (clusters with any), ``v_k`` the pooled within-cluster variance of z column k
+            (1 for the intercept).
+    """
+
+    sigma2: jax.Array
+    sampling: jax.Array
+
+
+def within_scales(y: jax.Array, design: TwoLevelDesign, w: jax.Array, cluster: jax.Array,
+                  n_clusters: int) -> WithinScales:
+    """The :class:`WithinScales` of ``y: f[n]`` (observed where ``w: f[n]`` is 1). All scale
+    with the data's units, so priors and starts built on them do not depend on the units."""
+    count = jax.ops.segment_sum(w, cluster, n_clusters)
+    has_obs = count > 0
+    values = jnp.concatenate([y[:, None], design.z, design.x], axis=1) * w[:, None]
+    mean = jax.ops.segment_sum(values, cluster, n_clusters) / jnp.maximum(count, 1.0)[:, None]
+    centred = (values - mean[cluster]) * w[:, None]
+    total = w.sum()
+    grand = (values.sum(axis=0) / jnp.maximum(total, 1.0)) * w[:, None]
+    within_ss = jnp.sum(centred**2, axis=0)
+    # columns constant within clusters (the intercept, cluster-level variables) carry no
+    # within-cluster information: drop them
+    varies = within_ss > 1e-8 * jnp.sum((values - grand) ** 2, axis=0)
+    q = design.z.shape[1]
+    x_keep = design.keep & varies[1 + q:]
+    fit = least_squares(centred[:, 1 + q:], centred[:, 0], w, x_keep)
+    dof = jnp.maximum(total - has_obs.sum() - x_keep.sum(), 1.0)
+    sigma2 = jnp.maximum(fit.rss / dof, 1e-12 * jnp.maximum(within_ss[0] / dof, 1e-300))
+    dof_z = jnp.maximum(total - has_obs.sum(), 1.0)
+    var_z = jnp.where(varies[1:1 + q], within_ss[1:1 + q] / dof_z, 1.0).at[0].set(1.0)
+    inv_n = jnp.sum(jnp.where(has_obs, 1.0 / jnp.maximum(count, 1.0), 0.0)) / jnp.maximum(
+        has_obs.sum(), 1)
+    return WithinScales(sigma2=sigma2, sampling=sigma2 * inv_n / var_z)
+
+
+def covariance_prior(kind: str, scales: WithinScales, unit: jax.Array) -> CovariancePrior:
+    """The prior of ``kind`` (:data:`PSI_PRIORS`): uniform shrinkage with ``s0`` the sampling
+    variances of :class:`WithinScales`, or half-t with ``A_k = HALF_T_SCALE * s_y / s_k``
+    (``unit``: f[q] ``s_y^2 / s_k^2``, :func:`prior_scales`)."""
+    dtype = scales.sigma2.dtype
+    if kind == "half-t":
+        return CovariancePrior(jnp.asarray(0.5, dtype), 1.0 / (4.0 * HALF_T_SCALE**2 * unit))
+    if kind != "uniform-shrinkage":
+        raise ValueError(f"psi_prior must be one of {PSI_PRIORS}, got {kind!r}")
+    return CovariancePrior(jnp.asarray(1.0, dtype), 0.5 / scales.sampling)
+
+
+class VisitPriors(NamedTuple):
+    """What the Gibbs methods' priors need at one visit: Psi's prior, the within-cluster
+    scales (for starting values) and ``s_y^2: f[]``."""
+
+    psi: CovariancePrior
+    scales: WithinScales
+    var_y: jax.Array
+
+
+def check_psi_prior(target: Target) -> str:
+    """The ``psi_prior`` option of ``target`` (default ``"uniform-shrinkage"``), checked when
+    the method is bound, before anything is traced."""
+    kind = target.option("psi_prior", PSI_PRIORS[0])
+    if kind not in PSI_PRIORS:
+        raise ValueError(f"column {target.name!r}: psi_prior must be one of {PSI_PRIORS}, "
+                         f"got {kind!r}")
+    return kind
+
+
+def visit_priors(inputs: VisitInputs, target: Target, design: TwoLevelDesign) -> VisitPriors:
+    """The priors at this visit: option ``psi_prior`` of ``target`` (default
+    ``"uniform-shrinkage"``), scales from the observed rows."""
+    w = inputs.ry.astype(inputs.y.dtype)
+    var_y, unit = prior_scales(inputs.y, design.z, w)
+    scales = within_scales(inputs.y, design, w, inputs.cluster, target.n_clusters)
+    return VisitPriors(covariance_prior(check_psi_prior(target), scales, unit), scales, var_y)
+
+
+def draw_covariance(key: jax.Array, psi: jax.Array, b: jax.Array,
+                    prior: CovariancePrior) -> jax.Array:
+    """One Gibbs step for ``Psi`` under a :class:`CovariancePrior`: the scales ``s | Psi``,
+    then ``Psi | s, b``, both conjugate.
+
+    Unlike an inverse-Wishart with a fixed scale (mice's ``2l.pan`` takes ``diag(s_y^2)``),
+    whose weight pulled a random-slope variance that is small against ``s_y^2 / s_x^2`` up by
+    a quarter, the scales follow Psi's own size.
+
+    Args:
+        psi: f[q, q] the current draw (what ``s`` is drawn from).
+        b: f[J, q] the random effects of all clusters (drawn).
+
+    Returns:
+        f[q, q] the new Psi.
+    """
+    k_s, k_psi = jax.random.split(key)
+    q = b.shape[1]
+    df = q + 1.0
+    inv_diag = jnp.diagonal(_inverse(psi))
+    scales = jax.random.gamma(k_s, prior.shape + 0.5 * df, (q,), psi.dtype) / (
+        prior.rate + 0.5 * inv_diag)
+    return draw_inverse_wishart(k_psi, df + b.shape[0], jnp.diag(scales) + b.T @ b)
+
+
+def _inverse(psi: jax.Array) -> jax.Array:
+    """``psi^-1`` of a small positive definite matrix, by its Cholesky factor."""
+    inv_chol = solve_lower(cholesky(psi), jnp.eye(psi.shape[0], dtype=psi.dtype))
+    return inv_chol.T @ inv_chol
 
 
 class PanState(NamedTuple):
@@ -186,31 +366,78 @@ class PanDraw(NamedTuple):
     sol: PlsSolution
 
 
+START_EM_STEPS = 20
+
+
+def start_covariance(design: TwoLevelDesign, stats: LmmStats, scales: WithinScales,
+                     has_obs: jax.Array, steps: int = START_EM_STEPS) -> jax.Array:
+    """A starting Psi: ``steps`` EM steps for Psi (sigma^2 held at the within-cluster
+    estimate) from the diagonal of the clusters' sampling variances.
+
+    Each step is ``Psi = mean_j (b_j b_j' + C_j)`` over the clusters with data (modes and
+    conditional covariances). A start near the data matters: the Gibbs chain, one sweep per
+    visit, moves a weakly identified variance as slowly as EM does, and started at half the
+    variance of y (mice's pan starts there) a random-slope variance of 0.09 had not come down
+    after maxit = 5 (pooled +15%; +3% after 20).
+
+    Args:
+        stats: cross products over the observed rows; has_obs: bool[J].
+
+    Returns:
+        f[q, q].
+    """
+    weighted = scale_stats(stats, 1.0 / scales.sigma2)
+    n_obs = jnp.maximum(has_obs.sum(), 1).astype(stats.yty.dtype)
+
+    def step(psi, _):
+        lam = cholesky(psi)
+        sol = solve_pls_factor(lam, weighted)
+        b = (sol.u @ lam.T) * has_obs[:, None]
+        cov = jnp.einsum("j,jab->ab", has_obs.astype(psi.dtype),
+                         conditional_covariance(sol, jnp.asarray(1.0, psi.dtype)))
+        new = (b.T @ b + cov) / n_obs
+        # keep the start positive definite when a component is at the boundary
+        floor = 1e-6 * jnp.diag(scales.sampling)
+        return jnp.where(finite(new), new, psi) + floor, None
+
+    psi, _ = jax.lax.scan(step, jnp.diag(scales.sampling), None, length=steps)
+    return psi
+
+
+def observed_clusters(inputs: VisitInputs, n_clusters: int) -> jax.Array:
+    """bool[J]: clusters with at least one observed value of the target."""
+    return jax.ops.segment_sum(inputs.ry.astype(jnp.int32), inputs.cluster, n_clusters) > 0
+
+
 def pan_init(inputs: VisitInputs, target: Target) -> PanState:
-    """Start of the homoscedastic Gibbs sampler: half the variance of y to each level."""
+    """Start of the homoscedastic Gibbs sampler: sigma^2 at the within-cluster residual
+    variance, Psi from :func:`start_covariance`."""
     design = two_level_design(inputs, target)
-    var_y, psi_scale = prior_scales(inputs.y, design.z, inputs.ry.astype(inputs.y.dtype))
-    return PanState(psi=0.5 * psi_scale, sigma2=0.5 * var_y)
+    scales = visit_priors(inputs, target, design).scales
+    stats = fitting_stats(design, inputs.y, inputs.ry.astype(inputs.y.dtype))
+    psi = start_covariance(design, stats, scales, observed_clusters(inputs, target.n_clusters))
+    return PanState(psi=psi, sigma2=scales.sigma2)
 
 
 def pan_sweep(key: jax.Array, state: PanState, design: TwoLevelDesign, stats: LmmStats,
-              y: jax.Array, w: jax.Array, cluster: jax.Array) -> PanDraw:
+              y: jax.Array, w: jax.Array, cluster: jax.Array, prior: CovariancePrior,
+              var_y: jax.Array) -> PanDraw:
     """One Gibbs sweep of the homoscedastic model (2l.pan): (beta, b) | Psi, sigma^2 jointly,
     then Psi | b (inverse-Wishart), then sigma^2 | beta, b (inverse-gamma).
 
-    Priors (pan's, made scale-free): Psi ~ IW(q, diag(s_y^2 / s_k^2)); sigma^2 ~ IG(1/2,
-    s_y^2 / 2).
+    Priors (unit-free): Psi as :class:`CovariancePrior`; sigma^2 ~ IG(1/2,
+    s_y^2 / 2), whose weight, one pseudo-observation of size s_y^2 against the observed rows,
+    is negligible whatever the scale.
 
     Args:
         stats: cross products over the observed rows (unweighted by sigma).
         y: f[n]; w: f[n] 1 on observed rows; cluster: i[n].
+        prior: Psi's prior; var_y: f[] s_y^2 (:func:`prior_scales`).
     """
     k_eff, k_psi, k_sigma = jax.random.split(key, 3)
-    var_y, psi_scale = prior_scales(y, design.z, w)
     lam = cholesky(state.psi)
     beta, b, sol = draw_effects(k_eff, lam, scale_stats(stats, 1.0 / state.sigma2))
-    q = b.shape[1]
-    psi = draw_inverse_wishart(k_psi, q + design.shape.n_blocks, psi_scale + b.T @ b)
+    psi = draw_covariance(k_psi, state.psi, b, prior)
     resid = (y - linear_predictor(design, beta, b, cluster)) * w
     posterior = distributions().InverseGamma(0.5 * (1.0 + w.sum()), 0.5 * (var_y + resid @ resid))
     sigma2 = posterior.sample(k_sigma)
@@ -238,9 +465,11 @@ def run_pan(key: jax.Array, state: PanState, inputs: VisitInputs, target: Target
     design = two_level_design(inputs, target)
     w = inputs.ry.astype(inputs.y.dtype)
     stats = fitting_stats(design, inputs.y, w)
+    priors = visit_priors(inputs, target, design)
 
     def sweep(k, current):
-        return pan_sweep(k, current, design, stats, inputs.y, w, inputs.cluster)
+        return pan_sweep(k, current, design, stats, inputs.y, w, inputs.cluster, priors.psi,
+                         priors.var_y)
 
     return design, repeat_sweeps(sweep, key, state, sweeps)
 
