@@ -8,7 +8,8 @@ the chained-equations iterations themselves are the burn-in. ``sweeps`` (default
 sweeps run per visit; each draws (beta, b) jointly, then Psi and sigma^2 (see
 :mod:`.multilevel`). The chain starts from EM estimates of Psi, and Psi's prior is the
 uniform-shrinkage prior (option ``psi_prior``; :class:`.multilevel.CovariancePrior`), not
-pan's inverse-Wishart with scale var(y), which overstated small random-slope variances. One sweep per visit suffices because the joint (beta, b) step removes
+pan's inverse-Wishart with scale var(y), which overstated small random-slope variances.
+One sweep per visit suffices because the joint (beta, b) step removes
 the slow beta-b mixing of the plain Gibbs sampler; the chains' R-hat on popmis is checked in
 the tests.
 """
