@@ -13,8 +13,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..optimize import newton_minimize
 from .glmm import row_nll
-from .optimize import newton_minimize
 
 
 class GlmFit(NamedTuple):
