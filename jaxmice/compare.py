@@ -12,15 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import pool as rules
-from .models.lmm import cross_products, loglik_at
+from .models.likelihood import d3_likelihoods
 from .models.mixed import MixedModels
-from .models.model_frame import model_frame
-from .models.structure import build_structure, relative_factor
 from .pool import TestResult
 
 
@@ -59,44 +55,6 @@ def D2(fits: Any, null_fits: Any = None, **kwargs: Any) -> TestResult:
                     names=fits.fixed_names)
 
 
-def _likelihoods(fits: MixedModels) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per data set: the ML log-likelihood at its own estimates and at the pooled parameters
-    (mean fixed effects, mean random-effect covariance matrices, mean residual variance, as
-    mitml), and the number of parameters."""
-    if fits.family != "gaussian":
-        raise ValueError("D3 is available for linear (mixed) models; use D1 or D2 for "
-                         f"{fits.family} models")
-    if fits.reml:
-        fits = fits.refit(reml=False)  # likelihood ratios need ML fits, as mitml refits
-    formula, columns = fits.source
-    frame = model_frame(formula, columns, drop_unused_levels=True)
-    y, x = jnp.asarray(frame.y), jnp.asarray(frame.x)
-    beta = jnp.asarray(fits.beta.mean(axis=0))
-    n, p = fits.nobs, len(fits.fixed_names)
-    if fits.structure is None:  # lm: sigma^2 = RSS / n (ML), as mitml
-        rss = fits.sigma**2 * (n - p)
-        sigma2 = np.mean(rss / n)
-        own = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1.0)
-        resid = y - x @ beta
-        pooled = -0.5 * (n * np.log(2 * np.pi * sigma2) + np.asarray(
-            jnp.sum(resid**2, axis=1)) / sigma2)
-        return own, pooled, p + 1
-    structure, zval = build_structure(frame.random)
-    re, shape = structure.device_arrays(), structure.shape
-    stats = jax.vmap(cross_products, in_axes=(0, 0, 0, None, None, None))(
-        y, x, jnp.asarray(zval), jnp.ones(n), re, shape)
-    sigma2 = float(np.mean(fits.sigma**2))
-    theta = []
-    for term in structure.terms:  # mean covariance matrix of each term -> its factor
-        covs = [cov for i in range(len(fits))
-                for _, t, cov in fits[i]._covariances() if t == term]
-        chol = np.linalg.cholesky(np.mean(covs, axis=0)) / np.sqrt(sigma2)
-        theta.extend(chol[r, c] for c in range(term.q) for r in range(c, term.q))
-    lam = relative_factor(jnp.asarray(theta), re, shape)
-    pooled = jax.vmap(lambda s: loglik_at(beta, lam, sigma2, s))(stats)
-    return fits.loglik, np.asarray(pooled), p + shape.n_theta + 1
-
-
 def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
     """Pooled likelihood-ratio test (D3; Meng and Rubin 1992) of ``null_fits`` against
     ``fits``, as mitml's ``testModels(method = "D3")``: REML fits are refitted by ML, the
@@ -105,19 +63,15 @@ def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
     Linear models only (``lm`` and ``lmer`` fits).
     """
     _tested(fits, null_fits)
-    own, pooled, k_full = _likelihoods(fits)
-    own0, pooled0, k_null = _likelihoods(null_fits)
+    own, pooled, k_full = d3_likelihoods(fits)
+    own0, pooled0, k_null = d3_likelihoods(null_fits)
     m = len(fits)
     k = k_full - k_null
     d_bar = float(np.mean(-2.0 * (own0 - own)))
     d_tilde = float(np.mean(-2.0 * (pooled0 - pooled)))
     r = (m + 1) / (k * (m - 1)) * (d_bar - d_tilde)
     statistic = d_tilde / (k * (1 + r))
-    t = k * (m - 1)
-    if t > 4:
-        df2 = 4 + (t - 4) * (1 + (1 - 2 / t) / r) ** 2
-    else:
-        df2 = t * (1 + 1 / k) * (1 + 1 / r) ** 2 / 2
+    df2 = rules.li_df2(k, m, r)
     terms = tuple(fits.fixed_names[i] for i in _tested(fits, null_fits))
     return TestResult(method="D3", statistic=statistic, df1=k, df2=df2,
-                      p_value=rules._tail_f(statistic, k, df2), riv=r, m=m, terms=terms)
+                      p_value=rules.tail_f(statistic, k, df2), riv=r, m=m, terms=terms)

@@ -6,11 +6,12 @@ than boolean indexing, so every function keeps the data's shape and compiles onc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from .optimize import Mode, newton_mode  # noqa: F401  (the methods import them from here)
 
 # Columns whose residual variance, given the columns kept before them, falls below this share
 # of their own variance are linearly dependent on those columns and dropped.
@@ -186,60 +187,6 @@ def standardize(x: jax.Array, w: jax.Array, keep: jax.Array) -> jax.Array:
     mean = mean.at[0].set(0.0)
     sd = jnp.where(var > 0, jnp.sqrt(var), 1.0).at[0].set(1.0)
     return ((x - mean) / sd) * keep
-
-
-class Mode(NamedTuple):
-    """A posterior mode found by Newton's method and the curvature there.
-
-    Attributes:
-        theta: f[d] the mode.
-        hessian: f[d, d] Hessian of the negative log posterior at the mode (made positive
-            definite).
-        ok: bool[] whether Newton converged to a finite point.
-    """
-
-    theta: jax.Array
-    hessian: jax.Array
-    ok: jax.Array
-
-
-def newton_mode(
-    neg_log_post: Callable[[jax.Array], jax.Array], theta0: jax.Array, n_iter: int = 30,
-    max_step: float = 4.0
-) -> Mode:
-    """Minimise a smooth negative log posterior by damped Newton steps (fixed iteration count).
-
-    Steps are capped at ``max_step`` in the max norm, which keeps the iteration stable when the
-    likelihood is flat in some direction (e.g. perfect separation, held finite by the prior).
-
-    Args:
-        neg_log_post: f[d] -> f[] the function to minimise.
-        theta0: f[d] the start.
-        n_iter: Newton iterations (static).
-        max_step: largest change of any coordinate in one step.
-
-    Returns:
-        The :class:`Mode`.
-    """
-    grad = jax.grad(neg_log_post)
-    hess = jax.hessian(neg_log_post)
-    eye = jnp.eye(theta0.shape[0], dtype=theta0.dtype)
-
-    def positive(h):
-        low = jnp.linalg.eigvalsh(h)[0]
-        return h + eye * (jnp.maximum(0.0, -low) * 1.01 + 1e-9)
-
-    def step(theta, _):
-        g, h = grad(theta), positive(hess(theta))
-        delta = jnp.linalg.solve(h, g)
-        delta = delta * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(delta)), 1e-30))
-        return theta - delta, None
-
-    theta, _ = jax.lax.scan(step, theta0, None, length=n_iter)
-    g, h = grad(theta), positive(hess(theta))
-    scale = jnp.sqrt(jnp.maximum(jnp.diag(h), 1e-12))
-    ok = jnp.all(jnp.isfinite(theta)) & (jnp.max(jnp.abs(g) / scale) < 1e-3)
-    return Mode(theta=theta, hessian=h, ok=ok)
 
 
 def draw_laplace(key: jax.Array, mode: Mode) -> tuple[jax.Array, jax.Array]:

@@ -2,7 +2,8 @@
 
 ``method={"BMI": "~ I(Weight / Height^2)"}`` (mice's syntax) or
 ``method={"BMI": jm.passive(lambda d: d["Weight"] / d["Height"] ** 2)}``. The expression is
-parsed into a small arithmetic tree, never evaluated as Python, so a string read from a file
+parsed (by Python's ``ast``, which only reads) into the formula's expression tree and
+evaluated by :mod:`jaxmice.expressions`, never as Python, so a string read from a file
 cannot run code. Allowed: column names, numbers, ``+ - * / ^ **``, parentheses, ``I()``,
 ``log exp sqrt abs log10``.
 """
@@ -12,18 +13,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 
-_FUNCTIONS: dict[str, Callable] = {
-    "log": jnp.log, "exp": jnp.exp, "sqrt": jnp.sqrt, "abs": jnp.abs, "log10": jnp.log10,
-    "I": lambda v: v,
-}
-_BINARY = {
-    ast.Add: jnp.add, ast.Sub: jnp.subtract, ast.Mult: jnp.multiply, ast.Div: jnp.divide,
-    ast.Pow: jnp.power,
-}
+from .expressions import JAX, evaluate
+from .models.formula import BinOp, Call, Expr, Identity, Neg, Num, Var
+
+_FUNCTIONS = ("I", "log", "exp", "sqrt", "abs", "log10")
+_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,32 +86,35 @@ def parse_passive(text: str) -> Passive:
             from None
     names: list[str] = []
 
-    def build(node: ast.AST) -> Callable:
+    def build(node: ast.AST) -> Expr:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            value = float(node.value)
-            return lambda d: value
+            return Num(float(node.value))
         if isinstance(node, ast.Name):
             names.append(node.id)
-            return lambda d: d[node.id]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            op, left, right = _BINARY[type(node.op)], build(node.left), build(node.right)
-            return lambda d: op(left(d), right(d))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            inner = build(node.operand)
-            sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
-            return lambda d: sign * inner(d)
+            return Var(node.id)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return BinOp(_OPERATORS[type(node.op)], build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return Neg(build(node.operand))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
+            return build(node.operand)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in _FUNCTIONS and len(node.args) == 1 and not node.keywords):
-            func, inner = _FUNCTIONS[node.func.id], build(node.args[0])
-            return lambda d: func(inner(d))
+            inner = build(node.args[0])
+            return Identity(inner) if node.func.id == "I" else Call(node.func.id, inner)
         shown = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
         raise ValueError(
             f"passive expression {text!r}: {shown!r} is not allowed (use column names, numbers, "
             f"+ - * / ^ and {', '.join(sorted(_FUNCTIONS))})"
         )
 
-    fn = build(tree)
-    return Passive(fn=fn, inputs=tuple(dict.fromkeys(names)), source=text.strip())
+    return Passive(fn=partial(_evaluate, build(tree)), inputs=tuple(dict.fromkeys(names)),
+                   source=text.strip())
+
+
+def _evaluate(tree: Expr, columns: Mapping[Hashable, jax.Array]) -> jax.Array:
+    """The passive column ``f[n]`` of a parsed expression, from ``columns`` (name -> f[n])."""
+    return evaluate(tree, columns.__getitem__, JAX)
 
 
 @dataclass(frozen=True)

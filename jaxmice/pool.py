@@ -137,8 +137,11 @@ def _quantile_t(p: float, df: np.ndarray) -> np.ndarray:
     return stdtrit(df, p)
 
 
-def _tail_f(f: float, df1: float, df2: float) -> float:
-    """``P(F(df1, df2) > f)``; the chi-square(df1) / df1 limit when df2 is infinite."""
+def tail_f(f: float, df1: float, df2: float) -> float:
+    """``P(F(df1, df2) > f)``; the chi-square(df1) / df1 limit when df2 is infinite.
+
+    The p-value of the D1, D2 and D3 tests (also used by :mod:`jaxmice.compare`).
+    """
     from scipy.special import chdtrc, fdtrc
 
     if np.isnan(f) or np.isnan(df2):
@@ -461,6 +464,24 @@ def _tested(estimates: Any, covariances: Any, test_index: Any, names: Sequence |
     return qs, us, terms
 
 
+def li_df2(k: int, m: int, r: float) -> float:
+    """Denominator df of the D1 and D3 F tests (Li, Raghunathan and Rubin 1991), as mitml.
+
+    With ``t = k (m - 1)``: ``4 + (t - 4) (1 + (1 - 2/t) / r)^2`` when ``t > 4``, else
+    ``t (1 + 1/k) (1 + 1/r)^2 / 2``.
+
+    Args:
+        k: the number of tested parameters; m: the number of imputations;
+        r: the relative increase in variance due to nonresponse (``r = 0`` gives ``inf``).
+    """
+    t = k * (m - 1)
+    r = np.float64(r)  # numpy scalar: 1 / 0 gives inf, as in R
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if t > 4:
+            return float(4 + (t - 4) * (1 + (1 - 2 / t) / r) ** 2)
+        return float(t * (1 + 1 / k) * (1 + 1 / r) ** 2 / 2)
+
+
 def _reiter_df2(k: int, m: int, r: float, dfcom: float) -> float:
     """Reiter's (2007) small-sample denominator df of D1, as mitml's ``.D1`` with ``df.com``."""
     t = np.float64(k * (m - 1))  # numpy scalars: division by zero gives inf/nan, as in R
@@ -524,12 +545,10 @@ def D1(estimates: Any, covariances: Any, test_index: Any = None, dfcom: float | 
                               f"{t} (k = {k}, m = {m}): df2 follows mitml's formula but is "
                               "unreliable; use more imputations", stacklevel=2)
             df2 = _reiter_df2(k, m, r, dfcom)
-        elif t > 4:
-            df2 = float(4 + (t - 4) * (1 + (1 - 2 / t) / r) ** 2)
         else:
-            df2 = float(t * (1 + 1 / k) * (1 + 1 / r) ** 2 / 2)
+            df2 = li_df2(k, m, r)
     return TestResult(method="D1", statistic=stat, df1=k, df2=df2,
-                      p_value=_tail_f(stat, k, df2), riv=float(r), m=m, terms=terms,
+                      p_value=tail_f(stat, k, df2), riv=float(r), m=m, terms=terms,
                       dfcom=dfcom)
 
 
@@ -564,7 +583,7 @@ def D2_from_statistics(statistics: Any, df1: int, terms: Sequence = ()) -> TestR
     with np.errstate(divide="ignore"):
         df2 = float(k ** (-3 / m) * (m - 1) * (1 + 1 / r) ** 2)
     return TestResult(method="D2", statistic=stat, df1=k, df2=df2,
-                      p_value=_tail_f(stat, k, df2), riv=float(r), m=m, terms=tuple(terms))
+                      p_value=tail_f(stat, k, df2), riv=float(r), m=m, terms=tuple(terms))
 
 
 def D2(estimates: Any, covariances: Any, test_index: Any = None,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .adapters import pandas as adapter
+from .correlation import pairwise_correlations
 from .methods import get_method
 from .passive import Passive, passive
 from .schema import Schema
@@ -50,15 +51,10 @@ def make_predictor_matrix(df: Any, cluster: Hashable | None = None) -> Any:
     return adapter.labelled_matrix(pred, schema.names, schema.names)
 
 
-def _pairwise_corr(a: np.ndarray, oa: np.ndarray, b: np.ndarray, ob: np.ndarray) -> float:
-    both = oa & ob
-    if both.sum() < 3:
-        return 0.0
-    x, y = a[both], b[both]
-    sx, sy = x.std(), y.std()
-    if sx == 0 or sy == 0:
-        return 0.0
-    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+def _pairwise_corr(values: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
+    """Pairwise-complete correlations f[p, r] (NaN = missing in the inputs), 0 where a pair
+    cannot be correlated (as mice's ``quickpred``)."""
+    return np.nan_to_num(pairwise_correlations(values, other), nan=0.0)
 
 
 def quickpred(
@@ -83,19 +79,17 @@ def quickpred(
         schema.position(label)
     p = len(names)
     pred = np.zeros((p, p), dtype=np.int64)
+    values = np.where(observed, values, np.nan)
+    missing = ~observed
+    r_value = _pairwise_corr(values)
+    r_resp = _pairwise_corr(missing.astype(np.float64), values)
+    puc = (missing.T.astype(np.float64) @ observed) / np.maximum(missing.sum(axis=0), 1)[:, None]
+    chosen = (np.maximum(np.abs(r_value), np.abs(r_resp)) > mincor) & (puc >= minpuc)
+    np.fill_diagonal(chosen, False)
     for i in range(p):
-        missing = ~observed[:, i]
-        if not missing.any():
+        if not missing[:, i].any():
             continue
-        for j in range(p):
-            if i == j:
-                continue
-            r_value = _pairwise_corr(values[:, i], observed[:, i], values[:, j], observed[:, j])
-            r_resp = _pairwise_corr(missing.astype(float), np.ones_like(missing),
-                                    values[:, j], observed[:, j])
-            puc = observed[missing, j].mean()
-            if max(abs(r_value), abs(r_resp)) > mincor and puc >= minpuc:
-                pred[i, j] = 1
+        pred[i] = chosen[i]
         for label in include:
             pred[i, schema.position(label)] = 1 if schema.position(label) != i else 0
         for label in exclude:

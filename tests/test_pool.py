@@ -381,3 +381,16 @@ def test_test_index_errors_and_summary():
     assert list(s.columns) == ["method", "statistic", "df1", "df2", "p_value", "riv"]
     assert s.loc[0, "df1"] == 2
     assert "age40-59" in repr(r) and "dfcom = 20" in repr(r)
+
+
+def test_li_df2_is_the_one_denominator_df():
+    import inspect
+
+    import jaxmice.compare as compare_module
+    from jaxmice.pool import li_df2
+
+    assert li_df2(2, 5, 0.5) == pytest.approx(29.0, rel=1e-15)  # t = 8 > 4
+    assert li_df2(1, 3, 1.0) == pytest.approx(8.0, rel=1e-15)  # t = 2 <= 4
+    assert li_df2(2, 5, 0.0) == float("inf")
+    source = inspect.getsource(compare_module)
+    assert "vmap" not in source and "rules._" not in source

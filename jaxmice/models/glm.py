@@ -13,8 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..linalg import cross_products
+from ..optimize import newton_minimize
 from .glmm import row_nll
-from .optimize import newton_minimize
 
 
 class GlmFit(NamedTuple):
@@ -35,7 +36,7 @@ class GlmFit(NamedTuple):
 
 def fit_lm(y: jax.Array, x: jax.Array, w: jax.Array) -> GlmFit:
     """Least squares of ``y: f[n]`` on ``x: f[n, p]`` over rows weighted by ``w: f[n]``."""
-    xtx = x.T @ (x * w[:, None])
+    xtx = cross_products(x, w)
     chol = jnp.linalg.cholesky(xtx)
     beta = jax.scipy.linalg.cho_solve((chol, True), x.T @ (w * y))
     resid = (y - x @ beta) * jnp.sqrt(w)

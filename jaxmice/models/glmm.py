@@ -23,7 +23,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .optimize import newton_minimize
+from ..linalg import cross_products
+from ..optimize import newton_minimize
 from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
@@ -205,9 +206,10 @@ def fit_glmm(data: GlmmData, re: ReArrays, shape: ReShape, theta0: jax.Array,
     # conditional (R_X-based) covariance of beta at the mode
     eta = offset + z_times(data.zval, u @ lam.T, re)
     _, var = mean_variance(eta, family)
-    wx = data.x * (data.w * var)[:, None]
+    weight = data.w * var
+    wx = data.x * weight[:, None]
     cx = solve_lower(chol, jnp.einsum("ba,jbp->jap", lam, block_cross(data.zval, wx, re, shape)))
-    schur = data.x.T @ wx - jnp.einsum("jqa,jqb->ab", cx, cx)
+    schur = cross_products(data.x, weight) - jnp.einsum("jqa,jqb->ab", cx, cx)
     vcov_rx = jnp.linalg.inv(schur)
 
     # lme4's default: the fixed-effect block of (Hessian / 2)^-1 in (theta, beta)

@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
-from .optimize import newton_minimize
+from ..linalg import cross_products as weighted_cross_products
+from ..optimize import newton_minimize
 from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
@@ -103,20 +104,34 @@ class LmmFit(NamedTuple):
     converged: jax.Array
 
 
-def cross_products(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArrays,
-                   shape: ReShape) -> LmmStats:
-    """Cross products of ``y: f[n]``, ``x: f[n, p]`` and ``Z`` over rows weighted by ``w``."""
-    wx = x * w[:, None]
-    wy = y * w
+def lmm_stats(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArrays,
+              shape: ReShape) -> LmmStats:
+    """The sufficient statistics of a linear mixed model over the rows weighted by ``w``.
+
+    The fixed-effect part is one weighted cross-product matrix of ``[X, y]``
+    (:func:`jaxmice.linalg.cross_products`); the random-effect parts are per-block sums.
+
+    Args:
+        y: f[n] response; x: f[n, p] fixed-effect design; zval: f[n, K] values of ``Z``;
+        w: f[n] row weights; re, shape: the random-effects structure.
+
+    Returns:
+        The :class:`LmmStats`.
+    """
+    p = x.shape[1]
+    gram = weighted_cross_products(jnp.concatenate([x, y[:, None]], axis=1), w)
     return LmmStats(
         ztz=block_gram(zval, w, re, shape),
-        ztx=block_cross(zval, wx, re, shape),
-        zty=block_cross(zval, wy, re, shape),
-        xtx=x.T @ wx,
-        xty=wx.T @ y,
-        yty=wy @ y,
+        ztx=block_cross(zval, x * w[:, None], re, shape),
+        zty=block_cross(zval, y * w, re, shape),
+        xtx=gram[:p, :p],
+        xty=gram[:p, p],
+        yty=gram[p, p],
         n=w.sum(),
     )
+
+
+cross_products = lmm_stats  # the old name (methods.multilevel imports it)
 
 
 def solve_pls(theta: jax.Array, stats: LmmStats, re: ReArrays, shape: ReShape) -> PlsSolution:
@@ -182,12 +197,12 @@ def fit_lmm(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArr
     Returns:
         The :class:`LmmFit`.
     """
-    return fit_lmm_stats(cross_products(y, x, zval, w, re, shape), re, shape, theta0, reml)
+    return fit_lmm_stats(lmm_stats(y, x, zval, w, re, shape), re, shape, theta0, reml)
 
 
 def fit_lmm_stats(stats: LmmStats, re: ReArrays, shape: ReShape, theta0: jax.Array,
                   reml: bool = True, n_fixed: int | jax.Array | None = None) -> LmmFit:
-    """:func:`fit_lmm` from the data's cross products (see :func:`cross_products`);
+    """:func:`fit_lmm` from the data's cross products (see :func:`lmm_stats`);
     ``n_fixed`` as in :func:`profiled_deviance`."""
     result = newton_minimize(
         lambda t: profiled_deviance(t, stats, re, shape, reml, n_fixed), theta0)

@@ -24,23 +24,19 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import expressions
 from .formula import (
-    BinOp,
-    Call,
+    TRANSFORMS,
     Expr,
     Formula,
-    Identity,
-    Neg,
-    Num,
     RandomTerm,
     Term,
     TermList,
-    Var,
     format_number,
 )
 
@@ -182,7 +178,10 @@ def _check_columns(names: tuple[str, ...], columns: Mapping[str, ColumnData]
 # Evaluating model variables
 
 
-def _numeric(value: _Value, label: str, expr: Expr) -> np.ndarray:
+def _numeric(value: _Value | np.ndarray, label: str, expr: Expr) -> np.ndarray:
+    """The numbers of an operand of arithmetic or a transform (a factor is an error)."""
+    if not isinstance(value, _Value):
+        return value
     if value.levels is not None:
         raise ModelFrameError(f"term {label!r} applies arithmetic or a transform to factor "
                               f"{expr.label!r}; transforms need a numeric column")
@@ -211,53 +210,45 @@ def _apply(fn: str, v: np.ndarray, label: str) -> np.ndarray:
                               "negative, so sqrt() is undefined")
     if fn == "scale":
         return _scale(v, label)
-    return {"log": np.log, "log10": np.log10, "sqrt": np.sqrt, "exp": np.exp,
-            "abs": np.abs}[fn](v)
+    return expressions.NUMPY.functions[fn](v)
 
 
-def _arith(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b
-    return np.power(a, b)
-
-
-def _evaluate(expr: Expr, data: dict[str, _Value], label: str) -> _Value:
-    """Evaluate one model variable over the batch; ``label`` names it in errors."""
-    if isinstance(expr, Var):
-        return data[expr.name]
-    if isinstance(expr, Num):
-        n = next(iter(data.values())).values.shape[-1]
-        return _Value(np.full((1, n), expr.value))
-    if isinstance(expr, Identity):
-        inner = _evaluate(expr.expr, data, label)
-        _numeric(inner, label, expr.expr)
-        return inner
-    with np.errstate(all="ignore"):
-        if isinstance(expr, Neg):
-            return _Value(-_numeric(_evaluate(expr.expr, data, label), label, expr.expr))
-        if isinstance(expr, Call):
-            arg = _numeric(_evaluate(expr.arg, data, label), label, expr.arg)
-            out = _apply(expr.fn, arg, label)
-            inputs_missing = np.isnan(arg)
-        elif isinstance(expr, BinOp):
-            left = _numeric(_evaluate(expr.left, data, label), label, expr.left)
-            right = _numeric(_evaluate(expr.right, data, label), label, expr.right)
-            out = _arith(expr.op, left, right)
-            inputs_missing = np.isnan(left) | np.isnan(right)
-        else:  # pragma: no cover - every node type is handled above
-            raise TypeError(f"unknown expression {expr!r}")
+def _finite(out: np.ndarray, inputs_missing: np.ndarray, label: str) -> np.ndarray:
+    """``out``, checked to be finite wherever its inputs are observed."""
     bad = ~np.isfinite(out) & ~inputs_missing
     if bad.any():
         raise ModelFrameError(f"term {label!r} is not finite (division by zero, overflow or "
                               f"a power of a negative number) in {int(bad.any(axis=0).sum())} "
                               "row(s)")
-    return _Value(out)
+    return out
+
+
+def _checked_backend(label: str) -> expressions.Backend:
+    """numpy operations that check their domain and that their results are finite; errors
+    name the model variable ``label``."""
+    def transform(fn: str) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda v: _finite(_apply(fn, v, label), np.isnan(v), label)
+
+    def operator(op: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        operation = expressions.NUMPY.binary[op]
+        return lambda a, b: _finite(operation(a, b), np.isnan(a) | np.isnan(b), label)
+
+    functions = {"I": expressions.NUMPY.functions["I"]}
+    functions.update({fn: transform(fn) for fn in TRANSFORMS})
+    return expressions.Backend(
+        binary={op: operator(op) for op in expressions.NUMPY.binary}, functions=functions,
+        negate=expressions.NUMPY.negate)
+
+
+def _evaluate(expr: Expr, data: dict[str, _Value], label: str) -> _Value:
+    """Evaluate one model variable over the batch; ``label`` names it in errors."""
+    n = next(iter(data.values())).values.shape[-1]
+    with np.errstate(all="ignore"):
+        out = expressions.evaluate(
+            expr, data.__getitem__, _checked_backend(label),
+            number=lambda value: np.full((1, n), value),
+            operand=lambda node, value: _numeric(value, label, node))
+    return out if isinstance(out, _Value) else _Value(out)
 
 
 def _model_variables(formula: Formula) -> tuple[Expr, ...]:

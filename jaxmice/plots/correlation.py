@@ -7,37 +7,10 @@ from typing import Any
 import numpy as np
 
 from ..adapters import pandas as adapter
+from ..correlation import pairwise_correlations
 from ._figure import label, new_figure, set_category_ticks
 
 ANNOTATE_UP_TO = 25  # columns; beyond this the cells are too small to write in
-
-
-def pairwise_correlations(values: np.ndarray) -> np.ndarray:
-    """Pearson correlations of the columns of ``values: f[n, p]`` (NaN = missing), each pair
-    over the rows where both are observed (R: ``cor(x, use = "pairwise.complete.obs")``).
-
-    Returns:
-        f[p, p]; NaN where a pair has fewer than 2 rows in common or no variance in them.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    obs = ~np.isnan(values)
-    o = obs.astype(np.float64)
-    means = np.where(obs, values, 0.0).sum(axis=0) / np.maximum(obs.sum(axis=0), 1)
-    centred = np.where(obs, values - means, 0.0)  # centring first keeps the sums accurate
-    x, x2 = centred, centred ** 2
-    n = o.T @ o
-    sx = x.T @ o  # sx[i, j]: sum of column i over rows where i and j are observed
-    sxx = x2.T @ o
-    sxy = x.T @ x
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = sxy - sx * sx.T / n
-        var_i = sxx - sx ** 2 / n
-        r = cov / np.sqrt(var_i * var_i.T)
-    tiny = 1e-12 * np.maximum(np.abs(sxx), 1.0)
-    bad = (n < 2) | (var_i <= tiny) | (var_i.T <= tiny.T)
-    r = np.clip(r, -1.0, 1.0)
-    r[bad] = np.nan
-    return r
 
 
 def plot_corr(df: Any, rotate: bool = False) -> Any:
