@@ -17,6 +17,8 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
+from .schema import Schema
+
 #: |z| above which a value is extreme, z standardised by the median and the MAD.
 EXTREME_Z = 1e6
 #: Imputations further than this many observed ranges from the observed values are absurd.
@@ -87,9 +89,9 @@ def extreme_message(name: Hashable, labels: Sequence, values: np.ndarray) -> str
             "to NaN")
 
 
-def spread_events(iteration: int, names: Sequence[Hashable], methods: Sequence[str],
-                  values: np.ndarray, observed: np.ndarray, continuous: np.ndarray,
-                  tracked: Sequence[int], mean: np.ndarray, var: np.ndarray) -> list[dict]:
+def spread_events(iteration: int, schema: Schema, methods: Sequence[str], values: np.ndarray,
+                  observed: np.ndarray, tracked: Sequence[int], mean: np.ndarray,
+                  var: np.ndarray) -> list[dict]:
     """Logged events for imputations whose spread is absurd against the observed values.
 
     An imputed continuous variable is flagged in a chain when its chain mean lies further
@@ -98,11 +100,10 @@ def spread_events(iteration: int, names: Sequence[Hashable], methods: Sequence[s
 
     Args:
         iteration: the iteration number (for the records).
-        names: the column labels.
+        schema: the columns (names; continuous ones have no levels).
         methods: the method label per column.
         values: f[n, p] the encoded incomplete data.
         observed: bool[n, p] its observed cells.
-        continuous: bool[p] which columns hold numbers (not category codes).
         tracked: positions of the columns whose chain statistics are given.
         mean: f[m, t] chain mean of the imputed cells of each tracked column.
         var: f[m, t] their chain variance.
@@ -114,7 +115,7 @@ def spread_events(iteration: int, names: Sequence[Hashable], methods: Sequence[s
     mean, var = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
     for k, j in enumerate(tracked):
         seen = values[observed[:, j], j]
-        if not continuous[j] or seen.size == 0:
+        if schema.columns[j].levels is not None or seen.size == 0:
             continue
         low, high = float(seen.min()), float(seen.max())
         allowed = ABSURD_RANGES * max(high - low, abs(high), abs(low), 1e-300)
@@ -125,7 +126,7 @@ def spread_events(iteration: int, names: Sequence[Hashable], methods: Sequence[s
             continue
         chains = np.flatnonzero(absurd)
         out.append(dict(
-            iteration=iteration, variable=names[j], method=methods[j],
+            iteration=iteration, variable=schema.names[j], method=methods[j],
             event="imputations out of range",
             detail=f"chain mean up to {np.max(np.abs(mean[chains, k])):.3g} and SD up to "
                    f"{np.max(sd[chains]):.3g} in chains {(chains + 1).tolist()}, against "
