@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,8 @@ __all__ = [
     "numeric_matrix",
     "matrix_parts",
     "vector_values",
+    "read_csv",
+    "FIRST_APPEARANCE",
 ]
 
 
@@ -176,6 +178,78 @@ def decode(values: np.ndarray, schema: Schema, present: np.ndarray | None = None
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(values)))
     frame.index = schema.index
     return frame
+
+
+#: ``read_csv(categories={"name": FIRST_APPEARANCE})``: levels in order of first appearance.
+FIRST_APPEARANCE = "first appearance"
+
+
+def _categorical(s: pd.Series, levels: Sequence[str] | str | None) -> pd.Series:
+    """``s`` as an unordered categorical of strings.
+
+    Args:
+        s: the column as read.
+        levels: the levels in order; None for the sorted observed values;
+            :data:`FIRST_APPEARANCE` for the observed values in order of first appearance.
+
+    Raises:
+        ValueError: ``s`` holds a (non-missing) value outside ``levels``, which would
+            otherwise become a missing value silently.
+    """
+    observed = s.dropna().astype(str)
+    if levels is None:
+        levels = sorted(observed.unique())
+    elif isinstance(levels, str) and levels == FIRST_APPEARANCE:
+        levels = list(pd.unique(observed))
+    else:
+        unknown = set(observed.unique()) - set(levels)
+        if unknown:
+            raise ValueError(f"column {s.name!r}: values {sorted(unknown)} not in {list(levels)}")
+    values = s.astype(object).where(s.notna(), None)
+    values = values.map(lambda v: v if v is None else str(v))
+    return pd.Series(pd.Categorical(values, categories=list(levels), ordered=False),
+                     index=s.index, name=s.name)
+
+
+def read_csv(file: IO[bytes], *, categories: Mapping[str, Sequence[str] | str | None] | None = None,
+             integers: Sequence[str] = (), floats: Sequence[str] | Literal["rest"] = ()
+             ) -> pd.DataFrame:
+    """Read a CSV file as jaxmice's data sets are stored, with declared column types.
+
+    Only the token ``NA`` marks a missing value (so a level ``"None"`` stays a string).
+
+    Args:
+        file: the open (binary) file.
+        categories: columns read as text and made unordered categoricals, with their levels
+            (None: the sorted observed values; :data:`FIRST_APPEARANCE`: in order of first
+            appearance).
+        integers: columns stored as int64, or as nullable Int64 where they have missing
+            values.
+        floats: columns stored as float64; ``"rest"`` for every column not named in
+            ``categories`` or ``integers``.
+
+    Returns:
+        The frame; other integer columns are int64 on every platform, other columns as read.
+
+    Raises:
+        ValueError: a categorical column holds a value outside its levels.
+    """
+    categories = dict(categories or {})
+    df = pd.read_csv(file, keep_default_na=False, na_values=["NA"],
+                     dtype={name: str for name in categories})
+    for name, levels in categories.items():
+        df[name] = _categorical(df[name], levels)
+    for name in integers:
+        df[name] = df[name].astype("Int64" if df[name].isna().any() else "int64")
+    if isinstance(floats, str) and floats == "rest":
+        floats = [c for c in df.columns if c not in categories and c not in integers]
+    for name in floats:
+        df[name] = df[name].astype("float64")
+    for name in df.columns:
+        dtype = df[name].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu" and dtype != "int64":
+            df[name] = df[name].astype("int64")
+    return df
 
 
 def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name: Hashable
