@@ -13,6 +13,7 @@ import numpy as np
 
 from . import sampler
 from .adapters import pandas as adapter
+from .checks import spread_events
 from .design import design_labels
 from .passive import Passive
 from .schema import Schema
@@ -130,6 +131,8 @@ class Imputations:
                                 event="passive not finite",
                                 detail=f"{spec.source} gave non-finite values in "
                                        f"{int(bad.sum())} chains; previous values kept"))
+        out.extend(spread_events(t, self.schema, self.methods, self.values, self.observed,
+                                 self.plan.tracked, stats.mean, stats.var))
         return out
 
     # ----- results ---------------------------------------------------------------------------

@@ -25,6 +25,9 @@ class Column:
             ``levels[k]``); ``None`` for continuous columns.
         dtype: the user's dtype, restored when arrays go back to a frame.
         na_value: what a missing cell looked like (``None`` or ``nan``) in object columns.
+        numeric: whether the user's values are numbers (a numeric dtype other than bool);
+            a model formula uses them as numbers even where they are imputed as categories
+            (an int 0/1 column), as R does.
     """
 
     name: Hashable
@@ -32,6 +35,7 @@ class Column:
     levels: tuple | None
     dtype: Any
     na_value: Any = None
+    numeric: bool = False
 
     @property
     def n_levels(self) -> int:

@@ -3,6 +3,8 @@ the cluster index (every row once, padding bounded however unbalanced the cluste
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,8 @@ from hypothesis import strategies as st
 from jaxmice import datasets
 from jaxmice.adapters import pandas as adapter
 from jaxmice.adapters.pandas import decode, encode
-from jaxmice.clusters import build_cluster_index
+from jaxmice.checks import DataWarning
+from jaxmice.clusters import build_cluster_index, padded_cells, padding_ratio, size_bands
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -100,6 +103,7 @@ def frames(draw) -> pd.DataFrame:
 
 
 # ----- round trips ----------------------------------------------------------------------------
+@pytest.mark.filterwarnings(f"ignore::{DataWarning.__module__}.{DataWarning.__name__}")
 @SETTINGS
 @given(frames())
 def test_round_trip(df):
@@ -118,6 +122,7 @@ def test_round_trip(df):
                                   check_column_type=True, check_categorical=True, check_exact=True)
 
 
+@pytest.mark.filterwarnings(f"ignore::{DataWarning.__module__}.{DataWarning.__name__}")
 @SETTINGS
 @given(frames(), st.integers(0, 2**32 - 1))
 def test_filled_cells_decode_to_the_users_dtype(df, seed):
@@ -260,22 +265,23 @@ def test_not_a_frame_is_rejected():
 # ----- cluster index --------------------------------------------------------------------------
 def _check_cluster_index(ci, codes):
     n = len(codes)
-    rows = np.concatenate([b.rows[b.mask] for b in ci.buckets]) if ci.buckets else np.array([])
+    buckets = size_bands(ci)
+    rows = np.concatenate([b.rows[b.mask] for b in buckets]) if buckets else np.array([])
     np.testing.assert_array_equal(np.sort(rows), np.arange(n))  # every row exactly once
-    seen = np.concatenate([b.clusters for b in ci.buckets]) if ci.buckets else np.array([])
+    seen = np.concatenate([b.clusters for b in buckets]) if buckets else np.array([])
     np.testing.assert_array_equal(np.sort(seen), np.flatnonzero(ci.sizes))  # each cluster once
     np.testing.assert_array_equal(ci.row_cluster, codes)
     np.testing.assert_array_equal(ci.sizes, np.bincount(codes, minlength=ci.n_clusters))
-    for b in ci.buckets:
+    for b in buckets:
         assert b.rows.shape == b.mask.shape == (len(b.clusters), b.rows.shape[1])
         np.testing.assert_array_equal(b.mask.sum(axis=1), ci.sizes[b.clusters])
         for k, g in enumerate(b.clusters):
             members = b.rows[k][b.mask[k]]
             np.testing.assert_array_equal(members, np.flatnonzero(codes == g))  # row order kept
             assert b.mask[k, : len(members)].all()  # real members first, padding after
-    assert ci.padded_cells >= n
+    assert padded_cells(buckets) >= n
     if n:
-        assert ci.padding_ratio < 2
+        assert padding_ratio(buckets, ci.sizes) < 2
 
 
 @settings(max_examples=60, deadline=None)
@@ -327,7 +333,17 @@ def _padding_figures(ci) -> tuple[float, float]:
     """(banded padded/real, naive padded/real) where naive pads every cluster to the largest."""
     real = int(ci.sizes.sum())
     naive = ci.n_clusters * int(ci.sizes.max()) / real
-    return ci.padding_ratio, naive
+    return padding_ratio(size_bands(ci), ci.sizes), naive
+
+
+def test_cluster_index_builds_no_padded_bands():
+    """The methods read row_cluster and sizes only: the bands are built on request."""
+    values, observed, schema = encode(pd.DataFrame({"g": [2, 0, 2, 1], "y": np.zeros(4)}))
+    ci = adapter.cluster_index(values, observed, schema, "g")
+    assert [f.name for f in dataclasses.fields(ci)] == ["name", "labels", "row_cluster",
+                                                         "sizes"]
+    np.testing.assert_array_equal(ci.sizes, [1, 1, 2])
+    assert [b.rows.tolist() for b in size_bands(ci)] == [[[1], [3]], [[0, 2]]]
 
 
 def test_padding_impact():
@@ -337,9 +353,9 @@ def test_padding_impact():
     _check_cluster_index(ci, ci.row_cluster)
     banded, naive = _padding_figures(ci)
     print(f"\nIMPACT (n={len(df)}, {ci.n_clusters} clusters, sizes {ci.sizes.min()}.."
-          f"{ci.sizes.max()}): banded padded cells {ci.padded_cells} = {banded:.4f}x real; "
-          f"naive padding to the largest cluster {naive:.4f}x; buckets "
-          f"{[b.rows.shape for b in ci.buckets]}")
+          f"{ci.sizes.max()}): banded padded cells {padded_cells(size_bands(ci))} = "
+          f"{banded:.4f}x real; naive padding to the largest cluster {naive:.4f}x; buckets "
+          f"{[b.rows.shape for b in size_bands(ci)]}")
     assert banded < 2
     assert banded < naive
 
@@ -353,12 +369,13 @@ def test_padding_one_huge_cluster_among_many_small():
     values, observed, schema = encode(df)
     ci = adapter.cluster_index(values, observed, schema, "school")
     assert ci.n_clusters == 5_001
-    rows = np.concatenate([b.rows[b.mask] for b in ci.buckets])
+    buckets = size_bands(ci)
+    rows = np.concatenate([b.rows[b.mask] for b in buckets])
     np.testing.assert_array_equal(np.sort(rows), np.arange(len(df)))
     banded, naive = _padding_figures(ci)
     print(f"\n1,000,000 rows (1 x 500,000 + 5,000 x 100): banded padded cells "
-          f"{ci.padded_cells} = {banded:.4f}x real; naive padding to the largest cluster "
+          f"{padded_cells(buckets)} = {banded:.4f}x real; naive padding to the largest cluster "
           f"{ci.n_clusters * int(ci.sizes.max())} cells = {naive:.1f}x; buckets "
-          f"{[b.rows.shape for b in ci.buckets]}")
+          f"{[b.rows.shape for b in buckets]}")
     assert banded < 2
     assert naive > 1000

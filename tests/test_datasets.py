@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from jaxmice import datasets
+from jaxmice.adapters import pandas as adapter
 
 IMPACT_LEVELS = {
     "type": ["OBS", "RCT"],
@@ -155,3 +159,25 @@ def test_chem97():
         assert df[col].dtype == "float64", col
     expected_na = {"School": 0, "Sex": 524, "Age": 1018, "GSCE": 567, "Score": 0}
     assert df.isna().sum().to_dict() == expected_na
+
+
+def test_data_sets_load_through_the_adapter():
+    lines = Path(datasets.__file__).read_text().splitlines()
+    assert not [line for line in lines if line.startswith(("import pandas", "from pandas"))]
+    assert not [line for line in lines if "pd." in line]
+
+
+def test_read_csv_declared_types():
+    text = b"g,k,n,x,s\nb,None,1,2,u\na,NA,NA,3,v\nb,One,0,4,NA\n"
+    df = adapter.read_csv(io.BytesIO(text), categories={"g": adapter.FIRST_APPEARANCE,
+                                                        "k": ("Both", "One", "None"),
+                                                        "s": None},
+                          integers=("n",), floats="rest")
+    assert list(df.g.cat.categories) == ["b", "a"]
+    assert list(df.k.cat.categories) == ["Both", "One", "None"]
+    assert df.k.isna().tolist() == [False, True, False]  # only NA is missing, None a level
+    assert list(df.s.cat.categories) == ["u", "v"]
+    assert df.n.dtype == "Int64" and df.n.tolist()[::2] == [1, 0]
+    assert df.x.dtype == "float64" and df.x.tolist() == [2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match=r"column 'k': values \['Two'\] not in"):
+        adapter.read_csv(io.BytesIO(b"k\nTwo\nOne\n"), categories={"k": ("One",)})

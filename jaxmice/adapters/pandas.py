@@ -1,34 +1,32 @@
 """The pandas adapter: the only module in jaxmice that imports pandas.
 
+(Together with :mod:`jaxmice.adapters.policy`, the dtype-inference policy it reads every column
+through.)
+
 A frame goes in as fixed-shape arrays (``values: f[n, p]``, ``observed: bool[n, p]``) plus a
 :class:`~jaxmice.schema.Schema`; arrays come back out as a frame with the user's dtypes,
 categories and index. Category columns are held as integer codes (``0 .. K-1``) in ``values``.
-
-Kinds are inferred as follows (override any of them with ``kinds={"col": "nominal"}``):
-
-- bool / nullable boolean: ``binary``;
-- unordered categorical, string or object: ``nominal`` (``binary`` when it has two levels);
-- ordered categorical: ``ordinal`` (``binary`` when it has two levels);
-- integer columns whose observed values are all 0 or 1: ``binary`` (levels 0, 1);
-- any other number: ``continuous``.
+Kinds are inferred as :mod:`~jaxmice.adapters.policy` says (override any of them with
+``kinds={"col": "nominal"}``). The same policy gives model formulas their columns
+(:func:`formula_columns`, :func:`array_columns`) and correlations their numbers
+(:func:`numeric_matrix`). Continuous columns with values of extreme magnitude get a
+:class:`~jaxmice.checks.DataWarning` naming the column and the rows.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import (
-    is_bool_dtype,
-    is_complex_dtype,
-    is_integer_dtype,
-    is_numeric_dtype,
-)
+from pandas.api.types import is_integer_dtype
 
+from ..checks import DataWarning, extreme_message, extreme_rows
 from ..clusters import ClusterIndex, build_cluster_index
-from ..schema import KINDS, Column, Schema
+from ..schema import Column, Schema
+from .policy import encode_column, infer_column, own_numbers, r_label
 
 __all__ = [
     "encode",
@@ -46,12 +44,13 @@ __all__ = [
     "float_series",
     "encode_like",
     "array_columns",
-    "comparison_table",
     "missingness",
     "group_codes",
     "numeric_matrix",
     "matrix_parts",
     "vector_values",
+    "read_csv",
+    "FIRST_APPEARANCE",
 ]
 
 
@@ -63,88 +62,27 @@ def _check_frame(df: Any) -> None:
         raise ValueError(f"duplicate column names: {dupes}; column names must be unique")
 
 
-def _sorted_levels(values: np.ndarray) -> tuple:
-    try:
-        return tuple(sorted(pd.unique(values)))
-    except TypeError:  # mixed types that do not order: keep order of appearance
-        return tuple(pd.unique(values))
+def _check_not_empty(df: pd.DataFrame) -> None:
+    """Refuse a frame without columns or without rows, naming its columns."""
+    if df.shape[1] == 0:
+        raise ValueError(f"the data have no columns ({len(df)} rows); jaxmice needs at least "
+                         "one column to impute")
+    if len(df) == 0:
+        raise ValueError(f"the data have no rows: column(s) {list(df.columns)[:10]} are "
+                         "empty; jaxmice needs at least one row")
 
 
-def _infer_column(name: Hashable, s: pd.Series, kind: str | None) -> Column:
-    """Work out kind and levels of one column."""
-    dtype = s.dtype
-    observed = s.notna().to_numpy()
-    na_value = None
-    if isinstance(dtype, pd.CategoricalDtype):
-        levels = tuple(dtype.categories)
-        natural = "ordinal" if dtype.ordered else "nominal"
-    elif is_bool_dtype(dtype):
-        levels, natural = (False, True), "binary"
-    elif is_numeric_dtype(dtype) and not is_complex_dtype(dtype):
-        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = np.isfinite(vals) | np.isnan(vals)
-        if not finite.all():
-            raise ValueError(
-                f"column {name!r} has non-finite values (inf) in row(s) "
-                f"{list(s.index[~finite][:5])}; replace them by NaN (missing) or a number"
-            )
-        obs = vals[observed]
-        levels = None
-        natural = "continuous"
-        if is_integer_dtype(dtype) and np.isin(obs, (0.0, 1.0)).all():
-            natural, levels = "binary", (0, 1)
-        if kind in ("binary", "nominal", "ordinal") and natural == "continuous":
-            levels = tuple(np.unique(obs).tolist())
-            if is_integer_dtype(dtype):
-                levels = tuple(int(v) for v in levels)
-        elif kind == "continuous":  # e.g. an int 0/1 column asked to be continuous
-            natural, levels = "continuous", None
-    elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        obs = s[observed].to_numpy()
-        if len(obs) and all(isinstance(v, (bool, np.bool_)) for v in obs):
-            levels = (False, True)
-        else:
-            levels = _sorted_levels(obs)
-        natural = "nominal"
-        missing = s[~observed]
-        na_value = missing.iloc[0] if len(missing) else None
-    else:
-        raise TypeError(
-            f"column {name!r} has dtype {dtype}, which jaxmice cannot impute; convert it to a "
-            "number, a category or a string first"
-        )
-    if kind is None:
-        kind = natural
-        if kind in ("nominal", "ordinal") and len(levels) == 2:
-            kind = "binary"
-    if kind not in KINDS:
-        raise ValueError(f"column {name!r}: unknown kind {kind!r}; choose one of {KINDS}")
-    if kind == "continuous" and natural != "continuous" and not (natural == "binary"
-                                                               and levels == (0, 1)):
-        raise TypeError(
-            f"column {name!r} holds categories {list(levels)[:5]}; it cannot be continuous"
-        )
-    if kind == "binary" and len(levels) > 2:
-        raise ValueError(
-            f"column {name!r} has {len(levels)} levels {list(levels)[:5]}; binary needs at most 2"
-        )
-    if kind == "continuous":
-        levels = None
-    return Column(name=name, kind=kind, levels=levels, dtype=dtype, na_value=na_value)
-
-
-def _encode_column(col: Column, s: pd.Series) -> np.ndarray:
-    """Values of one column as f[n] (category codes for categorical kinds, NaN if missing)."""
-    if col.levels is None:
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.dtype.categories) == col.levels:
-        codes = s.cat.codes.to_numpy().astype(np.float64)
-        codes[codes < 0] = np.nan
-        return codes
-    codes = pd.Categorical(s.astype(object), categories=list(col.levels)).codes
-    out = codes.astype(np.float64)  # vectorised: no Python loop over rows
-    out[codes < 0] = np.nan
-    return out
+def _warn_extreme(columns: Sequence[Column], values: np.ndarray, observed: np.ndarray,
+                  index: pd.Index) -> None:
+    """Warn, per continuous column, about values of extreme magnitude (see
+    :func:`jaxmice.checks.extreme_rows`)."""
+    for j, col in enumerate(columns):
+        if col.levels is not None:
+            continue
+        rows = extreme_rows(values[:, j], observed[:, j])
+        if rows.size:
+            warnings.warn(extreme_message(col.name, list(index[rows]), values[rows, j]),
+                          DataWarning, stacklevel=3)
 
 
 def encode(
@@ -158,17 +96,28 @@ def encode(
 
     Returns:
         ``values: f[n, p]`` (missing cells hold 0), ``observed: bool[n, p]``, and the schema.
+
+    Raises:
+        ValueError: an empty frame, kinds for unknown columns, or a bad column (see
+            :func:`~jaxmice.adapters.policy.infer_column`).
+        TypeError: not a frame, or a column jaxmice cannot read.
+
+    Warns:
+        DataWarning: a numeric-looking column with a few text values, or a continuous
+            column with values of extreme magnitude.
     """
     _check_frame(df)
+    _check_not_empty(df)
     kinds = dict(kinds or {})
     unknown = [k for k in kinds if k not in df.columns]
     if unknown:
         raise ValueError(f"kinds given for unknown column(s) {unknown}")
-    columns = tuple(_infer_column(name, df[name], kinds.get(name)) for name in df.columns)
+    columns = tuple(infer_column(name, df[name], kinds.get(name)) for name in df.columns)
     values = np.empty((len(df), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
-        values[:, j] = _encode_column(col, df[col.name])
+        values[:, j] = encode_column(col, df[col.name])
     observed = ~np.isnan(values)
+    _warn_extreme(columns, values, observed, df.index)
     values[~observed] = 0.0
     return values, observed, Schema(columns=columns, index=df.index)
 
@@ -229,6 +178,78 @@ def decode(values: np.ndarray, schema: Schema, present: np.ndarray | None = None
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(values)))
     frame.index = schema.index
     return frame
+
+
+#: ``read_csv(categories={"name": FIRST_APPEARANCE})``: levels in order of first appearance.
+FIRST_APPEARANCE = "first appearance"
+
+
+def _categorical(s: pd.Series, levels: Sequence[str] | str | None) -> pd.Series:
+    """``s`` as an unordered categorical of strings.
+
+    Args:
+        s: the column as read.
+        levels: the levels in order; None for the sorted observed values;
+            :data:`FIRST_APPEARANCE` for the observed values in order of first appearance.
+
+    Raises:
+        ValueError: ``s`` holds a (non-missing) value outside ``levels``, which would
+            otherwise become a missing value silently.
+    """
+    observed = s.dropna().astype(str)
+    if levels is None:
+        levels = sorted(observed.unique())
+    elif isinstance(levels, str) and levels == FIRST_APPEARANCE:
+        levels = list(pd.unique(observed))
+    else:
+        unknown = set(observed.unique()) - set(levels)
+        if unknown:
+            raise ValueError(f"column {s.name!r}: values {sorted(unknown)} not in {list(levels)}")
+    values = s.astype(object).where(s.notna(), None)
+    values = values.map(lambda v: v if v is None else str(v))
+    return pd.Series(pd.Categorical(values, categories=list(levels), ordered=False),
+                     index=s.index, name=s.name)
+
+
+def read_csv(file: IO[bytes], *, categories: Mapping[str, Sequence[str] | str | None] | None = None,
+             integers: Sequence[str] = (), floats: Sequence[str] | Literal["rest"] = ()
+             ) -> pd.DataFrame:
+    """Read a CSV file as jaxmice's data sets are stored, with declared column types.
+
+    Only the token ``NA`` marks a missing value (so a level ``"None"`` stays a string).
+
+    Args:
+        file: the open (binary) file.
+        categories: columns read as text and made unordered categoricals, with their levels
+            (None: the sorted observed values; :data:`FIRST_APPEARANCE`: in order of first
+            appearance).
+        integers: columns stored as int64, or as nullable Int64 where they have missing
+            values.
+        floats: columns stored as float64; ``"rest"`` for every column not named in
+            ``categories`` or ``integers``.
+
+    Returns:
+        The frame; other integer columns are int64 on every platform, other columns as read.
+
+    Raises:
+        ValueError: a categorical column holds a value outside its levels.
+    """
+    categories = dict(categories or {})
+    df = pd.read_csv(file, keep_default_na=False, na_values=["NA"],
+                     dtype={name: str for name in categories})
+    for name, levels in categories.items():
+        df[name] = _categorical(df[name], levels)
+    for name in integers:
+        df[name] = df[name].astype("Int64" if df[name].isna().any() else "int64")
+    if isinstance(floats, str) and floats == "rest":
+        floats = [c for c in df.columns if c not in categories and c not in integers]
+    for name in floats:
+        df[name] = df[name].astype("float64")
+    for name in df.columns:
+        dtype = df[name].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu" and dtype != "int64":
+            df[name] = df[name].astype("int64")
+    return df
 
 
 def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name: Hashable
@@ -350,19 +371,6 @@ def chain_frame(arr: np.ndarray, names: Sequence) -> pd.DataFrame:
     return pd.DataFrame(arr.reshape(v * t, m), index=index, columns=columns)
 
 
-def _r_label(value: Any) -> str:
-    """A level as R prints it: TRUE, 3 (not 3.0), 2.5, a."""
-    from ..models.formula import format_number
-
-    if isinstance(value, (bool, np.bool_)):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return format_number(float(value))
-    return str(value)
-
-
 def _check_known(name: Any, columns: list) -> None:
     """A clear error, with close matches, for a column the data lack."""
     import difflib
@@ -372,6 +380,26 @@ def _check_known(name: Any, columns: list) -> None:
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown column {name!r}{hint} (the data have "
                          f"{[str(c) for c in columns]})")
+
+
+def _formula_column(col: Column, v: np.ndarray) -> Any:
+    """One column as a formula sees it: its own numbers, or codes plus R level labels.
+
+    Args:
+        col: the column's schema entry.
+        v: f[B, n] its encoded values (NaN for missing).
+
+    Raises:
+        ValueError: levels that print alike in R.
+    """
+    from ..models.model_frame import ColumnData
+
+    if col.numeric:  # a numeric column held as codes goes back to its numbers
+        return ColumnData(values=own_numbers(col, v))
+    labels = tuple(r_label(x) for x in col.levels)
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"column {col.name!r} has levels {labels} that print alike")
+    return ColumnData(values=v, levels=labels, ordered=bool(getattr(col.dtype, "ordered", False)))
 
 
 def array_columns(values: np.ndarray, schema: Schema, names: Sequence[str]) -> dict[str, Any]:
@@ -388,25 +416,10 @@ def array_columns(values: np.ndarray, schema: Schema, names: Sequence[str]) -> d
         0/1 column stays numeric, as in R), codes plus R-style level labels for bool,
         categorical and string columns.
     """
-    from ..models.model_frame import ColumnData
-
     out: dict[str, Any] = {}
     for name in dict.fromkeys(names):
         _check_known(name, list(schema.names))
-        col = schema[name]
-        v = values[:, :, schema.position(name)]
-        dtype = col.dtype
-        factor = (isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype)
-                  or not is_numeric_dtype(dtype))
-        if not factor:
-            if col.levels is not None:  # a numeric column held as codes: back to its numbers
-                numbers = np.asarray(col.levels, dtype=np.float64)
-                v = np.where(np.isnan(v), np.nan, numbers[np.nan_to_num(v).astype(int)])
-            out[name] = ColumnData(values=v)
-            continue
-        ordered = bool(getattr(dtype, "ordered", False))
-        out[name] = ColumnData(values=v, levels=tuple(_r_label(x) for x in col.levels),
-                               ordered=ordered)
+        out[name] = _formula_column(schema[name], values[:, :, schema.position(name)])
     return out
 
 
@@ -417,7 +430,8 @@ def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
     ``values: f[1, n]`` with NaN for missing; bool gives a factor with levels
     ``("FALSE", "TRUE")``; a Categorical gives a factor with its categories in order (and its
     ordered flag); strings and objects give a factor with sorted levels. Factor values are
-    the codes 0..L-1 (NaN for missing); level labels are strings as R prints them.
+    the codes 0..L-1 (NaN for missing); level labels are strings as R prints them. Columns
+    are read by the same policy as :func:`encode`.
 
     Args:
         df: the data.
@@ -430,47 +444,25 @@ def formula_columns(df: pd.DataFrame, names: Sequence[str]) -> dict[str, Any]:
         ValueError: an unknown column (with close matches), infinite values, or a dtype that
             is neither numeric, bool, categorical nor string.
     """
-    from ..models.model_frame import ColumnData
-
     _check_frame(df)
     out: dict[str, Any] = {}
     for name in dict.fromkeys(names):
         _check_known(name, list(df.columns))
         s = df[name]
-        dtype = s.dtype
-        observed = s.notna().to_numpy()
-        ordered = False
-        if isinstance(dtype, pd.CategoricalDtype):
-            levels = list(dtype.categories)
-            codes = s.cat.codes.to_numpy()
-            ordered = bool(dtype.ordered)
-        elif is_bool_dtype(dtype) or (
-            (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype))
-            and observed.any()
-            and all(isinstance(v, (bool, np.bool_)) for v in s[observed])
-        ):
-            levels = [False, True]
-            codes = np.where(observed, s.astype(object).where(observed, False).to_numpy(bool), -1)
-        elif is_numeric_dtype(dtype) and not is_complex_dtype(dtype):
-            values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            n_inf = int(np.isinf(values).sum())
-            if n_inf:
-                raise ValueError(f"column {name!r} has {n_inf} infinite value(s); replace them "
-                                 "by NaN (missing) or a number")
-            out[name] = ColumnData(values=values[None, :])
-            continue
-        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            levels = list(_sorted_levels(s[observed].to_numpy()))
-            codes = pd.Categorical(s.astype(object), categories=levels).codes
-        else:
-            raise ValueError(f"column {name!r} has dtype {dtype}, which a model formula cannot "
-                             "use; convert it to a number, a category or a string")
-        labels = tuple(_r_label(v) for v in levels)
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"column {name!r} has levels {labels} that print alike")
-        values = np.asarray(codes, dtype=np.float64)
-        values[np.asarray(codes) < 0] = np.nan
-        out[name] = ColumnData(values=values[None, :], levels=labels, ordered=ordered)
+        n_inf = (int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+                 if pd.api.types.is_float_dtype(s.dtype) else 0)
+        if n_inf:
+            raise ValueError(f"column {name!r} has {n_inf} infinite value(s); replace them "
+                             "by NaN (missing) or a number")
+        try:
+            col = infer_column(name, s)
+        except TypeError as error:
+            if "has dtype" not in str(error):
+                raise
+            raise ValueError(f"column {name!r} has dtype {s.dtype}, which a model formula "
+                             "cannot use; convert it to a number, a category or a "
+                             "string") from error
+        out[name] = _formula_column(col, encode_column(col, s)[None, :])
     return out
 
 
@@ -493,54 +485,12 @@ def encode_like(df: pd.DataFrame, schema: Schema, what: str) -> np.ndarray:
     out = np.empty((len(df), len(schema.columns)))
     for j, col in enumerate(schema.columns):
         s = df[col.name]
-        out[:, j] = _encode_column(col, s)
+        out[:, j] = encode_column(col, s)
         unknown = s.notna().to_numpy() & np.isnan(out[:, j])
         if unknown.any():
             raise ValueError(f"{what}: column {col.name!r} holds {s[unknown].iloc[0]!r}, which "
                              f"is not one of its levels {list(col.levels or ())[:5]}")
     return out
-
-
-def comparison_table(summaries: Mapping[str, pd.DataFrame], extras: Mapping[str, pd.Series],
-                     complete_tidy: pd.DataFrame | None = None,
-                     complete_varcomp: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Pooled tables side by side: a row per fixed effect ("estimate (se)") and per extra
-    parameter (variance components, ICC), a column per strategy, complete cases last.
-
-    Args:
-        summaries: per strategy, ``Pooled.summary()``.
-        extras: per strategy, ``Pooled.extra``.
-        complete_tidy, complete_varcomp: a complete-case fit's ``tidy()`` and ``varcomp``.
-    """
-    columns: dict[str, dict[str, str]] = {}
-    for name, table in summaries.items():
-        cells = {row.term: f"{row.estimate:.4f} ({row.std_error:.4f})"
-                 for row in table.itertuples()}
-        cells.update({key: f"{value:.4f}" for key, value in extras[name].items()})
-        columns[name] = cells
-    if complete_tidy is not None:
-        fixed = complete_tidy[complete_tidy.effect == "fixed"]
-        cells = {row.term: f"{row.estimate:.4f} ({row.std_error:.4f})"
-                 for row in fixed.itertuples()}
-        if complete_varcomp is not None:
-            vc = complete_varcomp
-            residual = vc[vc.group == "Residual"].vcov
-            for row in vc[vc.group != "Residual"].itertuples():
-                a = "Intercept" if row.var1 == "(Intercept)" else row.var1
-                b = a if pd.isna(row.var2) else (
-                    "Intercept" if row.var2 == "(Intercept)" else row.var2)
-                cells[f"{a}~~{b}|{row.group}"] = f"{row.vcov:.4f}"
-            if len(residual):
-                cells["Residual~~Residual"] = f"{residual.iloc[0]:.4f}"
-                intercepts = vc[(vc.var1 == "(Intercept)") & vc.var2.isna()
-                                & (vc.group != "Residual")]
-                total = intercepts.vcov.sum() + residual.iloc[0]
-                for row in intercepts.itertuples():
-                    cells[f"ICC|{row.group}"] = f"{row.vcov / total:.4f}"
-        columns["complete cases"] = cells
-    rows = list(dict.fromkeys(key for cells in columns.values() for key in cells))
-    return pd.DataFrame({name: [cells.get(r, "") for r in rows] for name, cells in
-                         columns.items()}, index=pd.Index(rows, name="parameter"))
 
 
 # ----- diagnostics and figures (jaxmice.plots never imports pandas) ---------------------------
@@ -579,15 +529,10 @@ def numeric_matrix(df: pd.DataFrame) -> tuple[tuple, np.ndarray, np.ndarray]:
     """
     values, observed, schema = encode(df)
     values = np.where(observed, values, np.nan)
-    coded = np.zeros(len(schema.columns), dtype=bool)
+    coded = np.array([not col.numeric for col in schema.columns], dtype=bool)
     for j, col in enumerate(schema.columns):
-        dtype = col.dtype
-        coded[j] = (isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype)
-                    or not is_numeric_dtype(dtype))
-        if not coded[j] and col.levels is not None:  # a numeric column held as codes
-            numbers = np.asarray(col.levels, dtype=np.float64)
-            v = values[:, j]
-            values[:, j] = np.where(np.isnan(v), np.nan, numbers[np.nan_to_num(v).astype(int)])
+        if col.numeric:
+            values[:, j] = own_numbers(col, values[:, j])
     return schema.names, values, coded
 
 

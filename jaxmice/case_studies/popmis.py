@@ -12,16 +12,52 @@ model gets it right.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 ANALYSIS = "popular ~ 1 + sex + texp + (1 | school)"
+COMPLETE_CASES = "complete cases"
 
 
 def _save(fig: Any, out: Path, name: str, written: list[Path]) -> None:
     path = out / name
     fig.savefig(path, dpi=110, bbox_inches="tight")
     written.append(path)
+
+
+def _cells(fixed: Any, extra: Mapping[str, float]) -> dict[str, str]:
+    """One column of the comparison: "estimate (se)" per fixed effect, then each extra
+    parameter (variance components, ICC) under its mitml name."""
+    cells = {row.term: f"{row.estimate:.4f} ({row.std_error:.4f})" for row in fixed.itertuples()}
+    cells.update({key: f"{value:.4f}" for key, value in extra.items()})
+    return cells
+
+
+def comparison_table(pooled: Mapping[str, Any], complete: Any = None) -> Any:
+    """Pooled tables side by side: a row per fixed effect ("estimate (se)") and per extra
+    parameter (variance components, ICC), a column per strategy, complete cases last.
+
+    Args:
+        pooled: per strategy, its :class:`~jaxmice.pool.Pooled` (``summary()`` and ``extra``).
+        complete: a complete-case :class:`~jaxmice.models.MixedModel`; its extra parameters
+            are named as the pooled ones (``extra_parameters``).
+
+    Returns:
+        DataFrame [parameter x strategy] of formatted cells ("" where a strategy lacks one).
+    """
+    from jaxmice.adapters import pandas as adapter
+
+    columns = {name: _cells(p.summary(), p.extra) for name, p in pooled.items()}
+    if complete is not None:
+        tidy = complete.tidy()
+        columns[COMPLETE_CASES] = _cells(tidy[tidy.effect == "fixed"],
+                                         complete.batch.extra_parameters())
+    rows = list(dict.fromkeys(key for cells in columns.values() for key in cells))
+    table = adapter.labelled_matrix(
+        [[cells.get(row, "") for cells in columns.values()] for row in rows], rows, columns)
+    table.index.name = "parameter"
+    return table
 
 
 def strategies(df: Any) -> dict[str, dict[str, Any]]:
@@ -53,7 +89,6 @@ def run(out: Path, m: int = 20, maxit: int = 10, seed: int = 1, progress: bool =
 
     matplotlib.use("Agg")
     import jaxmice as jm
-    from jaxmice.adapters import pandas as adapter
 
     say = (lambda *a: None) if quiet else print
     out.mkdir(parents=True, exist_ok=True)
@@ -86,10 +121,7 @@ def run(out: Path, m: int = 20, maxit: int = 10, seed: int = 1, progress: bool =
             say(f"\nmultilevel chains: R-hat at iteration {maxit}: "
                 f"{float(last.rhat.iloc[0]):.3f}")
     complete = jm.lmer(ANALYSIS, df)
-    table = adapter.comparison_table(
-        {name: p.summary() for name, p in pooled.items()},
-        {name: p.extra for name, p in pooled.items()},
-        complete.tidy(), complete.varcomp)
+    table = comparison_table(pooled, complete)
     say(f"\nPooled {ANALYSIS} (m = {m}, maxit = {maxit}); estimate (standard error):")
     say(table.to_string())
     for name, seconds in timings.items():

@@ -1,18 +1,18 @@
 """Example multilevel data sets with missing values, shipped with jaxmice.
 
-Every loader reads a CSV file from ``jaxmice/datasets/data`` with
-``pd.read_csv(path, keep_default_na=False, na_values=["NA"])``: only the token ``NA`` marks a
-missing value, so IMPACT's pupil level ``"None"`` stays a string. See ``data/SOURCES.md`` for the
-origin of each file and ``data/LICENSE-DATA.md`` for the licences.
+Every loader reads a CSV file from ``jaxmice/datasets/data`` through the pandas adapter
+(:func:`jaxmice.adapters.pandas.read_csv`), declaring its columns' types: only the token ``NA``
+marks a missing value, so IMPACT's pupil level ``"None"`` stays a string. See
+``data/SOURCES.md`` for the origin of each file and ``data/LICENSE-DATA.md`` for the licences.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
+from typing import Any
 
-import numpy as np
-import pandas as pd
+from ..adapters import pandas as adapter
 
 __all__ = [
     "load_chem97",
@@ -30,45 +30,16 @@ IMPACT_PUPIL_LEVELS = ("Both", "One", "None")
 IMPACT_CT_LEVELS = ("I/II", "III", "IV/V")
 
 
-def _read(name: str, dtype: Mapping[str, object] | None = None) -> pd.DataFrame:
+def _read(name: str, categories: Mapping[str, Sequence[str] | str | None] | None = None,
+          integers: Sequence[str] = (), floats: Sequence[str] | str = ()) -> Any:
+    """The data file ``name`` as a DataFrame, columns typed as declared (see
+    :func:`jaxmice.adapters.pandas.read_csv`)."""
     path = files("jaxmice.datasets") / "data" / name
     with path.open("rb") as fh:
-        return pd.read_csv(fh, keep_default_na=False, na_values=["NA"], dtype=dtype)
+        return adapter.read_csv(fh, categories=categories, integers=integers, floats=floats)
 
 
-def _categorical(s: pd.Series, levels: Sequence[str] | None = None) -> pd.Series:
-    """Turn ``s`` into an unordered categorical; ``levels=None`` means sorted observed values.
-
-    Raises ``ValueError`` if ``s`` holds a (non-missing) value outside ``levels``, which would
-    otherwise be turned into a missing value silently.
-    """
-    observed = s.dropna().astype(str)
-    if levels is None:
-        levels = sorted(observed.unique())
-    else:
-        unknown = set(observed.unique()) - set(levels)
-        if unknown:
-            raise ValueError(f"column {s.name!r}: values {sorted(unknown)} not in {list(levels)}")
-    values = s.astype(object).where(s.notna(), None)
-    values = values.map(lambda v: v if v is None else str(v))
-    return pd.Series(
-        pd.Categorical(values, categories=list(levels), ordered=False), index=s.index, name=s.name
-    )
-
-
-def _ints_to_int64(df: pd.DataFrame) -> pd.DataFrame:
-    """Store integer columns (read without missing values) as int64 on every platform.
-
-    Integer columns with missing values are read as float64 with ``NaN`` and left so.
-    """
-    for col in df.columns:
-        s = df[col]
-        if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" and s.dtype != "int64":
-            df[col] = s.astype("int64")
-    return df
-
-
-def load_popmis() -> pd.DataFrame:
+def load_popmis() -> Any:
     """Load the ``popmis`` data: pupil popularity with missing values.
 
     2,000 pupils in 100 schools. Columns ``pupil``, ``school`` (cluster id), ``popular``
@@ -81,10 +52,10 @@ def load_popmis() -> pd.DataFrame:
     Returns:
         A 2000 x 7 DataFrame.
     """
-    return _ints_to_int64(_read("popmis.csv"))
+    return _read("popmis.csv")
 
 
-def load_popmis_completed() -> pd.DataFrame:
+def load_popmis_completed() -> Any:
     """Load ``popmis`` with ``popular`` filled in by one draw of R ``mice`` (2l.pan).
 
     2,000 pupils in 100 schools. Columns ``school`` (cluster id), ``popular`` (float64, no
@@ -96,10 +67,10 @@ def load_popmis_completed() -> pd.DataFrame:
     Returns:
         A 2000 x 4 DataFrame.
     """
-    return _ints_to_int64(_read("popmis_completed.csv"))
+    return _read("popmis_completed.csv")
 
 
-def load_impact(incomplete: bool = False) -> pd.DataFrame:
+def load_impact(incomplete: bool = False) -> Any:
     """Load the IMPACT traumatic brain injury data.
 
     11,022 patients in 15 studies (cluster id ``name``). Columns:
@@ -127,19 +98,14 @@ def load_impact(incomplete: bool = False) -> pd.DataFrame:
     Returns:
         An 11022 x 11 DataFrame.
     """
-    df = _read("impact_incomplete.csv" if incomplete else "impact.csv")
-    df["name"] = _categorical(df["name"], list(pd.unique(df["name"].dropna())))
-    df["type"] = _categorical(df["type"], IMPACT_TYPE_LEVELS)
-    df["motor_score"] = _categorical(df["motor_score"], IMPACT_MOTOR_SCORE_LEVELS)
-    df["pupil"] = _categorical(df["pupil"], IMPACT_PUPIL_LEVELS)
-    df["ct"] = _categorical(df["ct"], IMPACT_CT_LEVELS)
-    for col in ("hypox", "hypots", "tsah", "edh", "mort"):
-        if df[col].isna().any():
-            df[col] = df[col].astype("Int64")
-    return _ints_to_int64(df)
+    return _read("impact_incomplete.csv" if incomplete else "impact.csv",
+                 categories={"name": adapter.FIRST_APPEARANCE, "type": IMPACT_TYPE_LEVELS,
+                             "motor_score": IMPACT_MOTOR_SCORE_LEVELS,
+                             "pupil": IMPACT_PUPIL_LEVELS, "ct": IMPACT_CT_LEVELS},
+                 integers=("hypox", "hypots", "tsah", "edh", "mort"))
 
 
-def load_obesity() -> pd.DataFrame:
+def load_obesity() -> Any:
     """Load the ``Obesity`` data: body weight missing not at random.
 
     2,111 people in 5 regions (cluster id ``Cluster``, int64). ``Gender`` is categorical
@@ -154,14 +120,11 @@ def load_obesity() -> pd.DataFrame:
     Returns:
         A 2111 x 8 DataFrame.
     """
-    df = _read("Obesity.csv", dtype={"Gender": str, "FamOb": str})
-    df["Gender"] = _categorical(df["Gender"])
-    df["FamOb"] = _categorical(df["FamOb"])
-    df["Cluster"] = df["Cluster"].astype("int64")
-    return _floats(df, exclude=("Cluster", "Gender", "FamOb"))
+    return _read("Obesity.csv", categories={"Gender": None, "FamOb": None},
+                 integers=("Cluster",), floats="rest")
 
 
-def load_ipdna() -> pd.DataFrame:
+def load_ipdna() -> Any:
     """Load the ``IPDNa`` heart-failure individual participant data.
 
     11,685 patients in 28 centres (cluster id ``centre``, int64). ``gender`` and ``afib``
@@ -174,14 +137,11 @@ def load_ipdna() -> pd.DataFrame:
     Returns:
         An 11685 x 10 DataFrame.
     """
-    df = _read("IPDNa.csv", dtype={"gender": str, "afib": str})
-    df["gender"] = _categorical(df["gender"])
-    df["afib"] = _categorical(df["afib"])
-    df["centre"] = df["centre"].astype("int64")
-    return _floats(df, exclude=("centre", "gender", "afib"))
+    return _read("IPDNa.csv", categories={"gender": None, "afib": None},
+                 integers=("centre",), floats="rest")
 
 
-def load_chem97() -> pd.DataFrame:
+def load_chem97() -> Any:
     """Load the ``CHEM97Na`` A-level chemistry data.
 
     1,681 pupils in 18 schools (cluster id ``School``, int64). ``Sex`` is categorical (``"F"``,
@@ -193,15 +153,6 @@ def load_chem97() -> pd.DataFrame:
     Returns:
         A 1681 x 5 DataFrame.
     """
-    df = _read("CHEM97Na.csv", dtype={"Sex": str})
-    df["Sex"] = _categorical(df["Sex"])
-    df["School"] = df["School"].astype("int64")
-    return _floats(df, exclude=("School", "Sex"))
+    return _read("CHEM97Na.csv", categories={"Sex": None}, integers=("School",),
+                 floats="rest")
 
-
-def _floats(df: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
-    """Cast every column not in ``exclude`` to float64."""
-    for col in df.columns:
-        if col not in exclude:
-            df[col] = df[col].astype("float64")
-    return df
