@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import pool as rules
+from ._precision import in_float64
 from .models.lmm import cross_products, loglik_at
 from .models.mixed import MixedModels
 from .models.model_frame import model_frame
@@ -34,6 +35,7 @@ def _tested(fits: MixedModels, null_fits: MixedModels) -> list[int]:
     return tested
 
 
+@in_float64
 def D1(fits: Any, null_fits: Any = None, dfcom: float | None = None, **kwargs: Any
        ) -> TestResult:
     """Multivariate Wald test (D1) of the fixed effects in ``fits`` but not in ``null_fits``.
@@ -50,6 +52,7 @@ def D1(fits: Any, null_fits: Any = None, dfcom: float | None = None, **kwargs: A
                     names=fits.fixed_names)
 
 
+@in_float64
 def D2(fits: Any, null_fits: Any = None, **kwargs: Any) -> TestResult:
     """Combined Wald statistics (D2) for the fixed effects in ``fits`` but not in
     ``null_fits`` (mitml's ``use = "wald"``); or :func:`jaxmice.pool.D2` on arrays."""
@@ -97,6 +100,7 @@ def _likelihoods(fits: MixedModels) -> tuple[np.ndarray, np.ndarray, int]:
     return fits.loglik, np.asarray(pooled), p + shape.n_theta + 1
 
 
+@in_float64
 def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
     """Pooled likelihood-ratio test (D3; Meng and Rubin 1992) of ``null_fits`` against
     ``fits``, as mitml's ``testModels(method = "D3")``: REML fits are refitted by ML, the

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._precision import in_float64
 from ..adapters import pandas as adapter
 from ._figure import label, new_figure, set_category_ticks
 
@@ -40,6 +41,7 @@ def pairwise_correlations(values: np.ndarray) -> np.ndarray:
     return r
 
 
+@in_float64
 def plot_corr(df: Any, rotate: bool = False) -> Any:
     """Correlations of every pair of columns, pairwise complete (``ggmice::plot_corr``).
 
