@@ -49,9 +49,6 @@ def run(out: Path, m: int = 20, maxit: int = 10, seed: int = 1, progress: bool =
         ``{"pooled": {strategy: Pooled}, "complete_cases": MixedModel, "table": DataFrame,
         "figures": [paths]}``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import jaxmice as jm
     from jaxmice.adapters import pandas as adapter
 
