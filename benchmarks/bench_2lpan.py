@@ -37,39 +37,30 @@ rows per size are appended to the results CSV (``2lpan_cold_nocache``,
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_lmer import ratio, run_json
-from bench_single_level import RESULTS, append_result, fmt
 from generate import make_multilevel, make_multilevel_missing, write_csv
+from harness import (
+    HERE,
+    RESULTS,
+    append_result,
+    child_env,
+    fmt,
+    platform_name,
+    r_skip_reason,
+    ratio,
+    run_json,
+    time_cold_and_warm,
+    timestamp,
+)
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 DATA_COLUMNS = 5  # cluster, x1, x2, z, y
 METHOD = "2l.pan"
-
-
-def r_missing_reason() -> str | None:
-    """Say why R mice with 2l.pan cannot be run, or return None when it can."""
-    if shutil.which("Rscript") is None:
-        return "Rscript not found"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages({library(mice); library(pan)})"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        return "R package mice or pan not installed"
-    return None
 
 
 def whole_cold(wall: float, jj: dict) -> float:
@@ -131,25 +122,16 @@ def run_size(
     jm_cmd = [sys.executable, str(HERE / "jm_2lpan.py"), *common]
     if args.jm_method != METHOD:
         jm_cmd += ["--method", args.jm_method]
-    cache_env = dict(env, XDG_CACHE_HOME=str(tmp / f"cache_{rows}"))
-    runs = [
-        ("jaxmice cold, no cache", "nocache", jm_cmd + ["--no-cache"], env),
-        ("jaxmice filling an empty cache", "fill", jm_cmd, cache_env),
-        ("jaxmice cold, cached", "cached", jm_cmd, cache_env),
-    ]
+    runs, failures = time_cold_and_warm(jm_cmd, env, tmp / f"cache_{rows}")
+    res["notes"].extend(failures)
     warm, firsts, warm_means = [], [], []
-    for label, key, cmd, run_env in runs:
-        try:
-            wall, jj = run_json(cmd, label, run_env)
-        except RuntimeError as exc:
-            print(f"warning: {exc}", file=sys.stderr)
-            res["notes"].append(f"{label} failed")
-            continue
-        res[f"jm_{key}"] = whole_cold(wall, jj)
+    for run in runs:
+        jj = run.report
+        res[f"jm_{run.key}"] = whole_cold(run.wall, jj)
         res["backend"] = jj["backend"]
         firsts.append(jj["mean_imputed_y"])
         warm_means.append(jj["mean_imputed_y_warm"])
-        res["notes"].append(jm_note(label, wall, jj))
+        res["notes"].append(jm_note(run.label, run.wall, jj))
         warm.append(jj["warm_call"])
     if warm:
         res["jm_warm"] = statistics.median(warm)
@@ -255,12 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.maxit < 2 and not args.no_phases:
         parser.error("--phases needs --maxit >= 2 (or pass --no-phases)")
 
-    skip_r = "--no-r" if args.no_r else r_missing_reason()
-    if skip_r:
-        print(f"note: skipping R mice ({skip_r})", file=sys.stderr)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # jaxmice then uses XDG_CACHE_HOME
+    skip_r = r_skip_reason(args.no_r, ["mice", "pan"])
+    env = child_env(own_cache_only=True)  # jaxmice then uses XDG_CACHE_HOME
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,8 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             results.append(run_size(rows, clusters, args, skip_r, env, Path(tmp)))
 
     print_table(results)
-    stamp = dt.datetime.now().isoformat(timespec="seconds")
-    where = f"{platform.system()} {platform.machine()} {os.cpu_count()} cpus"
+    stamp, where = timestamp(), platform_name()
     prefix = "2lpan" if args.jm_method == METHOD else f"standin_{args.jm_method}"
     for res in results:
         notes = list(res["notes"])

@@ -26,59 +26,30 @@ compared (warning above 1e-4). A row per benchmark is appended to the results CS
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
-from bench_single_level import RESULTS, append_result, fmt, jax_backend
 from generate import make_multilevel, write_csv
+from harness import (
+    HERE,
+    NO_CACHE,
+    RESULTS,
+    append_result,
+    child_env,
+    fmt,
+    jax_backend,
+    platform_name,
+    r_skip_reason,
+    ratio,
+    run_json,
+    timestamp,
+)
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 TOLERANCE = 1e-4
 DATA_COLUMNS = 5  # cluster, x1, x2, z, y
-
-
-def r_missing_reason() -> str | None:
-    """Say why lme4 cannot be run, or return None when it can."""
-    if shutil.which("Rscript") is None:
-        return "Rscript not found"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages(library(lme4))"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        return "R package lme4 not installed"
-    return None
-
-
-def run_json(cmd: list[str], label: str, env: dict[str, str] | None = None) -> tuple[float, dict]:
-    """Run a command as a fresh process; return its wall time and the JSON it printed.
-
-    The child's stderr is echoed indented. The last line of its stdout must be JSON.
-
-    Raises:
-        RuntimeError: the child failed or printed no JSON.
-    """
-    print(f"  {label}: {' '.join(Path(c).name for c in cmd)}", file=sys.stderr)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
-    elapsed = time.perf_counter() - start
-    for line in proc.stderr.strip().splitlines():
-        print(f"    {line}", file=sys.stderr)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{label} exited with status {proc.returncode}")
-    return elapsed, json.loads(lines[-1])
 
 
 def write_batch(path: Path, size: int, rows: int, clusters: int, seed: int) -> None:
@@ -95,11 +66,6 @@ def fixed_difference(r: dict, jm: dict) -> float:
     if set(r["fixed"]) != set(jm["fixed"]):
         return float("inf")
     return max(abs(r["fixed"][k] - jm["fixed"][k]) for k in r["fixed"])
-
-
-def ratio(r: float | None, jm: float | None) -> float | None:
-    """``r / jm`` when both are known."""
-    return r / jm if r is not None and jm else None
 
 
 def run_benchmark(
@@ -120,7 +86,8 @@ def run_benchmark(
             out["notes"].append("R failed")
     cmd = [sys.executable, str(HERE / "jm_lmer.py"), mode, str(csv)]
     try:
-        wall, jj = run_json(cmd + (["--no-cache"] if no_cache else []), "jaxmice", env)
+        run_cmd, run_env = (cmd + ["--no-cache"], dict(env, **NO_CACHE)) if no_cache else (cmd, env)
+        wall, jj = run_json(run_cmd, "jaxmice", run_env)
         out["jm"], out["jm_whole"] = jj, wall - jj["second_call"]
         out["jm_warm"], out["jm_cold"] = jj["second_call"], jj["first_call"]
         out["notes"].append(
@@ -186,11 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
     args = parser.parse_args(argv)
 
-    skip_r = "--no-r" if args.no_r else r_missing_reason()
-    if skip_r:
-        print(f"note: skipping lme4 ({skip_r})", file=sys.stderr)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    skip_r = r_skip_reason(args.no_r, ["lme4"])
+    env = child_env()
 
     plans = [("lmer_batch100_popmis_size", "batch", args.batch_size, args.batch_rows)]
     if not args.skip_big:
@@ -215,8 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             results.append(res)
 
     print_table(results)
-    stamp = dt.datetime.now().isoformat(timespec="seconds")
-    where = f"{platform.system()} {platform.machine()} {os.cpu_count()} cpus"
+    stamp, where = timestamp(), platform_name()
     backend = jax_backend(env)
     for res in results:
         notes = [res["shape"], *res["notes"]]

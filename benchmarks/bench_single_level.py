@@ -15,111 +15,25 @@ jaxmice_seconds``: above 1 means jaxmice was faster. A row is appended to
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
-import os
-import platform
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from generate import make_single_level, write_csv
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-RESULTS = HERE / "results" / "results.csv"
-FIELDS = [
-    "date",
-    "benchmark",
-    "rows",
-    "cols",
-    "m",
-    "maxit",
-    "r_seconds",
-    "jaxmice_seconds",
-    "ratio",
-    "platform",
-    "jax_backend",
-    "note",
-]
-
-
-def r_missing_reason() -> str | None:
-    """Say why R mice cannot be run, or return None when it can."""
-    if shutil.which("Rscript") is None:
-        return "Rscript not found"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages(library(mice))"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0:
-        return "R package mice not installed"
-    return None
-
-
-def time_process(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    """Run a command as a fresh process and return its wall time in seconds.
-
-    The child's stderr (phase times) is echoed indented; a failure raises.
-
-    Args:
-        cmd: Command and arguments.
-        env: Environment for the child; the current one when None.
-
-    Returns:
-        Elapsed wall-clock seconds.
-    """
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
-    elapsed = time.perf_counter() - start
-    for line in proc.stderr.strip().splitlines():
-        print(f"    {line}", file=sys.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited with status {proc.returncode}")
-    return elapsed
-
-
-def time_repeats(
-    cmd: list[str], repeats: int, label: str, env: dict[str, str] | None = None
-) -> float:
-    """Time ``cmd`` ``repeats`` times and return the median wall time."""
-    times = []
-    for i in range(repeats):
-        print(f"  {label} run {i + 1}/{repeats}", file=sys.stderr)
-        times.append(time_process(cmd, env))
-    return statistics.median(times)
-
-
-def jax_backend(env: dict[str, str]) -> str:
-    """Return the default JAX backend a fresh child process would use."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import jax; print(jax.default_backend())"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
-
-
-def append_result(row: dict[str, object], path: Path = RESULTS) -> None:
-    """Append one row to the results CSV, writing the header for a new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def fmt(value: float | None, digits: int = 2) -> str:
-    """Format a number for the table and CSV; None becomes an empty string."""
-    return "" if value is None else f"{value:.{digits}f}"
+from harness import (
+    HERE,
+    NO_CACHE,
+    RESULTS,
+    append_result,
+    child_env,
+    fmt,
+    jax_backend,
+    platform_name,
+    r_skip_reason,
+    ratio,
+    time_repeats,
+    timestamp,
+)
 
 
 def print_table(row: dict[str, object]) -> None:
@@ -149,17 +63,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     notes = [f"median of {args.repeats}"] if args.repeats > 1 else []
-    skip_r = "--no-r" if args.no_r else r_missing_reason()
+    skip_r = r_skip_reason(args.no_r, ["mice"])
     if skip_r:
-        print(f"note: skipping R mice ({skip_r})", file=sys.stderr)
         notes.append(f"R skipped: {skip_r}")
     if args.no_jaxmice:
         notes.append("jaxmice skipped")
     if args.no_cache:
         notes.append("JAX compilation cache off")
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env = child_env()
+    jm_env = dict(env, **NO_CACHE) if args.no_cache else env
 
     r_s = jm_s = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,10 +86,10 @@ def main(argv: list[str] | None = None) -> None:
             jm_cmd = [sys.executable, str(HERE / "jm_single.py"), str(data)]
             jm_cmd += ["--m", common[0], "--maxit", common[1], "--seed", common[2]]
             jm_cmd += ["--no-cache"] if args.no_cache else []
-            jm_s = time_repeats(jm_cmd, args.repeats, "jaxmice", env)
+            jm_s = time_repeats(jm_cmd, args.repeats, "jaxmice", jm_env)
 
     row: dict[str, object] = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "date": timestamp(),
         "benchmark": "single_level_pmm",
         "rows": args.rows,
         "cols": args.cols,
@@ -184,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         "maxit": args.maxit,
         "r_seconds": fmt(r_s),
         "jaxmice_seconds": fmt(jm_s),
-        "ratio": fmt(r_s / jm_s if r_s and jm_s else None),
-        "platform": f"{platform.system()} {platform.machine()} {os.cpu_count()} cpus",
+        "ratio": fmt(ratio(r_s, jm_s)),
+        "platform": platform_name(),
         "jax_backend": "" if args.no_jaxmice else jax_backend(env),
         "note": "; ".join(notes),
     }

@@ -29,7 +29,7 @@ does. The process times ``maxit=1`` cold (seed ``SEED``), ``maxit=1`` warm (``SE
 ``MAXIT`` - warm ``1``) / (MAXIT - 1), and ``setup`` = warm ``1`` - ``per_iteration``
 (checking the data, building the plan, the initial fill). Use it with ``--no-cache``.
 
-``--no-cache`` sets ``JAXMICE_COMPILATION_CACHE=0`` before jaxmice is imported, so
+``--no-cache`` sets ``JAXMICE_COMPILATION_CACHE=0`` before jaxmice's first call, so
 nothing is read from or written to JAX's persistent compilation cache. ``--method``
 replaces 2l.pan for testing the script (a single-level method such as ``pmm``; the
 cluster column is then not used at all): such numbers are not 2l.pan results.
@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
+
+from harness import switch_off_compilation_cache
 
 CLUSTER = "cluster"
 TARGET = "y"
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     if args.no_cache:
-        # Read by jaxmice when it is imported.
-        os.environ["JAXMICE_COMPILATION_CACHE"] = "0"
+        switch_off_compilation_cache()  # JAXMICE_COMPILATION_CACHE=0
     import jax
     import numpy as np
     import pandas as pd

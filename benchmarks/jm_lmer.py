@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
+
+from harness import switch_off_compilation_cache
 
 FORMULA = "y ~ x1 + x2 + z + (1 | cluster)"
 
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     if args.no_cache:
-        # Read by jaxmice when it is imported.
-        os.environ["JAXMICE_COMPILATION_CACHE"] = "0"
+        switch_off_compilation_cache()  # JAXMICE_COMPILATION_CACHE=0
     import jax
     import numpy as np
     import pandas as pd

@@ -13,9 +13,10 @@ whole process.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+
+from harness import switch_off_compilation_cache
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,11 +35,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     if args.no_cache:
-        # Must happen before jax (and so jaxmice) is imported and configured.
-        os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-        import jax
-
-        jax.config.update("jax_enable_compilation_cache", False)
+        switch_off_compilation_cache()  # JAXMICE_COMPILATION_CACHE=0
     import pandas as pd
 
     import jaxmice as jm

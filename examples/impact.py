@@ -1,6 +1,6 @@
-"""Case study impact: ``python examples/impact.py [--quick] [--out figures/]``.
+"""Case study impact: ``python examples/impact.py [--quick] [--out figures/] [--seed N]``.
 
-The steps are in :mod:`jaxmice.case_studies.impact`.
+Options as ``jaxmice demo impact`` (one command line); see :mod:`jaxmice.case_studies.impact`.
 """
 
 from jaxmice.case_studies import run_example

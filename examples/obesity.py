@@ -1,6 +1,6 @@
-"""Case study obesity: ``python examples/obesity.py [--quick] [--out figures/]``.
+"""Case study obesity: ``python examples/obesity.py [--quick] [--out figures/] [--seed N]``.
 
-The steps are in :mod:`jaxmice.case_studies.obesity`.
+Options as ``jaxmice demo obesity`` (one command line); see :mod:`jaxmice.case_studies.obesity`.
 """
 
 from jaxmice.case_studies import run_example

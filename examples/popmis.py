@@ -1,6 +1,6 @@
-"""Case study popmis: ``python examples/popmis.py [--quick] [--out figures/]``.
+"""Case study popmis: ``python examples/popmis.py [--quick] [--out figures/] [--seed N]``.
 
-The steps are in :mod:`jaxmice.case_studies.popmis`.
+Options as ``jaxmice demo popmis`` (one command line); see :mod:`jaxmice.case_studies.popmis`.
 """
 
 from jaxmice.case_studies import run_example

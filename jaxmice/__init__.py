@@ -1,23 +1,14 @@
 """jaxmice: multiple imputation of incomplete multilevel data by chained equations, in JAX.
 
-``import jaxmice as jm``; names mirror R's mice / miceadds / micemd / mitml. Computation runs in
-float64: jaxmice turns on ``jax_enable_x64`` when imported (variance components and
-near-collinear designs need the precision). Compiled programs are kept in JAX's persistent
-compilation cache (``~/.cache/jaxmice/xla`` unless you set ``jax_compilation_cache_dir``;
-``JAXMICE_COMPILATION_CACHE=0`` turns this off), so a new process skips compiling a data
-shape it has seen before.
+``import jaxmice as jm``; names mirror R's mice / miceadds / micemd / mitml. Importing jaxmice
+changes nothing in your own JAX program: jaxmice's calls compute in float64 (variance components
+and near-collinear designs need the precision) inside ``jax.enable_x64(True)``, scoped to each
+call, so ``jax_enable_x64`` stays as you set it. At the first jaxmice call, compiled programs are
+kept in JAX's persistent compilation cache: in the folder you set (``jax_compilation_cache_dir`` or
+``JAX_COMPILATION_CACHE_DIR``), else in ``~/.cache/jaxmice/xla``, which then serves your own
+programs too (``JAXMICE_COMPILATION_CACHE=0`` leaves the cache off). A new process then skips
+compiling a data shape it has seen before.
 """
-
-import os
-
-import jax
-
-jax.config.update("jax_enable_x64", True)
-if (os.environ.get("JAXMICE_COMPILATION_CACHE", "1") != "0"
-        and not jax.config.jax_compilation_cache_dir):
-    _cache_home = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
-    jax.config.update("jax_compilation_cache_dir", os.path.join(_cache_home, "jaxmice", "xla"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 from . import datasets, models  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402

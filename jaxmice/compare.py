@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import pool as rules
+from ._precision import in_float64
 from .models.likelihood import d3_likelihoods
 from .models.mixed import MixedModels
 from .pool import TestResult
@@ -30,6 +31,7 @@ def _tested(fits: MixedModels, null_fits: MixedModels) -> list[int]:
     return tested
 
 
+@in_float64
 def D1(fits: Any, null_fits: Any = None, dfcom: float | None = None, **kwargs: Any
        ) -> TestResult:
     """Multivariate Wald test (D1) of the fixed effects in ``fits`` but not in ``null_fits``.
@@ -46,6 +48,7 @@ def D1(fits: Any, null_fits: Any = None, dfcom: float | None = None, **kwargs: A
                     names=fits.fixed_names)
 
 
+@in_float64
 def D2(fits: Any, null_fits: Any = None, **kwargs: Any) -> TestResult:
     """Combined Wald statistics (D2) for the fixed effects in ``fits`` but not in
     ``null_fits`` (mitml's ``use = "wald"``); or :func:`jaxmice.pool.D2` on arrays."""
@@ -55,6 +58,7 @@ def D2(fits: Any, null_fits: Any = None, **kwargs: Any) -> TestResult:
                     names=fits.fixed_names)
 
 
+@in_float64
 def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
     """Pooled likelihood-ratio test (D3; Meng and Rubin 1992) of ``null_fits`` against
     ``fits``, as mitml's ``testModels(method = "D3")``: REML fits are refitted by ML, the

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ._precision import in_float64
 from .adapters import pandas as adapter
 
 __all__ = ["autocorrelation", "convergence", "convergence_summary", "rhat"]
@@ -170,6 +171,7 @@ def _diagnose(names: list, arr: np.ndarray, diagnostic: str, threshold: float) -
     return adapter.records_frame(records, columns)
 
 
+@in_float64
 def convergence(imp: Any, diagnostic: str = "all", parameter: str = "mean",
                 threshold: float = 1.1) -> Any:
     """R-hat and autocorrelation of the chains per imputed variable and iteration
@@ -194,6 +196,7 @@ def convergence(imp: Any, diagnostic: str = "all", parameter: str = "mean",
     return _diagnose(names, arr, diagnostic, threshold)
 
 
+@in_float64
 def convergence_summary(imp: Any, parameter: str = "mean", threshold: float = 1.1) -> str:
     """A few lines saying, per imputed variable, whether its chains look converged.
 

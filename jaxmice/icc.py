@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from ._precision import in_float64
 from .models import lmer
 from .models.formula import quote_name
 
 
+@in_float64
 def icc(df: Any, y: Hashable, cluster: Hashable) -> float:
     """The intraclass correlation of ``y`` within ``cluster``: ``tau^2 / (tau^2 + sigma^2)``.
 

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from . import sampler
+from ._precision import in_float64
 from .adapters import pandas as adapter
 from .checks import spread_events
 from .design import design_labels
@@ -82,6 +83,7 @@ class Imputations:
         return len(self.history)
 
     # ----- continuing the chains -------------------------------------------------------------
+    @in_float64
     def iterate(self, maxit: int = 1, progress: bool = False) -> Imputations:
         """Continue the same chains for ``maxit`` more iterations (R's ``mice.mids``).
 
@@ -144,6 +146,7 @@ class Imputations:
     def _frame(self, k: int) -> Any:
         return adapter.decode(np.asarray(self.data[k]), self.schema, self._present)
 
+    @in_float64
     def complete(self, action: int | str = 0, include: bool = False) -> Any:
         """Completed data.
 
@@ -171,6 +174,7 @@ class Imputations:
         raise ValueError(f"action must be an imputation number, 'long' or 'all', got {action!r}")
 
     # ----- analysis ----------------------------------------------------------------------------
+    @in_float64
     def fit(self, formula: str, family: str = "gaussian", reml: bool = True) -> Any:
         """Fit a model to every completed data set at once (R: ``with(imp, lmer(...))``).
 
@@ -190,6 +194,7 @@ class Imputations:
         data = np.where(self._present[None], np.asarray(self.data), np.nan)
         return _fit_arrays(formula, data, self.schema, family, reml)
 
+    @in_float64
     def complete_case_fit(self, formula: str, family: str = "gaussian", reml: bool = True
                           ) -> Any:
         """The same model on the original data's rows that are complete in the model's
@@ -202,6 +207,7 @@ class Imputations:
         data = np.where(self.observed, self.values, np.nan)[None]
         return _fit_arrays(formula, data, self.schema, family, reml)[0]
 
+    @in_float64
     def analyze(self, fn: Any, progress: bool = True) -> Any:
         """Run ``fn(completed DataFrame)`` on each data set, on the host (R: ``with(imp,
         expr)`` for any analysis).

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import sampler
+from ._precision import in_float64
 from .adapters import pandas as adapter
 from .design import make_terms
 from .imputations import Imputations
@@ -195,6 +196,7 @@ def _data_init(data_init: Any, m: int, values: np.ndarray, where: np.ndarray,
     return jnp.asarray(np.where(where[None], start, values[None]))
 
 
+@in_float64
 def mice(
     df: Any,
     m: int = 5,

@@ -14,7 +14,12 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import jaxmice  # noqa: E402, F401  (turns on float64)
+# jaxmice scopes float64 to its public calls; the tests also call method internals directly
+# (``imputer.draw`` under ``jax.jit``), so the test process runs with float64 throughout.
+# tests/test_jax_settings.py checks the scoping itself, in fresh processes.
+jax.config.update("jax_enable_x64", True)
+
+import jaxmice  # noqa: E402, F401
 from jaxmice.methods import Target, VisitInputs, get_method  # noqa: E402
 
 

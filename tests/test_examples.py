@@ -80,3 +80,23 @@ def test_example_scripts_use_the_shared_runner(name):
 def test_run_example_quick_options(tmp_path):
     result = run_example("obesity", ["--quick", "--out", str(tmp_path)])
     assert result["imputations"].m == 3
+
+
+def test_demo_and_examples_share_one_command_line():
+    from jaxmice.case_studies import CASE_STUDIES, case_study_kwargs
+
+    assert CASE_STUDIES == ("popmis", "impact", "obesity")
+    args = cli.build_parser().parse_args(["demo", "impact", "--quick", "--m", "4", "--seed", "7"])
+    assert args.case == "impact"
+    assert case_study_kwargs("impact", args) == dict(m=4, maxit=3, rows=150, seed=7,
+                                                     progress=False)
+    full = cli.build_parser().parse_args(["demo", "popmis", "--no-progress"])
+    assert case_study_kwargs("popmis", full) == dict(seed=1, progress=False)
+
+
+@pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
+def test_case_studies_leave_matplotlib_backend_alone(name):
+    """Figures draw on their own Agg canvas: no example or case study calls matplotlib.use."""
+    sources = [(EXAMPLES / f"{name}.py").read_text(),
+               (Path(popmis.__file__).parent / f"{name}.py").read_text()]
+    assert not any("matplotlib.use" in source or "pyplot" in source for source in sources)

@@ -25,9 +25,6 @@ def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool =
     Args:
         rows: use only the first ``rows`` patients of every study (a quick run).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import jaxmice as jm
 
     say = (lambda *a: None) if quiet else print

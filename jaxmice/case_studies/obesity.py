@@ -17,9 +17,6 @@ from typing import Any
 def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool = True,
         quiet: bool = False) -> dict[str, Any]:
     """Run case study III as far as this release goes; figures and tables go to ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import jaxmice as jm
 
     say = (lambda *a: None) if quiet else print

@@ -85,9 +85,6 @@ def run(out: Path, m: int = 20, maxit: int = 10, seed: int = 1, progress: bool =
         ``{"pooled": {strategy: Pooled}, "complete_cases": MixedModel, "table": DataFrame,
         "figures": [paths]}``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import jaxmice as jm
 
     say = (lambda *a: None) if quiet else print

@@ -32,7 +32,7 @@ from .structure import (
     relative_factor,
 )
 
-LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+LOG_2PI = 1.8378770664093453  # log(2 pi), a float64 whatever jax_enable_x64 says
 
 
 class LmmStats(NamedTuple):

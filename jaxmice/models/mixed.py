@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._precision import in_float64
 from ..adapters import pandas as adapter
 from .formula import Formula, parse_formula
 from .glm import fit_regression
@@ -175,6 +176,7 @@ def _fit(formula: str, data: Any, family: str, reml: bool, random_required: bool
     return fits[0] if single else fits
 
 
+@in_float64
 def glm(formula: str, data: Any, family: str = "gaussian") -> MixedModel | MixedModels:
     """Fit a regression without random effects, as R's ``lm`` (gaussian) or ``glm``.
 
@@ -194,6 +196,7 @@ def glm(formula: str, data: Any, family: str = "gaussian") -> MixedModel | Mixed
     return _fit(formula, data, family, reml=False, random_required=False)
 
 
+@in_float64
 def lmer(formula: str, data: Any, reml: bool = True) -> MixedModel | MixedModels:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -213,6 +216,7 @@ def lmer(formula: str, data: Any, reml: bool = True) -> MixedModel | MixedModels
     return _fit(formula, data, "gaussian", reml)
 
 
+@in_float64
 def glmer(formula: str, data: Any, family: str = "binomial") -> MixedModel | MixedModels:
     """Fit a generalised linear mixed model by the Laplace approximation, as lme4's ``glmer``.
 
@@ -338,6 +342,7 @@ class MixedModels:
         values = np.array([[row[name] for name in names] for row in table])
         return adapter.float_series(values.mean(axis=0) if len(table) else [], names, "extra")
 
+    @in_float64
     def refit(self, reml: bool) -> MixedModels:
         """The same model on the same data sets, fitted by REML or ML."""
         formula, columns = self.source

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._precision import in_float64
 from ..adapters import pandas as adapter
 from ..correlation import pairwise_correlations
 from ._figure import label, new_figure, set_category_ticks
@@ -13,6 +14,7 @@ from ._figure import label, new_figure, set_category_ticks
 ANNOTATE_UP_TO = 25  # columns; beyond this the cells are too small to write in
 
 
+@in_float64
 def plot_corr(df: Any, rotate: bool = False) -> Any:
     """Correlations of every pair of columns, pairwise complete (``ggmice::plot_corr``).
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._precision import in_float64
 from ..adapters import pandas as adapter
 from ._figure import (
     IMPUTED,
@@ -86,6 +87,7 @@ def _density_panel(ax: Any, col: Any, observed: np.ndarray, imputed: list[np.nda
     ax.set_ylabel("density")
 
 
+@in_float64
 def plot_density(imp: Any, var: Hashable, cluster: Hashable | None = None,
                  max_panels: int = MAX_PANELS) -> Any:
     """Densities of the observed (blue, thick) and imputed values (red, thin: one line per
@@ -150,6 +152,7 @@ def plot_density(imp: Any, var: Hashable, cluster: Hashable | None = None,
     return fig
 
 
+@in_float64
 def plot_strip(imp: Any, var: Hashable, cluster: Hashable | None = None) -> Any:
     """Strip plot of one variable's values, as R's ``stripplot(imp, var ~ .imp)``.
 

@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from .._precision import in_float64
 from ._figure import label, new_figure
 
 
+@in_float64
 def plot_trace(imp: Any, vars: Hashable | Sequence[Hashable] | None = None) -> Any:
     """Trace plots of the chains, as mice's ``plot(imp)``: for every imputed variable the mean
     (left) and the SD (right) of its imputed cells per iteration, one line per imputation
