@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 
 import jaxmice  # noqa: E402, F401  (turns on float64)
 from jaxmice.methods import Target, VisitInputs, get_method  # noqa: E402
+from jaxmice.methods.base import initial_state  # noqa: E402
 
 
 def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
@@ -32,9 +33,9 @@ def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
 def many_draws(method: str, inputs: VisitInputs, n_draws: int, seed: int = 0, kind: str =
                "continuous", n_levels: int = 0, **options) -> tuple[np.ndarray, np.ndarray]:
     """``n_draws`` independent draws of ``method``: (values f[n_draws, n], ok bool[n_draws])."""
-    imputer = get_method(method).make(Target(name="y", kind=kind, n_levels=n_levels,
-                                             options=tuple(sorted(options.items()))))
-    state = imputer.init(inputs)
+    imputer = get_method(method).make(Target(name="y", kind=kind, n_levels=n_levels),
+                                      **options)
+    state = initial_state(imputer, inputs)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
     out = jax.jit(jax.vmap(lambda k: imputer.draw(k, state, inputs)))(keys)
     return np.asarray(out.values), np.asarray(out.ok)

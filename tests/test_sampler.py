@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import jaxmice as jm
-from jaxmice.methods import Draw, Imputer, MethodInfo, no_state
+from jaxmice.methods import Draw, Imputer, MethodInfo
 
 
 def _frame(seed=0, n=300):
@@ -166,7 +166,7 @@ def test_constant_and_collinear_predictors_are_dropped_and_logged():
 def _broken(target):
     def draw(key, state, inputs):
         return Draw(values=jnp.full_like(inputs.y, jnp.nan), state=state, ok=jnp.array(True))
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 def test_user_registered_method_and_failure_reporting(df):
