@@ -123,9 +123,10 @@ class IterationStats(NamedTuple):
     passive_ok: jax.Array
 
 
-def _visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
+def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
                   ) -> tuple[VisitInputs, jax.Array]:
-    """Inputs of visit ``v``, and i[Q] why each design column was dropped."""
+    """Inputs of visit ``v`` for one chain's ``data: f[n, p]``, and i[Q] why each design
+    column was dropped (0 kept or not a predictor, 1 constant, 2 collinear)."""
     visits = consts.visits
     j, codes = visits.column[v], visits.codes[v]
     x = build_design(data, plan.terms)
@@ -196,7 +197,7 @@ def _start_chain(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array
         branch = plan.branches[b]
         imputer = branch.method.bind(branch.target)
         stateless = imputer.init is None  # skip building inputs nobody reads
-        per_branch[b].append(() if stateless else imputer.init(_visit_inputs(plan, data,
+        per_branch[b].append(() if stateless else imputer.init(visit_inputs(plan, data,
                                                                                  consts, v)[0]))
     states = tuple(jax.tree.map(lambda *s: jnp.stack(s), *s_b) for s_b in per_branch)
     return data, states
@@ -208,7 +209,7 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
 
     def visit(carry, v):
         data, states = carry
-        inputs, why_dropped = _visit_inputs(plan, data, consts, v)
+        inputs, why_dropped = visit_inputs(plan, data, consts, v)
         branches = [partial(_branch_step, plan, b) for b in range(len(plan.branches))]
         values, ok, states = jax.lax.switch(consts.visits.branch[v], branches,
                                             jax.random.fold_in(key, v), consts.visits.slot[v],

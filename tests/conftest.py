@@ -14,6 +14,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# Methods registered from outside the package register on import. Importing them here, before
+# any test module is collected, puts them in jm.available_methods() when the contract test
+# (tests/test_method_contract.py) builds its parameters, so it covers them too.
+import toy_method  # noqa: E402, F401
+
 import jaxmice  # noqa: E402, F401  (turns on float64)
 from jaxmice.methods import Target, VisitInputs, get_method  # noqa: E402
 from jaxmice.methods.base import initial_state  # noqa: E402

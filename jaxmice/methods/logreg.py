@@ -41,7 +41,7 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
         mode = newton_mode(neg_log_post, jnp.zeros(xs.shape[1], xs.dtype))
         beta, ok = draw_laplace(k_par, mode)
         values = jax.random.bernoulli(k_y, jax.nn.sigmoid(xs @ beta)).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=ok)
+        return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
 

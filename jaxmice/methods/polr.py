@@ -64,7 +64,7 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
         theta, ok = draw_laplace(k_par, mode)
         logp = class_log_probs(xs @ theta[:q], theta[q:])
         values = jax.random.categorical(k_y, logp).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=ok)
+        return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
 

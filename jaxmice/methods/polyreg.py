@@ -48,7 +48,7 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
         mode = newton_mode(neg_log_post, jnp.zeros((n_levels - 1) * q, xs.dtype))
         theta, ok = draw_laplace(k_par, mode)
         values = jax.random.categorical(k_y, logits(theta)).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=ok)
+        return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
 
