@@ -19,6 +19,7 @@ from .specification import specify
 
 
 def _check_counts(m: Any, maxit: Any) -> None:
+    """``m`` and ``maxit`` are integers, at least 1 and 0."""
     for name, value, low in (("m", m, 1), ("maxit", maxit, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an integer, got {value!r}")

@@ -175,3 +175,21 @@ def test_every_registered_method_is_covered():
     covered = {name for name, _ in CASES}
     assert covered == set(jm.available_methods())
     assert "toy.median" in covered  # registered from outside (tests/toy_method.py)
+
+
+def test_options_come_from_the_factories_signatures():
+    assert get_method("pmm").defaults == {"donors": 5, "ridge": 1e-5}
+    assert get_method("2l.pan").defaults == {"sweeps": 1, "psi_prior": "uniform-shrinkage"}
+    assert get_method("2l.pmm").options == ("sweeps", "donors", "psi_prior")
+    assert get_method("2lonly.pmm").defaults == {"donors": 5, "ridge": 1e-5}
+    assert get_method("sample").options == ()
+
+
+def test_methods_compute_their_own_design_facts():
+    codes = np.array([1, 2, 0, 3, 4, 1])  # intercept, slope, unused, mean, slope + mean, fixed
+    pan = get_method("2l.pan").target("y", "continuous", 0, 10, codes)
+    assert (pan.n_random, pan.n_means) == (3, 2)
+    assert (get_method("2lonly.norm").target("y", "continuous", 0, 10, codes).n_random,
+            get_method("pmm").target("y", "continuous", 0, 0, codes).n_means) == (0, 0)
+    assert [get_method(n).level for n in ("2lonly.mean", "2l.pan", "pmm")] == [
+        "cluster", "row", "row"]
