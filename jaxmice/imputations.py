@@ -16,6 +16,7 @@ from ._precision import in_float64
 from .adapters import pandas as adapter
 from .checks import spread_events
 from .design import design_labels
+from .methods import NO_METHOD, PASSIVE
 from .passive import Passive
 from .schema import Schema
 
@@ -45,7 +46,7 @@ class Imputations:
         observed: bool[n, p] observed cells.
         where: bool[n, p] imputed cells.
         predictor: int[p, p] predictor codes used.
-        methods: method per column ("" none, "~" passive).
+        methods: method per column (``NO_METHOD`` none, ``PASSIVE`` passive).
         passives: passive definitions by column position.
         plan: the static plan (the compiled program's identity).
         consts: device arrays fixed during the run.
@@ -109,7 +110,7 @@ class Imputations:
         columns = np.asarray(self.consts.visits.column)
         why_all = np.asarray(stats.dropped)  # i[m, V, Q]
         for v, (j, b) in enumerate(zip(columns, self.plan.visit_branch, strict=True)):
-            name, method = names[j], self.plan.branches[b].method
+            name, method = names[j], self.plan.branches[b].method.name
             why = why_all[:, v]
             for code, word in _WHY.items():
                 hit = (why == code).any(axis=0)
@@ -129,7 +130,7 @@ class Imputations:
         for k, (j, spec) in enumerate(self.plan.passives):
             bad = ~np.asarray(stats.passive_ok)[:, k]
             if bad.any():
-                out.append(dict(iteration=t, variable=names[j], method="~",
+                out.append(dict(iteration=t, variable=names[j], method=PASSIVE,
                                 event="passive not finite",
                                 detail=f"{spec.source} gave non-finite values in "
                                        f"{int(bad.sum())} chains; previous values kept"))
@@ -140,7 +141,7 @@ class Imputations:
     # ----- results ---------------------------------------------------------------------------
     @property
     def _present(self) -> np.ndarray:
-        imputed = np.array([meth != "" for meth in self.methods])
+        imputed = np.array([meth != NO_METHOD for meth in self.methods])
         return self.observed | (self.where & imputed[None, :])
 
     def _frame(self, k: int) -> Any:
@@ -257,7 +258,7 @@ class Imputations:
     @property
     def method(self) -> Any:
         """The method per column (passive columns show their expression)."""
-        shown = [self.passives[j].source if meth == "~" else meth
+        shown = [self.passives[j].source if meth == PASSIVE else meth
                  for j, meth in enumerate(self.methods)]
         return adapter.labelled_series(shown, self.schema.names)
 

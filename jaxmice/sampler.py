@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from .design import Term, build_design
 from .linalg import cross_products, random_observed_rows, select_predictors
-from .methods import Target, VisitInputs, get_method, no_state
+from .methods import MethodInfo, Target, VisitInputs
 from .passive import Passive
 
 
@@ -38,12 +38,13 @@ class Branch:
     """One compiled visit body: a method bound to a target signature.
 
     Attributes:
-        method: registered method name.
+        method: the method itself (not its name: a method registered anew under the same
+            name makes a different plan, so no stale program is reused).
         target: static facts (kind, levels, options); ``target.name`` is None.
         post: optional ``f[n] -> f[n]`` applied to the draws.
     """
 
-    method: str
+    method: MethodInfo
     target: Target
     post: Callable[[jax.Array], jax.Array] | None = None
 
@@ -122,9 +123,10 @@ class IterationStats(NamedTuple):
     passive_ok: jax.Array
 
 
-def _visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
+def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
                   ) -> tuple[VisitInputs, jax.Array]:
-    """Inputs of visit ``v``, and i[Q] why each design column was dropped."""
+    """Inputs of visit ``v`` for one chain's ``data: f[n, p]``, and i[Q] why each design
+    column was dropped (0 kept or not a predictor, 1 constant, 2 collinear)."""
     visits = consts.visits
     j, codes = visits.column[v], visits.codes[v]
     x = build_design(data, plan.terms)
@@ -163,7 +165,7 @@ def _branch_step(plan: Plan, b: int, key: jax.Array, slot: jax.Array, inputs: Vi
                  states: tuple) -> tuple[jax.Array, jax.Array, tuple]:
     """Run branch ``b``'s method; returns draws, whether they are usable, and the states."""
     branch = plan.branches[b]
-    imputer = get_method(branch.method).make(branch.target)
+    imputer = branch.method.bind(branch.target)
     state = jax.tree.map(lambda s: s[slot], states[b])
     out = imputer.draw(key, state, inputs)
     values = out.values if branch.post is None else branch.post(out.values)
@@ -193,9 +195,9 @@ def _start_chain(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array
     per_branch: list[list[Any]] = [[] for _ in plan.branches]
     for v, b in enumerate(plan.visit_branch):
         branch = plan.branches[b]
-        imputer = get_method(branch.method).make(branch.target)
-        stateless = imputer.init is no_state  # skip building inputs nobody reads
-        per_branch[b].append(() if stateless else imputer.init(_visit_inputs(plan, data,
+        imputer = branch.method.bind(branch.target)
+        stateless = imputer.init is None  # skip building inputs nobody reads
+        per_branch[b].append(() if stateless else imputer.init(visit_inputs(plan, data,
                                                                                  consts, v)[0]))
     states = tuple(jax.tree.map(lambda *s: jnp.stack(s), *s_b) for s_b in per_branch)
     return data, states
@@ -207,7 +209,7 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
 
     def visit(carry, v):
         data, states = carry
-        inputs, why_dropped = _visit_inputs(plan, data, consts, v)
+        inputs, why_dropped = visit_inputs(plan, data, consts, v)
         branches = [partial(_branch_step, plan, b) for b in range(len(plan.branches))]
         values, ok, states = jax.lax.switch(consts.visits.branch[v], branches,
                                             jax.random.fold_in(key, v), consts.visits.slot[v],

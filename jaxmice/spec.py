@@ -1,4 +1,5 @@
-"""The imputation model's specification: predictor matrix, methods, and their validation.
+"""Building blocks of a specification: predictor matrices, default methods, ``quickpred``
+(:mod:`jaxmice.specification` validates the whole model).
 
 Predictor-matrix codes (rows = column imputed, columns = predictors), as in mice/miceadds:
 ``0`` not used; ``1`` fixed effect; ``2`` fixed + random effect; ``3`` fixed effect plus its
@@ -9,15 +10,13 @@ selection equation only; ``-4`` outcome equation only.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .adapters import pandas as adapter
 from .correlation import pairwise_correlations
-from .methods import get_method
-from .passive import Passive, passive
+from .methods import NO_METHOD, get_method
 from .schema import Schema
 
 CODES = (-4, -3, -2, 0, 1, 2, 3, 4)
@@ -147,13 +146,14 @@ def _is_cluster_level(j: int, values: np.ndarray, observed: np.ndarray, schema: 
     return bool(counts.size and counts.max() >= 2 and np.all(low == high))
 
 
-def _default_methods(values: np.ndarray, observed: np.ndarray, schema: Schema,
+def default_methods(values: np.ndarray, observed: np.ndarray, schema: Schema,
                      pred: np.ndarray, imputed: np.ndarray) -> list[str]:
-    """Default method of every column ("" where ``imputed`` is False); see make_method."""
+    """Default method of every column (:data:`NO_METHOD` where ``imputed`` is False); see
+    make_method."""
     methods = []
     for j, col in enumerate(schema.columns):
         if not imputed[j]:
-            methods.append("")
+            methods.append(NO_METHOD)
         elif _is_cluster_level(j, values, observed, schema, pred[j]):
             methods.append(CLUSTER_LEVEL_METHOD)
         else:
@@ -178,7 +178,7 @@ def make_method(df: Any, predictor_matrix: Any = None) -> Any:
     values, observed, schema = adapter.encode(df)
     pred = (np.ones((len(schema.names),) * 2, dtype=np.int64) if predictor_matrix is None
             else resolve_predictor_matrix(predictor_matrix, schema))
-    methods = _default_methods(values, observed, schema, pred, ~observed.all(axis=0))
+    methods = default_methods(values, observed, schema, pred, ~observed.all(axis=0))
     return adapter.labelled_series(methods, schema.names)
 
 
@@ -228,104 +228,3 @@ def resolve_predictor_matrix(predictor_matrix: Any, schema: Schema) -> np.ndarra
         raise ValueError(f"predictor_matrix: column {names[diag[0]]!r} cannot predict itself "
                          "(diagonal must be 0)")
     return pred
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A validated specification, in positions.
-
-    Attributes:
-        methods: method name per column ("" = not imputed, "~" = passive).
-        passives: passive definitions by column position.
-        predictor: int[p, p] predictor codes.
-    """
-
-    methods: tuple[str, ...]
-    passives: Mapping[int, Passive]
-    predictor: np.ndarray
-
-
-def resolve_methods(method: Any, values: np.ndarray, observed: np.ndarray, where: np.ndarray,
-                    schema: Schema, pred: np.ndarray) -> Resolved:
-    """Resolve ``method`` (None, one name, dict, Series or list) and validate it against the
-    data and the predictor matrix.
-
-    Raises:
-        ValueError / TypeError: naming the column and the problem.
-    """
-    names = schema.names
-    defaults = _default_methods(values, observed, schema, pred, where.any(axis=0))
-    if method is None:
-        chosen: list[Any] = defaults
-    elif isinstance(method, (str, Passive)) and not (isinstance(method, str)
-                                                     and method.strip().startswith("~")):
-        chosen = [method if where[:, j].any() else "" for j in range(len(names))]
-    elif isinstance(method, Mapping):
-        unknown = [k for k in method if k not in names]
-        if unknown:
-            raise ValueError(f"method names unknown column(s) {unknown}; data columns are "
-                             f"{list(names)}")
-        chosen = [method.get(name, defaults[j]) for j, name in enumerate(names)]
-    elif adapter.is_frame_like(method) or isinstance(method, (list, tuple)):
-        chosen = list(adapter.as_series(method, names, "method").fillna(""))
-    else:
-        raise TypeError(f"method must be a name, a dict or a Series, got {type(method).__name__}")
-
-    methods: list[str] = []
-    passives: dict[int, Passive] = {}
-    for j, (name, entry) in enumerate(zip(names, chosen, strict=True)):
-        if isinstance(entry, Passive) or callable(entry) or (
-                isinstance(entry, str) and entry.strip().startswith("~")):
-            spec = passive(entry)
-            for used in spec.inputs or ():
-                if used not in names:
-                    raise ValueError(f"passive column {name!r}: {spec.source!r} uses unknown "
-                                     f"column {used!r}")
-                if used == name:
-                    raise ValueError(f"passive column {name!r} cannot depend on itself")
-            passives[j] = spec
-            methods.append("~")
-            continue
-        if not isinstance(entry, str):
-            raise TypeError(f"method for column {name!r} must be a string, got {entry!r}")
-        entry = entry.strip()
-        methods.append(entry)
-        if entry == "":
-            continue
-        try:
-            info = get_method(entry)
-        except ValueError as err:
-            raise ValueError(f"column {name!r}: {err}") from None
-        col = schema.columns[j]
-        if col.kind not in info.kinds:
-            raise ValueError(
-                f"method {entry!r} cannot impute column {name!r} of kind {col.kind} "
-                f"(it takes: {', '.join(sorted(info.kinds))}); try "
-                f"{DEFAULT_METHOD[col.kind]!r} or set the column's kind"
-            )
-        row = pred[j]
-        has_cluster = (row == -2).any()
-        if has_cluster and not info.needs_cluster:
-            alt = info.multilevel_alternative
-            hint = f"use a multilevel method such as {alt!r}" if alt else "use a 2l method"
-            cluster = names[int(np.flatnonzero(row == -2)[0])]
-            raise ValueError(
-                f"column {name!r}: predictor_matrix gives cluster code -2 to {cluster!r}, but "
-                f"{entry!r} is a single-level method and would use the cluster id as a number; "
-                f"{hint}, or set that entry to 0"
-            )
-        if info.needs_cluster and (row == -2).sum() != 1:
-            raise ValueError(f"column {name!r}: method {entry!r} needs exactly one cluster "
-                             "variable (code -2) in its predictor_matrix row")
-        bad = sorted(set(row[row != -2].tolist()) - set(info.allowed_codes))
-        if bad:
-            j_bad = int(np.flatnonzero(np.isin(row, bad))[0])
-            raise ValueError(
-                f"column {name!r}: predictor code {bad[0]} ({CODE_MEANING[bad[0]]}) for "
-                f"{names[j_bad]!r} is not supported by method {entry!r}"
-            )
-        imputed = where[:, j]
-        if imputed.any() and not observed[:, j].any():
-            raise ValueError(f"column {name!r} is entirely missing: there is nothing to impute "
-                             "it from; drop it or define it passively")
-    return Resolved(methods=tuple(methods), passives=passives, predictor=pred)

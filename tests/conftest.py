@@ -19,8 +19,14 @@ import pytest  # noqa: E402
 # tests/test_jax_settings.py checks the scoping itself, in fresh processes.
 jax.config.update("jax_enable_x64", True)
 
+# Methods registered from outside the package register on import. Importing them here, before
+# any test module is collected, puts them in jm.available_methods() when the contract test
+# (tests/test_method_contract.py) builds its parameters, so it covers them too.
+import toy_method  # noqa: E402, F401
+
 import jaxmice  # noqa: E402, F401
 from jaxmice.methods import Target, VisitInputs, get_method  # noqa: E402
+from jaxmice.methods.base import initial_state  # noqa: E402
 
 
 def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
@@ -37,9 +43,9 @@ def visit_inputs(x: np.ndarray, y: np.ndarray, ry: np.ndarray) -> VisitInputs:
 def many_draws(method: str, inputs: VisitInputs, n_draws: int, seed: int = 0, kind: str =
                "continuous", n_levels: int = 0, **options) -> tuple[np.ndarray, np.ndarray]:
     """``n_draws`` independent draws of ``method``: (values f[n_draws, n], ok bool[n_draws])."""
-    imputer = get_method(method).make(Target(name="y", kind=kind, n_levels=n_levels,
-                                             options=tuple(sorted(options.items()))))
-    state = imputer.init(inputs)
+    imputer = get_method(method).make(Target(name="y", kind=kind, n_levels=n_levels),
+                                      **options)
+    state = initial_state(imputer, inputs)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_draws)
     out = jax.jit(jax.vmap(lambda k: imputer.draw(k, state, inputs)))(keys)
     return np.asarray(out.values), np.asarray(out.ok)

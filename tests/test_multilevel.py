@@ -173,8 +173,8 @@ def test_gibbs_state_forgets_an_absurd_start(popmis):
         x=jnp.asarray(x), keep=jnp.ones(3, bool), gram=jnp.asarray(x.T @ (x * ry[:, None])),
         codes=jnp.asarray([1, 1, 1]), cluster=jnp.asarray(popmis.school.to_numpy() - 1))
     target = Target(name="popular", kind="continuous", n_clusters=100, n_random=1)
-    fitted = pan_init(inputs, target)
-    step = jax.jit(lambda k, st: run_pan(k, st, inputs, target, 1)[1].state)
+    fitted = pan_init(inputs, target, "uniform-shrinkage")
+    step = jax.jit(lambda k, st: run_pan(k, st, inputs, target, 1, "uniform-shrinkage")[1].state)
     paths = []
     for factor in (100.0, 0.01):
         state = PanState(fitted.psi * factor, fitted.sigma2 * factor)

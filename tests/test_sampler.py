@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import jaxmice as jm
-from jaxmice.methods import Draw, Imputer, MethodInfo, no_state
+from jaxmice.methods import Draw, Imputer, MethodInfo
 
 
 def _frame(seed=0, n=300):
@@ -166,7 +166,7 @@ def test_constant_and_collinear_predictors_are_dropped_and_logged():
 def _broken(target):
     def draw(key, state, inputs):
         return Draw(values=jnp.full_like(inputs.y, jnp.nan), state=state, ok=jnp.array(True))
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 def test_user_registered_method_and_failure_reporting(df):
@@ -215,3 +215,33 @@ def test_compiled_once_per_shape_and_specification():
     imp.iterate(1)
     assert after_first - before <= 1
     assert sampler.iterate._cache_size() == after_first
+
+
+def _constant_method(value: float) -> MethodInfo:
+    """A method imputing ``value`` everywhere, under one name whatever the value."""
+
+    def make(target):
+        def draw(key, state, inputs):
+            return Draw(values=jnp.full_like(inputs.y, value), state=state, ok=jnp.array(True))
+        return Imputer(init=None, draw=draw)
+
+    return MethodInfo(name="test.constant", kinds=frozenset({"continuous"}), make=make)
+
+
+def test_reregistered_method_does_not_reuse_the_old_program(df):
+    """The plan holds the method itself, not its name: after ``register_method(...,
+    overwrite=True)`` an otherwise equal plan compiles the new method."""
+    from jaxmice import methods
+
+    data = df[["y", "x", "z"]]
+    spec = dict(m=2, maxit=2, method={"y": "test.constant", "x": "", "z": ""},
+                predictor_matrix={"y": {"x": 0}}, seed=4, progress=False)
+    try:
+        for value in (1.0, 2.0):
+            jm.register_method(_constant_method(value), overwrite=True)
+            imp = jm.mice(data, **spec)
+            for k in range(2):
+                imputed = imp.complete(k).loc[data.y.isna(), "y"]
+                assert len(imputed) > 0 and (imputed == value).all()
+    finally:
+        methods._REGISTRY.pop("test.constant", None)

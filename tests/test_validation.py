@@ -10,8 +10,8 @@ import pytest
 import jaxmice as jm
 from jaxmice import methods
 from jaxmice.adapters import pandas as adapter
-from jaxmice.methods import Draw, Imputer, MethodInfo, no_state
-from jaxmice.spec import resolve_methods, resolve_predictor_matrix
+from jaxmice.methods import Draw, Imputer, MethodInfo
+from jaxmice.specification import specify
 
 N = 24
 
@@ -41,9 +41,8 @@ def test_fixture_is_a_valid_specification(df):
     values, observed, schema = adapter.encode(df)
     assert [c.kind for c in schema.columns] == [
         "continuous", "continuous", "binary", "nominal", "continuous"]
-    pred = resolve_predictor_matrix(None, schema)
-    resolved = resolve_methods(None, values, observed, ~observed, schema, pred)
-    assert resolved.methods == ("", "pmm", "logreg", "polyreg", "")
+    spec = specify(values, observed, schema)
+    assert spec.methods == ("", "pmm", "logreg", "polyreg", "")
 
 
 # ----- methods --------------------------------------------------------------------------------
@@ -253,7 +252,7 @@ def test_cluster_column_with_missing_values_adapter(df):
 def two_level_method(monkeypatch):
     """A stand-in multilevel method (registered for one test only)."""
     def make(target):
-        return Imputer(init=no_state, draw=lambda key, state, inputs: Draw(inputs.y, (), True))
+        return Imputer(init=None, draw=lambda key, state, inputs: Draw(inputs.y, (), True))
 
     info = MethodInfo(name="test.2l", kinds=frozenset({"continuous"}), make=make,
                       needs_cluster=True)

@@ -24,7 +24,7 @@ from . import (
     polyreg,
     sample,
 )
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitInputs
 
 _BUILTIN = (
     pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
@@ -83,6 +83,6 @@ for _module in _BUILTIN:
     register_method(_module.METHOD)
 
 __all__ = [
-    "Draw", "Imputer", "MethodInfo", "Target", "VisitInputs", "no_state",
+    "Draw", "Imputer", "MethodInfo", "Target", "VisitInputs", "NO_METHOD", "PASSIVE",
     "register_method", "get_method", "available_methods",
 ]

@@ -1,19 +1,32 @@
 """The contract every imputation method follows.
 
-A method is a :class:`MethodInfo` (metadata the sampler and ``make_method`` read) whose
-``make`` factory turns a :class:`Target` (static facts about the variable) into an
-:class:`Imputer`: a pair of pure functions, ``init`` and ``draw``, in the style of optax and
-blackjax. The sampler vmaps both over the m chains and jit-compiles the whole iteration, so a
-method never calls ``jit`` or ``vmap`` itself and never leaves JAX.
+A method is a :class:`MethodInfo` (metadata the specification, the plan and ``make_method``
+read) whose ``make`` factory turns a :class:`Target` (static facts about the variable) and the
+method's options into an :class:`Imputer`: a pair of pure functions, ``init`` and ``draw``, in
+the style of optax and blackjax. The sampler vmaps both over the m chains and jit-compiles the
+whole iteration, so a method never calls ``jit`` or ``vmap`` itself and never leaves JAX.
+
+Options are declared once, as the factory's keyword-only arguments with their defaults, e.g.
+``make(target, *, donors=5, ridge=1e-5)``; :attr:`MethodInfo.options` reads them from that
+signature.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import inspect
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
+
+#: the method of a column that is not imputed
+NO_METHOD = ""
+#: the method of a passive column (a function of other columns)
+PASSIVE = "~"
+#: the levels a method imputes at: each row, or each cluster (one value per cluster)
+LEVELS = ("row", "cluster")
 
 
 @dataclass(frozen=True)
@@ -26,7 +39,8 @@ class Target:
             target may serve several columns).
         n_levels: number of categories (0 for continuous).
         n_clusters: number of clusters (0 for single-level methods).
-        options: method options as sorted ``(name, value)`` pairs, e.g. ``(("donors", 5),)``.
+        options: the options given for the column as sorted ``(name, value)`` pairs, e.g.
+            ``(("donors", 5),)``; the factory gets them as keyword arguments.
         n_random: multilevel methods: random effects per cluster (the intercept plus one per
             design column coded 2 or 4).
         n_means: multilevel methods: design columns whose cluster means are added (codes 3
@@ -40,10 +54,6 @@ class Target:
     options: tuple = ()
     n_random: int = 0
     n_means: int = 0
-
-    def option(self, name: str, default: Any) -> Any:
-        """The value of option ``name``, or ``default``."""
-        return dict(self.options).get(name, default)
 
 
 class VisitInputs(NamedTuple):
@@ -94,17 +104,37 @@ class Imputer(NamedTuple):
     """A method bound to one target variable.
 
     Attributes:
-        init: ``(inputs: VisitInputs) -> state``, called once before the first iteration.
+        init: ``(inputs: VisitInputs) -> state``, called once before the first iteration;
+            None for a stateless method (its ``draw`` then gets the state ``()``).
         draw: ``(key, state, inputs: VisitInputs) -> Draw``.
     """
 
-    init: Callable[[VisitInputs], Any]
+    init: Callable[[VisitInputs], Any] | None
     draw: Callable[[jax.Array, Any, VisitInputs], Draw]
 
 
-def no_state(inputs: VisitInputs) -> tuple:
-    """``init`` for stateless methods."""
-    return ()
+def initial_state(imputer: Imputer, inputs: VisitInputs) -> Any:
+    """``imputer``'s state before the first visit (``()`` for a stateless method)."""
+    return () if imputer.init is None else imputer.init(inputs)
+
+
+def at_least_one(value: Any, option: str, method: str, target: Target) -> int:
+    """An integer option that must be >= 1 (``donors``, ``sweeps``), checked when the method
+    is bound.
+
+    Raises:
+        ValueError: naming the method, the column and the option.
+    """
+    count = int(value)
+    if count < 1:
+        raise ValueError(f"{method} for column {target.name!r}: {option} must be >= 1, "
+                         f"got {value!r}")
+    return count
+
+
+def no_design_facts(codes: np.ndarray) -> dict[str, int]:
+    """The static facts of a method that reads no predictor codes beyond 0/1: none."""
+    return {}
 
 
 @dataclass(frozen=True)
@@ -114,19 +144,69 @@ class MethodInfo:
     Attributes:
         name: the name users type (``"pmm"``, ``"2l.pan"``).
         kinds: the variable kinds it can impute.
-        make: ``(target: Target) -> Imputer``.
+        make: ``(target: Target, *, option=default, ...) -> Imputer``; its keyword-only
+            arguments are the method's options.
         needs_cluster: whether it needs a cluster variable (code -2 in its predictor row).
         multilevel_alternative: the method to suggest when a single-level method is given a
             cluster code.
-        options: the option names it accepts (e.g. ``("donors", "ridge")``).
         description: one line for tables and error messages.
+        allowed_codes: the predictor codes it accepts (besides -2).
+        level: ``"row"`` (one value per row) or ``"cluster"`` (one value per cluster, the
+            column constant within clusters).
+        design_facts: ``(codes: i[q]) -> {Target field: int}``, the static facts the method
+            needs from its row of design codes (e.g. ``n_random``, ``n_means``).
     """
 
     name: str
     kinds: frozenset[str]
-    make: Callable[[Target], Imputer]
+    make: Callable[..., Imputer]
     needs_cluster: bool = False
     multilevel_alternative: str | None = None
-    options: tuple[str, ...] = ()
     description: str = ""
     allowed_codes: frozenset[int] = field(default_factory=lambda: frozenset({0, 1}))
+    level: str = "row"
+    design_facts: Callable[[np.ndarray], Mapping[str, int]] = no_design_facts
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"method {self.name!r}: level must be one of {LEVELS}, got "
+                             f"{self.level!r}")
+        if self.level == "cluster" and not self.needs_cluster:
+            raise ValueError(f"method {self.name!r}: a cluster-level method needs a cluster")
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The options the factory accepts (its keyword-only arguments) and their defaults."""
+        params = inspect.signature(self.make).parameters.values()
+        return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The option names it accepts (e.g. ``("donors", "ridge")``)."""
+        return tuple(self.defaults)
+
+    def check_options(self, given: Mapping[str, Any], column: Hashable) -> tuple:
+        """``given`` as sorted ``(name, value)`` pairs (:attr:`Target.options`).
+
+        Raises:
+            ValueError: an option the method does not take, naming the column.
+        """
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            raise ValueError(f"column {column!r}: method {self.name!r} takes no option(s) "
+                             f"{unknown} (it takes {list(self.options)})")
+        return tuple(sorted(given.items()))
+
+    def target(self, name: Hashable, kind: str, n_levels: int, n_clusters: int,
+               codes: np.ndarray, options: tuple = ()) -> Target:
+        """The :class:`Target` of a column imputed by this method.
+
+        Args:
+            codes: i[q] the design codes of the column's visit (intercept 1).
+        """
+        return Target(name=name, kind=kind, n_levels=n_levels, n_clusters=n_clusters,
+                      options=options, **self.design_facts(np.asarray(codes)))
+
+    def bind(self, target: Target) -> Imputer:
+        """The method bound to ``target``, its options passed to the factory."""
+        return self.make(target, **dict(target.options))

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import cross_products, select_predictors
-from .base import Draw, Imputer, VisitInputs, no_state
+from .base import Draw, Imputer, VisitInputs
 
 #: predictor codes the cluster-level methods accept (2-4 are read as 1)
 CLUSTER_LEVEL_CODES = frozenset({0, 1, 2, 3, 4})
@@ -83,9 +83,6 @@ def cluster_level(imputer: Imputer, n_clusters: int) -> Imputer:
     def init(inputs: VisitInputs):
         return imputer.init(to_clusters(inputs, n_clusters))
 
-    if imputer.init is no_state:  # the sampler then skips building inputs for init
-        init = no_state
-
     def draw(key: jax.Array, state, inputs: VisitInputs) -> Draw:
         clusters = to_clusters(inputs, n_clusters)
         out = imputer.draw(key, state, clusters)
@@ -93,4 +90,5 @@ def cluster_level(imputer: Imputer, n_clusters: int) -> Imputer:
         return Draw(values=to_rows(values, inputs), state=out.state,
                     ok=out.ok & clusters.ry.any())
 
-    return Imputer(init=init, draw=draw)
+    # a stateless method stays stateless (the sampler then builds no inputs for its init)
+    return Imputer(init=None if imputer.init is None else init, draw=draw)

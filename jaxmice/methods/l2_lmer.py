@@ -31,6 +31,7 @@ from .multilevel import (
     finite,
     fitting_stats,
     linear_predictor,
+    random_effect_facts,
     two_level_design,
 )
 
@@ -83,6 +84,6 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2l.lmer", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    allowed_codes=MULTILEVEL_CODES,
+    allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="linear mixed model by REML plus an approximate posterior draw (Jolani 2018)",
 )

@@ -23,9 +23,11 @@ import jax
 import jax.numpy as jnp
 
 from ..models.small import cholesky
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .multilevel import (
     MULTILEVEL_CODES,
+    PSI_PRIOR,
+    SWEEPS,
     check_psi_prior,
     distributions,
     draw_covariance,
@@ -34,6 +36,7 @@ from .multilevel import (
     fitting_stats,
     linear_predictor,
     pan_init,
+    random_effect_facts,
     repeat_sweeps,
     two_level_design,
     visit_priors,
@@ -61,16 +64,14 @@ def draw_df(key: jax.Array, sigma2: jax.Array, scale: jax.Array) -> jax.Array:
     return jnp.asarray(DF_GRID, sigma2.dtype)[jax.random.categorical(key, loglik)]
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR) -> Imputer:
     """Bind ``2l.norm`` to a continuous target."""
-    sweeps = int(target.option("sweeps", 1))
-    if sweeps < 1:
-        raise ValueError(f"2l.norm for column {target.name!r}: sweeps must be >= 1")
-    check_psi_prior(target)
+    sweeps = at_least_one(sweeps, "sweeps", "2l.norm", target)
+    psi_prior = check_psi_prior(psi_prior, target)
     n_clusters = target.n_clusters
 
     def init(inputs: VisitInputs) -> NormState:
-        start = pan_init(inputs, target)
+        start = pan_init(inputs, target, psi_prior)
         return NormState(psi=start.psi,
                          sigma2=jnp.full(n_clusters, start.sigma2), scale=start.sigma2,
                          df=jnp.asarray(4.0, start.sigma2.dtype))
@@ -95,7 +96,7 @@ def make(target: Target) -> Imputer:
         k_gibbs, k_noise = jax.random.split(key)
         design = two_level_design(inputs, target)
         y, w, cluster = inputs.y, inputs.ry.astype(inputs.y.dtype), inputs.cluster
-        priors = visit_priors(inputs, target, design)
+        priors = visit_priors(inputs, target, design, psi_prior)
         new, beta, b = repeat_sweeps(
             lambda k, current: sweep(k, current, design, y, w, cluster, priors.psi,
                                      priors.var_y), k_gibbs, state, sweeps)
@@ -109,6 +110,6 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2l.norm", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    options=("sweeps", "psi_prior"), allowed_codes=MULTILEVEL_CODES,
+    allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="linear mixed model, cluster-specific residual variances, Gibbs sampler",
 )

@@ -9,40 +9,40 @@ sweeps run per visit; each draws (beta, b) jointly, then Psi and sigma^2 (see
 :mod:`.multilevel`). The chain starts from EM estimates of Psi, and Psi's prior is the
 uniform-shrinkage prior (option ``psi_prior``; :class:`.multilevel.CovariancePrior`), not
 pan's inverse-Wishart with scale var(y), which overstated small random-slope variances.
-One sweep per visit suffices because the joint (beta, b) step removes
-the slow beta-b mixing of the plain Gibbs sampler; the chains' R-hat on popmis is checked in
-the tests.
+One sweep per visit suffices because the joint (beta, b) step removes the slow beta-b mixing
+of the plain Gibbs sampler; the chains' R-hat on popmis is checked in the tests.
 """
 
 from __future__ import annotations
 
 import jax
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .multilevel import (
     MULTILEVEL_CODES,
+    PSI_PRIOR,
+    SWEEPS,
     PanState,
     check_psi_prior,
     finite,
     linear_predictor,
     pan_init,
+    random_effect_facts,
     run_pan,
 )
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR) -> Imputer:
     """Bind ``2l.pan`` to a continuous target."""
-    sweeps = int(target.option("sweeps", 1))
-    if sweeps < 1:
-        raise ValueError(f"2l.pan for column {target.name!r}: sweeps must be >= 1, got {sweeps}")
-    check_psi_prior(target)
+    sweeps = at_least_one(sweeps, "sweeps", "2l.pan", target)
+    psi_prior = check_psi_prior(psi_prior, target)
 
     def init(inputs: VisitInputs) -> PanState:
-        return pan_init(inputs, target)
+        return pan_init(inputs, target, psi_prior)
 
     def draw(key: jax.Array, state: PanState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_noise = jax.random.split(key)
-        design, out = run_pan(k_gibbs, state, inputs, target, sweeps)
+        design, out = run_pan(k_gibbs, state, inputs, target, sweeps, psi_prior)
         noise = jax.random.normal(k_noise, inputs.y.shape, inputs.y.dtype)
         values = (linear_predictor(design, out.beta, out.b, inputs.cluster)
                   + jax.numpy.sqrt(out.state.sigma2) * noise)
@@ -54,6 +54,6 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2l.pan", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    options=("sweeps", "psi_prior"), allowed_codes=MULTILEVEL_CODES,
+    allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="linear mixed model, homoscedastic, Gibbs sampler (pan)",
 )

@@ -13,33 +13,35 @@ from __future__ import annotations
 
 import jax
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .multilevel import (
     MULTILEVEL_CODES,
+    PSI_PRIOR,
+    SWEEPS,
     PanState,
     check_psi_prior,
     finite,
     linear_predictor,
     pan_init,
+    random_effect_facts,
     run_pan,
 )
-from .pmm import match
+from .pmm import DONORS, match
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, sweeps: int = SWEEPS, donors: int = DONORS,
+         psi_prior: str = PSI_PRIOR) -> Imputer:
     """Bind ``2l.pmm`` to a continuous (or ordinal/binary code) target."""
-    sweeps = int(target.option("sweeps", 1))
-    donors = int(target.option("donors", 5))
-    if sweeps < 1 or donors < 1:
-        raise ValueError(f"2l.pmm for column {target.name!r}: sweeps and donors must be >= 1")
-    check_psi_prior(target)
+    sweeps = at_least_one(sweeps, "sweeps", "2l.pmm", target)
+    donors = at_least_one(donors, "donors", "2l.pmm", target)
+    psi_prior = check_psi_prior(psi_prior, target)
 
     def init(inputs: VisitInputs) -> PanState:
-        return pan_init(inputs, target)
+        return pan_init(inputs, target, psi_prior)
 
     def draw(key: jax.Array, state: PanState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_match = jax.random.split(key)
-        design, out = run_pan(k_gibbs, state, inputs, target, sweeps)
+        design, out = run_pan(k_gibbs, state, inputs, target, sweeps, psi_prior)
         b_mean = out.sol.u @ out.sol.lam.T
         donor_pred = linear_predictor(design, out.sol.beta, b_mean, inputs.cluster)
         target_pred = linear_predictor(design, out.beta, out.b, inputs.cluster)
@@ -52,7 +54,6 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2l.pmm", kinds=frozenset({"continuous", "ordinal", "binary"}), make=make,
-    needs_cluster=True, options=("sweeps", "donors", "psi_prior"),
-    allowed_codes=MULTILEVEL_CODES,
+    needs_cluster=True, allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="predictive mean matching on a linear mixed model's predictions",
 )

@@ -22,6 +22,6 @@ def make(target: Target) -> Imputer:
 
 METHOD = MethodInfo(
     name="2lonly.mean", kinds=frozenset({"continuous", "binary", "nominal", "ordinal"}),
-    make=make, needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES,
+    make=make, needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level variable: the cluster's observed mean (random cluster if none)",
 )

@@ -11,15 +11,16 @@ from __future__ import annotations
 from . import norm
 from .base import Imputer, MethodInfo, Target
 from .cluster_level import CLUSTER_LEVEL_CODES, cluster_level
+from .norm import RIDGE
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, ridge: float = RIDGE) -> Imputer:
     """Bind ``2lonly.norm`` to a continuous target."""
-    return cluster_level(norm.make(target), target.n_clusters)
+    return cluster_level(norm.make(target, ridge=ridge), target.n_clusters)
 
 
 METHOD = MethodInfo(
     name="2lonly.norm", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    options=("ridge",), allowed_codes=CLUSTER_LEVEL_CODES,
+    allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level variable: Bayesian linear regression on cluster means",
 )

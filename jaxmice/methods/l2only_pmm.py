@@ -12,15 +12,16 @@ from __future__ import annotations
 from . import pmm
 from .base import Imputer, MethodInfo, Target
 from .cluster_level import CLUSTER_LEVEL_CODES, cluster_level
+from .norm import RIDGE
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, donors: int = pmm.DONORS, ridge: float = RIDGE) -> Imputer:
     """Bind ``2lonly.pmm`` to a target (continuous, binary or ordinal)."""
-    return cluster_level(pmm.make(target), target.n_clusters)
+    return cluster_level(pmm.make(target, donors=donors, ridge=ridge), target.n_clusters)
 
 
 METHOD = MethodInfo(
     name="2lonly.pmm", kinds=frozenset({"continuous", "binary", "ordinal"}), make=make,
-    needs_cluster=True, options=("donors", "ridge"), allowed_codes=CLUSTER_LEVEL_CODES,
+    needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level variable: predictive mean matching on cluster means",
 )

@@ -12,7 +12,10 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_laplace, newton_mode, standardize
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+
+#: the default prior sd of the coefficients of the standardised predictors
+PRIOR_SD = 5.0
 
 
 def prior_precision(q: int, prior_sd: float, intercept_sd: float = 10.0) -> jax.Array:
@@ -20,9 +23,9 @@ def prior_precision(q: int, prior_sd: float, intercept_sd: float = 10.0) -> jax.
     return jnp.full(q, prior_sd**-2.0).at[0].set(intercept_sd**-2.0)
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
     """Bind ``logreg`` to a binary target (codes 0/1)."""
-    prior_sd = float(target.option("prior_sd", 5.0))
+    prior_sd = float(prior_sd)
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_y = jax.random.split(key)
@@ -38,12 +41,12 @@ def make(target: Target) -> Imputer:
         mode = newton_mode(neg_log_post, jnp.zeros(xs.shape[1], xs.dtype))
         beta, ok = draw_laplace(k_par, mode)
         values = jax.random.bernoulli(k_y, jax.nn.sigmoid(xs @ beta)).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=ok)
+        return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
     name="logreg", kinds=frozenset({"binary"}), make=make, multilevel_alternative="2l.bin",
-    options=("prior_sd",), description="logistic regression (Bayesian draw)",
+    description="logistic regression (Bayesian draw)",
 )

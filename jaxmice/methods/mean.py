@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 
 
 def make(target: Target) -> Imputer:
@@ -16,7 +16,7 @@ def make(target: Target) -> Imputer:
         mean = jnp.sum(w * inputs.y) / jnp.maximum(w.sum(), 1.0)
         return Draw(values=jnp.full_like(inputs.y, mean), state=state, ok=w.sum() > 0)
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(

@@ -72,6 +72,15 @@ from .base import Target, VisitInputs
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})
 
 
+def random_effect_facts(codes: np.ndarray) -> dict[str, int]:
+    """The static sizes a multilevel method reads from its visit's design codes ``codes: i[q]``
+    (intercept first): ``n_random``, the intercept plus one random slope per column coded 2
+    or 4, and ``n_means``, the columns coded 3 or 4 whose cluster means are added."""
+    codes = np.asarray(codes)
+    return dict(n_random=1 + int(np.isin(codes[1:], (2, 4)).sum()),
+                n_means=int(np.isin(codes, (3, 4)).sum()))
+
+
 def distributions():
     """``numpyro.distributions``, imported on first use (at trace time): importing NumPyro
     costs ``import jaxmice`` 0.3 s, which single-level runs need not pay."""
@@ -210,6 +219,10 @@ def prior_scales(y: jax.Array, z: jax.Array, w: jax.Array) -> tuple[jax.Array, j
 
 
 PSI_PRIORS = ("uniform-shrinkage", "half-t")
+#: the default prior on Psi of the Gibbs methods (their option ``psi_prior``)
+PSI_PRIOR = PSI_PRIORS[0]
+#: the default number of Gibbs sweeps per visit (option ``sweeps``)
+SWEEPS = 1
 
 
 class CovariancePrior(NamedTuple):
@@ -306,23 +319,27 @@ class VisitPriors(NamedTuple):
     var_y: jax.Array
 
 
-def check_psi_prior(target: Target) -> str:
-    """The ``psi_prior`` option of ``target`` (default ``"uniform-shrinkage"``), checked when
-    the method is bound, before anything is traced."""
-    kind = target.option("psi_prior", PSI_PRIORS[0])
+def check_psi_prior(kind: str, target: Target) -> str:
+    """The ``psi_prior`` option ``kind`` of ``target``'s method, checked when the method is
+    bound, before anything is traced.
+
+    Raises:
+        ValueError: not one of :data:`PSI_PRIORS`, naming the column.
+    """
     if kind not in PSI_PRIORS:
         raise ValueError(f"column {target.name!r}: psi_prior must be one of {PSI_PRIORS}, "
                          f"got {kind!r}")
     return kind
 
 
-def visit_priors(inputs: VisitInputs, target: Target, design: TwoLevelDesign) -> VisitPriors:
-    """The priors at this visit: option ``psi_prior`` of ``target`` (default
-    ``"uniform-shrinkage"``), scales from the observed rows."""
+def visit_priors(inputs: VisitInputs, target: Target, design: TwoLevelDesign,
+                 psi_prior: str) -> VisitPriors:
+    """The priors at this visit: Psi's of kind ``psi_prior`` (:data:`PSI_PRIORS`), scales from
+    the observed rows."""
     w = inputs.ry.astype(inputs.y.dtype)
     var_y, unit = prior_scales(inputs.y, design.z, w)
     scales = within_scales(inputs.y, design, w, inputs.cluster, target.n_clusters)
-    return VisitPriors(covariance_prior(check_psi_prior(target), scales, unit), scales, var_y)
+    return VisitPriors(covariance_prior(psi_prior, scales, unit), scales, var_y)
 
 
 def draw_covariance(key: jax.Array, psi: jax.Array, b: jax.Array,
@@ -415,11 +432,11 @@ def observed_clusters(inputs: VisitInputs, n_clusters: int) -> jax.Array:
     return jax.ops.segment_sum(inputs.ry.astype(jnp.int32), inputs.cluster, n_clusters) > 0
 
 
-def pan_init(inputs: VisitInputs, target: Target) -> PanState:
+def pan_init(inputs: VisitInputs, target: Target, psi_prior: str) -> PanState:
     """Start of the homoscedastic Gibbs sampler: sigma^2 at the within-cluster residual
-    variance, Psi from :func:`start_covariance`."""
+    variance, Psi from :func:`start_covariance` (``psi_prior``: see :func:`visit_priors`)."""
     design = two_level_design(inputs, target)
-    scales = visit_priors(inputs, target, design).scales
+    scales = visit_priors(inputs, target, design, psi_prior).scales
     stats = fitting_stats(design, inputs.y, inputs.ry.astype(inputs.y.dtype))
     psi = start_covariance(design, stats, scales, observed_clusters(inputs, target.n_clusters))
     return PanState(psi=psi, sigma2=scales.sigma2)
@@ -466,12 +483,13 @@ def repeat_sweeps(sweep, key: jax.Array, state, sweeps: int):
 
 
 def run_pan(key: jax.Array, state: PanState, inputs: VisitInputs, target: Target,
-            sweeps: int) -> tuple[TwoLevelDesign, PanDraw]:
-    """``sweeps`` Gibbs sweeps of 2l.pan's model from ``state`` (warm start)."""
+            sweeps: int, psi_prior: str) -> tuple[TwoLevelDesign, PanDraw]:
+    """``sweeps`` Gibbs sweeps of 2l.pan's model from ``state`` (warm start), Psi's prior of
+    kind ``psi_prior``."""
     design = two_level_design(inputs, target)
     w = inputs.ry.astype(inputs.y.dtype)
     stats = fitting_stats(design, inputs.y, w)
-    priors = visit_priors(inputs, target, design)
+    priors = visit_priors(inputs, target, design, psi_prior)
 
     def sweep(k, current):
         return pan_sweep(k, current, design, stats, inputs.y, w, inputs.cluster, priors.psi,

@@ -9,12 +9,15 @@ from __future__ import annotations
 import jax
 
 from ..linalg import draw_linear
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+
+#: the default ridge: the share of each diagonal element of x'x added for stability
+RIDGE = 1e-5
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, ridge: float = RIDGE) -> Imputer:
     """Bind ``norm`` to a continuous target."""
-    ridge = float(target.option("ridge", 1e-5))
+    ridge = float(ridge)
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_noise = jax.random.split(key)
@@ -24,10 +27,10 @@ def make(target: Target) -> Imputer:
         values = (inputs.x * inputs.keep) @ par.beta + par.sigma * noise
         return Draw(values=values, state=state, ok=par.fit.ok)
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
     name="norm", kinds=frozenset({"continuous"}), make=make, multilevel_alternative="2l.pan",
-    options=("ridge",), description="Bayesian linear regression",
+    description="Bayesian linear regression",
 )

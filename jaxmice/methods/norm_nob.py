@@ -10,12 +10,13 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import least_squares
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .norm import RIDGE
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, ridge: float = RIDGE) -> Imputer:
     """Bind ``norm.nob`` to a continuous target."""
-    ridge = float(target.option("ridge", 1e-5))
+    ridge = float(ridge)
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         fit = least_squares(inputs.x, inputs.y, inputs.ry.astype(inputs.x.dtype), inputs.keep,
@@ -25,11 +26,11 @@ def make(target: Target) -> Imputer:
         values = (inputs.x * inputs.keep) @ fit.coef + sigma * noise
         return Draw(values=values, state=state, ok=fit.ok)
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
     name="norm.nob", kinds=frozenset({"continuous"}), make=make,
-    multilevel_alternative="2l.pan", options=("ridge",),
+    multilevel_alternative="2l.pan",
     description="linear regression, parameter uncertainty ignored",
 )

@@ -13,7 +13,11 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_linear
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from .norm import RIDGE
+
+#: the default number of nearest donors a recipient's donor is drawn from
+DONORS = 5
 
 
 def _sortable(values: jax.Array) -> jax.Array:
@@ -87,12 +91,10 @@ def match(
     return order[jnp.clip(at, 0, n - 1)]
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, donors: int = DONORS, ridge: float = RIDGE) -> Imputer:
     """Bind ``pmm`` to a target (continuous, binary or ordinal: donors give observed codes)."""
-    donors = int(target.option("donors", 5))
-    ridge = float(target.option("ridge", 1e-5))
-    if donors < 1:
-        raise ValueError(f"pmm for column {target.name!r}: donors must be >= 1, got {donors}")
+    donors = at_least_one(donors, "donors", "pmm", target)
+    ridge = float(ridge)
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_match = jax.random.split(key)
@@ -102,11 +104,11 @@ def make(target: Target) -> Imputer:
         rows = match(k_match, xk @ par.fit.coef, inputs.ry, xk @ par.beta, donors)
         return Draw(values=inputs.y[rows], state=state, ok=par.fit.ok & inputs.ry.any())
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
     name="pmm", kinds=frozenset({"continuous", "binary", "ordinal"}), make=make,
-    multilevel_alternative="2l.pmm", options=("donors", "ridge"),
+    multilevel_alternative="2l.pmm",
     description="predictive mean matching",
 )

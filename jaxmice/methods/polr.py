@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_laplace, newton_mode
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .logreg import PRIOR_SD
 from .polyreg import categorical_fit_inputs
 
 _FAR = 1e3  # stands in for the infinite outer cut points, keeping gradients finite
@@ -36,9 +37,9 @@ def class_log_probs(eta: jax.Array, theta_cuts: jax.Array) -> jax.Array:
     return _log_diff_sigmoid(cuts[None, 1:] - eta[:, None], cuts[None, :-1] - eta[:, None])
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
     """Bind ``polr`` to an ordered target with ``target.n_levels`` levels."""
-    prior_sd = float(target.option("prior_sd", 5.0))
+    prior_sd = float(prior_sd)
     n_levels = target.n_levels
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
@@ -63,13 +64,13 @@ def make(target: Target) -> Imputer:
         theta, ok = draw_laplace(k_par, mode)
         logp = class_log_probs(xs @ theta[:q], theta[q:])
         values = jax.random.categorical(k_y, logp).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=ok)
+        return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
     name="polr", kinds=frozenset({"ordinal", "binary"}), make=make,
-    multilevel_alternative="2l.polr", options=("prior_sd",),
+    multilevel_alternative="2l.polr",
     description="proportional-odds logistic regression (Bayesian draw)",
 )

@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_laplace, newton_mode, standardize
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
-from .logreg import prior_precision
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .logreg import PRIOR_SD, prior_precision
 
 
 def categorical_fit_inputs(inputs: VisitInputs, n_levels: int
@@ -25,9 +25,9 @@ def categorical_fit_inputs(inputs: VisitInputs, n_levels: int
     return w, xs, onehot
 
 
-def make(target: Target) -> Imputer:
+def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
     """Bind ``polyreg`` to a categorical target with ``target.n_levels`` levels."""
-    prior_sd = float(target.option("prior_sd", 5.0))
+    prior_sd = float(prior_sd)
     n_levels = target.n_levels
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
@@ -48,13 +48,13 @@ def make(target: Target) -> Imputer:
         mode = newton_mode(neg_log_post, jnp.zeros((n_levels - 1) * q, xs.dtype))
         theta, ok = draw_laplace(k_par, mode)
         values = jax.random.categorical(k_y, logits(theta)).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=ok)
+        return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
     name="polyreg", kinds=frozenset({"binary", "nominal", "ordinal"}), make=make,
-    multilevel_alternative="2l.polyreg", options=("prior_sd",),
+    multilevel_alternative="2l.polyreg",
     description="multinomial logistic regression (Bayesian draw)",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from ..linalg import random_observed_rows
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, no_state
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 
 
 def make(target: Target) -> Imputer:
@@ -15,7 +15,7 @@ def make(target: Target) -> Imputer:
         rows = random_observed_rows(key, inputs.ry, inputs.y.shape)
         return Draw(values=inputs.y[rows], state=state, ok=inputs.ry.any())
 
-    return Imputer(init=no_state, draw=draw)
+    return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(

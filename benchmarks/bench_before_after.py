@@ -1,0 +1,104 @@
+"""Compare two installs of jaxmice on this machine, in one run: 2l.pan and pmm at 20,000 rows.
+
+Usage::
+
+    python benchmarks/bench_before_after.py --before /old/venv/bin/python \
+        --after /new/venv/bin/python [--rows 20000] [--repeats 5]
+
+Each interpreter imports its own jaxmice (e.g. an editable install of an older checkout in a
+virtual environment of its own); both run this ``benchmarks/`` folder's child scripts. For each
+and each of ``--repeats`` rounds, interleaved so that drifting machine load hits both alike:
+
+- 2l.pan (``jm_2lpan.py``, the data of ``bench_2lpan.py``): the whole process cold without
+  cache, cold from a cache filled by a previous process, both less the process's own warm
+  second call, and that warm call;
+- pmm (``jm_single.py``, the data of ``bench_single_level.py``): the whole process, cold
+  without cache.
+
+Prints the median of each figure per checkout and the ratio after / before (below 1: the new
+checkout is faster), and the spread (max / min - 1) of the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from generate import make_multilevel_missing, make_single_level, write_csv
+from harness import HERE, NO_CACHE, time_cold_and_warm, time_process
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of the children: the cache left to each run, the harness importable."""
+    env = dict(os.environ)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    env.pop("JAXMICE_COMPILATION_CACHE", None)
+    env["PYTHONPATH"] = str(HERE)
+    return env
+
+
+def jaxmice_location(py: Path) -> str:
+    """Where ``py`` imports jaxmice from."""
+    return subprocess.run([str(py), "-c", "import jaxmice; print(jaxmice.__file__)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def one_round(py: Path, pan_csv: Path, pmm_csv: Path, work: Path, m: int, maxit: int
+              ) -> dict[str, float]:
+    """One round of every figure with the interpreter ``py``."""
+    env = child_environment()
+    py = str(py)
+    out: dict[str, float] = {}
+    runs, failures = time_cold_and_warm(
+        [py, str(HERE / "jm_2lpan.py"), str(pan_csv), str(m), str(maxit), "1"], env,
+        Path(tempfile.mkdtemp(dir=work)))
+    if failures:
+        raise RuntimeError(f"{py}: {failures}")
+    for run in runs:
+        if run.key in ("nocache", "cached"):
+            jj = run.report
+            out[f"2l.pan cold, {run.key}"] = run.wall - jj["warm_call"] - jj["warm_complete"]
+            out.setdefault("2l.pan warm", jj["warm_call"])
+    out["pmm cold, nocache"] = time_process(
+        [py, str(HERE / "jm_single.py"), str(pmm_csv), "--m", str(m), "--maxit", str(maxit),
+         "--no-cache"], dict(env, **NO_CACHE))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, required=True)
+    parser.add_argument("--after", type=Path, required=True)
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--m", type=int, default=5)
+    parser.add_argument("--maxit", type=int, default=10)
+    args = parser.parse_args(argv)
+    for side in ("before", "after"):
+        print(f"{side}: {getattr(args, side)} imports {jaxmice_location(getattr(args, side))}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        pan_csv, pmm_csv = work / "pan.csv", work / "pmm.csv"
+        write_csv(make_multilevel_missing(args.rows, round(args.rows * 0.05), 1), pan_csv)
+        write_csv(make_single_level(args.rows, 10, 1), pmm_csv)
+        results: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+        for r in range(args.repeats):
+            for side in ("before", "after"):
+                results[side].append(one_round(getattr(args, side), pan_csv, pmm_csv, work,
+                                               args.m, args.maxit))
+                print(f"round {r + 1} {side}: {results[side][-1]}", flush=True)
+    print(f"\n{'figure':22s} {'before':>8s} {'after':>8s} {'after/before':>13s}  spread")
+    for key in results["before"][0]:
+        before = [row[key] for row in results["before"]]
+        after = [row[key] for row in results["after"]]
+        mb, ma = statistics.median(before), statistics.median(after)
+        spread = max(max(v) / min(v) - 1.0 for v in (before, after))
+        print(f"{key:22s} {mb:8.2f} {ma:8.2f} {ma / mb:13.2f}  {spread:.0%}")
+
+
+if __name__ == "__main__":
+    main()

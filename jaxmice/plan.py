@@ -1,0 +1,98 @@
+"""From a :class:`~jaxmice.specification.Specification` to the sampler's static
+:class:`~jaxmice.sampler.Plan` and device :class:`~jaxmice.sampler.Consts`.
+
+The plan groups the visits into *branches*, one per distinct (method, target, post): columns
+that share one compile one copy of the method. The design holds every column that predicts
+some target; each visit carries the predictor codes of the design's columns, which the
+visit's method reads (through :meth:`~jaxmice.methods.MethodInfo.target`) for whatever static
+facts it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import sampler
+from .adapters import pandas as adapter
+from .design import Term, make_terms
+from .specification import Specification
+
+
+def design_codes(row: np.ndarray, term_of: np.ndarray, column: int) -> np.ndarray:
+    """i[Q] the predictor code of each design column for the visit of ``column``.
+
+    Args:
+        row: i[p] the column's predictor-matrix row.
+        term_of: i[Q] the data column of each design column (entry 0, the intercept, unused).
+
+    Returns:
+        The intercept coded 1, the column's own dummies and the cluster variable 0.
+    """
+    codes = np.where(np.arange(len(term_of)) == 0, 1, row[term_of])
+    codes[1:][term_of[1:] == column] = 0
+    return np.where(codes == -2, 0, codes)
+
+
+def _design(spec: Specification) -> tuple[tuple[Term, ...], np.ndarray]:
+    """The design's terms and the data column of each design column (i[Q], intercept 0)."""
+    pred = spec.predictor
+    predictors = sorted({k for j in spec.visit_sequence
+                         for k in np.flatnonzero(pred[j] > 0).tolist()})
+    terms = make_terms(spec.schema, predictors)
+    return terms, np.array([0] + [t.column for t in terms for _ in t.labels])
+
+
+def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
+               ) -> tuple[sampler.Plan, sampler.Consts]:
+    """The static plan and the visit table of ``spec`` on the encoded data.
+
+    Args:
+        values: f[n, p] the encoded data; observed: bool[n, p] its observed cells.
+
+    Raises:
+        ValueError: an option value a method rejects (raised by its factory, naming the
+            column).
+    """
+    schema, pred, where = spec.schema, spec.predictor, spec.where
+    terms, term_of = _design(spec)
+    clusters = np.zeros(values.shape, dtype=np.int32)
+    branches: list[sampler.Branch] = []
+    rows: dict[str, list] = dict(column=[], branch=[], slot=[], codes=[], cluster_column=[])
+    for j in spec.visit_sequence:
+        col, info, row = schema.columns[j], spec.models[j], pred[j]
+        cluster_col = int(np.flatnonzero(row == -2)[0]) if (row == -2).any() else None
+        n_clusters = 0
+        if cluster_col is not None:
+            index = adapter.cluster_index(values, observed, schema, schema.names[cluster_col])
+            clusters[:, cluster_col] = index.row_cluster
+            n_clusters = index.n_clusters
+        codes = design_codes(row, term_of, j)
+        target = info.target(name=col.name, kind=col.kind, n_levels=col.n_levels,
+                             n_clusters=n_clusters, codes=codes, options=spec.options[j])
+        info.bind(target)  # the factory checks the option values, naming the column
+        branch = sampler.Branch(method=info, target=dataclasses.replace(target, name=None),
+                                post=spec.post.get(j))
+        if branch not in branches:
+            branches.append(branch)
+        b = branches.index(branch)
+        rows["column"].append(j)
+        rows["branch"].append(b)
+        rows["slot"].append(rows["branch"].count(b) - 1)
+        rows["codes"].append(codes)
+        rows["cluster_column"].append(cluster_col or 0)
+    passives = tuple(sorted(spec.passives.items()))
+    tracked = tuple(sorted(set(spec.visit_sequence)
+                           | {j for j, _ in passives if where[:, j].any()}))
+    plan = sampler.Plan(branches=tuple(branches), visit_branch=tuple(rows["branch"]),
+                        terms=terms, passives=passives, names=schema.names, tracked=tracked)
+    n_visits = len(spec.visit_sequence)
+    visits = sampler.Visits(**{
+        k: jnp.asarray(np.array(v, dtype=np.int32).reshape(n_visits, len(term_of))
+                       if k == "codes" else np.array(v, dtype=np.int32))
+        for k, v in rows.items()})
+    consts = sampler.Consts(observed=jnp.asarray(observed), where=jnp.asarray(where),
+                            clusters=jnp.asarray(clusters), visits=visits)
+    return plan, consts

@@ -1,0 +1,53 @@
+"""A method registered from outside the package (tests/toy_method.py) works through
+``make_method``, ``mice`` and ``plot_pred``, with no change to the package."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from toy_method import TOY_MEDIAN
+
+import jaxmice as jm
+
+
+@pytest.fixture
+def df() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 40
+    x = rng.normal(size=n)
+    y = 2.0 * x + rng.normal(size=n)
+    y[:10] = np.nan
+    return pd.DataFrame({"x": x, "y": y})
+
+
+def test_toy_method_is_registered_with_its_options():
+    assert jm.available_methods()["toy.median"] is TOY_MEDIAN
+    assert TOY_MEDIAN.options == ("shift",)
+    assert TOY_MEDIAN.defaults == {"shift": 0.0}
+    assert TOY_MEDIAN.level == "row"
+
+
+def test_toy_method_through_make_method_mice_and_plot_pred(df):
+    methods = jm.make_method(df)
+    assert methods.to_dict() == {"x": "", "y": "pmm"}
+    methods["y"] = "toy.median"
+    imp = jm.mice(df, m=2, maxit=2, method=methods, method_options={"y": {"shift": 0.5}},
+                  seed=3, progress=False)
+    assert imp.method.to_dict() == {"x": "", "y": "toy.median"}
+    expected = np.median(df.y.dropna()) + 0.5
+    for k in range(2):
+        done = imp.complete(k)
+        np.testing.assert_allclose(done.loc[df.y.isna(), "y"], expected, rtol=1e-12)
+        np.testing.assert_array_equal(done.loc[df.y.notna(), "y"], df.y.dropna())
+    assert imp.logged_events.empty
+    fig = jm.plot_pred(imp.predictor_matrix, imp.method)
+    right = [c for c in fig.axes[0].child_axes if getattr(c, "_orientation", None) == "y"]
+    assert [t.get_text() for t in right[0].yaxis.get_ticklabels()] == ["", "toy.median"]
+
+
+def test_toy_method_rejects_an_unknown_option(df):
+    with pytest.raises(ValueError, match=r"column 'y': method 'toy.median' takes no option\(s\) "
+                                         r"\['donors'\] \(it takes \['shift'\]\)"):
+        jm.mice(df, m=1, maxit=1, method={"y": "toy.median"},
+                method_options={"y": {"donors": 3}}, progress=False)
