@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     t2 = time.perf_counter()
 
     missing = df[TARGET].isna().to_numpy()
-    multilevel = args.method.startswith("2l")
+    multilevel = jm.available_methods()[args.method].needs_cluster
     pred = jm.make_predictor_matrix(df, cluster=CLUSTER if multilevel else None)
     # The cluster column is a predictor (-2, the class variable) of y only, as in the R script.
     pred.loc[:, CLUSTER] = 0

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .progress import show_progress
+
 
 @dataclass(frozen=True)
 class Analyses:
@@ -60,15 +62,18 @@ def _estimates(result: Any, k: int) -> tuple[tuple[str, ...], np.ndarray, np.nda
     return names, est, cov, (None if dfcom is None else float(dfcom))
 
 
-def analyze(frames: Sequence[Any], fn: Callable[[Any], Any], progress: bool = True
+def analyze(frames: Sequence[Any], fn: Callable[[Any], Any], progress: bool | None = None
             ) -> Analyses:
     """Run ``fn`` on each completed frame and collect estimates and covariances.
+
+    ``progress``: a progress bar, None on a terminal or in a notebook only, True or False to
+    force.
 
     Raises:
         ValueError: the analyses disagree on their parameters' names.
     """
     iterator = frames
-    if progress:
+    if show_progress(progress):
         from tqdm.auto import tqdm
 
         iterator = tqdm(frames, desc="analysing", unit="data set", leave=False)

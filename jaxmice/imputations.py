@@ -85,10 +85,15 @@ class Imputations:
 
     # ----- continuing the chains -------------------------------------------------------------
     @in_float64
-    def iterate(self, maxit: int = 1, progress: bool = False) -> Imputations:
+    def iterate(self, maxit: int = 1, progress: bool | None = None) -> Imputations:
         """Continue the same chains for ``maxit`` more iterations (R's ``mice.mids``).
 
         ``mice(df, maxit=5).iterate(5)`` equals ``mice(df, maxit=10)`` with the same seed.
+
+        Args:
+            maxit: the number of further iterations.
+            progress: a progress bar: None on a terminal or in a notebook only; True or
+                False to force (:func:`jaxmice.progress.show_progress`).
 
         Returns:
             A new :class:`Imputations`; this one is unchanged.
@@ -209,7 +214,7 @@ class Imputations:
         return _fit_arrays(formula, data, self.schema, family, reml)[0]
 
     @in_float64
-    def analyze(self, fn: Any, progress: bool = True) -> Any:
+    def analyze(self, fn: Any, progress: bool | None = None) -> Any:
         """Run ``fn(completed DataFrame)`` on each data set, on the host (R: ``with(imp,
         expr)`` for any analysis).
 

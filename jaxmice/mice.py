@@ -56,7 +56,7 @@ def mice(
     visit_sequence: str | Sequence[Hashable] | None = None,
     post: Mapping[Hashable, Callable[[jax.Array], jax.Array]] | None = None,
     seed: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     kinds: Mapping[Hashable, str] | None = None,
     method_options: Mapping[Hashable, Mapping[str, Any]] | None = None,
     data_init: Any = None,
@@ -78,7 +78,8 @@ def mice(
             (fewest missing first), ``"revmonotone"``, or a list of column names.
         post: per column ``f[n] -> f[n]`` applied to each draw, e.g. ``jm.squeeze(1, 10)``.
         seed: integer seed; the same seed gives the same imputations.
-        progress: show a progress bar.
+        progress: show a progress bar: None (default) on a terminal or in a notebook, not
+            when the output goes to a file or a log; True or False to force.
         kinds: per-column kind overrides (``continuous binary nominal ordinal``).
         method_options: per-column method options, e.g. ``{"y": {"donors": 10}}``.
         data_init: starting values for the imputed cells (R's ``data.init``): one complete

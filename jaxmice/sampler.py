@@ -31,6 +31,7 @@ from .design import Term, build_design
 from .linalg import cross_products, random_observed_rows, select_predictors
 from .methods import MethodInfo, Target, VisitInputs
 from .passive import Passive
+from .progress import show_progress
 
 
 @dataclass(frozen=True)
@@ -255,14 +256,15 @@ def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, key: jax
 
 
 def run(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
-        first: int, count: int, progress: bool = False) -> tuple[jax.Array, tuple, list[Any]]:
+        first: int, count: int, progress: bool | None = False
+        ) -> tuple[jax.Array, tuple, list[Any]]:
     """Run iterations ``first .. first + count - 1`` (1-based), collecting their stats.
 
     Returns:
         The final data and states, and one :class:`IterationStats` per iteration.
     """
     bar = None
-    if progress and count > 0:
+    if show_progress(progress) and count > 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=count, desc="imputing", unit="it", leave=False)

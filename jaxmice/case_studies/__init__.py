@@ -38,7 +38,8 @@ def case_study_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(QUICK[name]) if args.quick else {}
     kwargs.update({key: value for key, value in (("m", args.m), ("maxit", args.maxit))
                    if value is not None})
-    return dict(kwargs, seed=args.seed, progress=not (args.quick or args.no_progress))
+    quiet = args.quick or args.no_progress
+    return dict(kwargs, seed=args.seed, progress=False if quiet else None)
 
 
 def run_case_study(name: str, args: argparse.Namespace) -> dict:

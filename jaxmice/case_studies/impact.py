@@ -18,7 +18,7 @@ from typing import Any
 ANALYSIS = "mort ~ type + age + motor_score + pupil + ct + (1 | name)"
 
 
-def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool = True,
+def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool | None = None,
         quiet: bool = False, rows: int | None = None) -> dict[str, Any]:
     """Run case study II as far as this release goes; figures and tables go to ``out``.
 

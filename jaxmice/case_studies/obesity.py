@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 
-def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool = True,
+def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool | None = None,
         quiet: bool = False) -> dict[str, Any]:
     """Run case study III as far as this release goes; figures and tables go to ``out``."""
     import jaxmice as jm

@@ -77,7 +77,7 @@ def strategies(df: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def run(out: Path, m: int = 20, maxit: int = 10, seed: int = 1, progress: bool = True,
+def run(out: Path, m: int = 20, maxit: int = 10, seed: int = 1, progress: bool | None = None,
         quiet: bool = False) -> dict[str, Any]:
     """Run case study I, print its tables and write its figures to ``out``.
 

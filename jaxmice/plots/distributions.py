@@ -10,6 +10,7 @@ import numpy as np
 
 from .._precision import in_float64
 from ..adapters import pandas as adapter
+from ..methods import NO_METHOD
 from ._figure import (
     IMPUTED,
     OBSERVED,
@@ -53,7 +54,8 @@ def _cells(imp: Any, var: Hashable) -> tuple[Any, np.ndarray, np.ndarray, np.nda
     their values f[m, n_imp]."""
     j = imp.schema.position(var)
     col = imp.schema.columns[j]
-    imputed_rows = np.flatnonzero(imp.where[:, j]) if imp.methods[j] != "" else np.zeros(0, int)
+    imputed = imp.methods[j] != NO_METHOD
+    imputed_rows = np.flatnonzero(imp.where[:, j]) if imputed else np.zeros(0, int)
     if imputed_rows.size == 0:
         raise ValueError(f"column {var!r} has no imputed values")
     observed_rows = np.flatnonzero(imp.observed[:, j])
