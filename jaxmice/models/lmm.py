@@ -108,8 +108,8 @@ def lmm_stats(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReA
               shape: ReShape) -> LmmStats:
     """The sufficient statistics of a linear mixed model over the rows weighted by ``w``.
 
-    The fixed-effect part is one weighted cross-product matrix of ``[X, y]``
-    (:func:`jaxmice.linalg.cross_products`); the random-effect parts are per-block sums.
+    ``X' W X`` is :func:`jaxmice.linalg.cross_products`; the random-effect parts are
+    per-block sums.
 
     Args:
         y: f[n] response; x: f[n, p] fixed-effect design; zval: f[n, K] values of ``Z``;
@@ -118,15 +118,15 @@ def lmm_stats(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReA
     Returns:
         The :class:`LmmStats`.
     """
-    p = x.shape[1]
-    gram = weighted_cross_products(jnp.concatenate([x, y[:, None]], axis=1), w)
+    wx = x * w[:, None]
+    wy = y * w
     return LmmStats(
         ztz=block_gram(zval, w, re, shape),
-        ztx=block_cross(zval, x * w[:, None], re, shape),
-        zty=block_cross(zval, y * w, re, shape),
-        xtx=gram[:p, :p],
-        xty=gram[:p, p],
-        yty=gram[p, p],
+        ztx=block_cross(zval, wx, re, shape),
+        zty=block_cross(zval, wy, re, shape),
+        xtx=weighted_cross_products(x, w),
+        xty=wx.T @ y,
+        yty=wy @ y,
         n=w.sum(),
     )
 
