@@ -19,21 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import harness
 from generate import make_single_level, write_csv
-from harness import (
-    HERE,
-    NO_CACHE,
-    RESULTS,
-    append_result,
-    child_env,
-    fmt,
-    jax_backend,
-    platform_name,
-    r_skip_reason,
-    ratio,
-    time_repeats,
-    timestamp,
-)
 
 
 def print_table(row: dict[str, object]) -> None:
@@ -59,11 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="disable JAX's persistent compilation cache"
     )
-    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
+    parser.add_argument("--results", type=Path, default=harness.RESULTS, help="CSV to append to")
     args = parser.parse_args(argv)
 
     notes = [f"median of {args.repeats}"] if args.repeats > 1 else []
-    skip_r = r_skip_reason(args.no_r, ["mice"])
+    skip_r = harness.r_skip_reason(args.no_r, ["mice"])
     if skip_r:
         notes.append(f"R skipped: {skip_r}")
     if args.no_jaxmice:
@@ -71,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_cache:
         notes.append("JAX compilation cache off")
 
-    env = child_env()
-    jm_env = dict(env, **NO_CACHE) if args.no_cache else env
+    env = harness.child_env()
+    jm_env = dict(env, **harness.NO_CACHE) if args.no_cache else env
 
     r_s = jm_s = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,30 +67,30 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(make_single_level(args.rows, args.cols, args.seed), data)
         common = [str(args.m), str(args.maxit), str(args.seed)]
         if not skip_r:
-            r_cmd = ["Rscript", str(HERE / "r" / "mice_single.R"), str(data), *common]
-            r_s = time_repeats(r_cmd, args.repeats, "R mice")
+            r_cmd = ["Rscript", str(harness.HERE / "r" / "mice_single.R"), str(data), *common]
+            r_s = harness.time_repeats(r_cmd, args.repeats, "R mice")
         if not args.no_jaxmice:
-            jm_cmd = [sys.executable, str(HERE / "jm_single.py"), str(data)]
+            jm_cmd = [sys.executable, str(harness.HERE / "jm_single.py"), str(data)]
             jm_cmd += ["--m", common[0], "--maxit", common[1], "--seed", common[2]]
             jm_cmd += ["--no-cache"] if args.no_cache else []
-            jm_s = time_repeats(jm_cmd, args.repeats, "jaxmice", jm_env)
+            jm_s = harness.time_repeats(jm_cmd, args.repeats, "jaxmice", jm_env)
 
     row: dict[str, object] = {
-        "date": timestamp(),
+        "date": harness.timestamp(),
         "benchmark": "single_level_pmm",
         "rows": args.rows,
         "cols": args.cols,
         "m": args.m,
         "maxit": args.maxit,
-        "r_seconds": fmt(r_s),
-        "jaxmice_seconds": fmt(jm_s),
-        "ratio": fmt(ratio(r_s, jm_s)),
-        "platform": platform_name(),
-        "jax_backend": "" if args.no_jaxmice else jax_backend(env),
+        "r_seconds": harness.fmt(r_s),
+        "jaxmice_seconds": harness.fmt(jm_s),
+        "ratio": harness.fmt(harness.ratio(r_s, jm_s)),
+        "platform": harness.platform_name(),
+        "jax_backend": "" if args.no_jaxmice else harness.jax_backend(env),
         "note": "; ".join(notes),
     }
     print_table(row)
-    append_result(row, args.results)
+    harness.append_result(row, args.results)
     print(f"appended to {args.results}", file=sys.stderr)
 
 

@@ -143,12 +143,18 @@ def _bound(s, k: str, tol: float) -> float:
     return max(tol, 2.5 * s.rel_diff_se[k])
 
 
+def _simulated(case: Case, missing: tuple[float, float]):
+    """The case's summary over N_REPS replications, printed; its share missing checked."""
+    s = simulate(case, N_REPS)
+    print("\n" + s.row())
+    assert missing[0] <= s.missing <= missing[1]
+    return s
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SLOPE_CASES, ids=case_id)
 def test_small_random_slope(case):
-    s = simulate(case, N_REPS)
-    print("\n" + s.row())
-    assert 0.30 <= s.missing <= 0.40
+    s = _simulated(case, (0.30, 0.40))
     for k, v in s.coverage.items():
         assert 0.92 <= v <= 0.98, f"{case.method}: coverage of {k}: {v:.3f}"
     for k in ("tau2_x", "tau01"):
@@ -162,9 +168,7 @@ def test_small_random_slope(case):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", FEW_CASES, ids=case_id)
 def test_few_clusters(case):
-    s = simulate(case, N_REPS)
-    print("\n" + s.row())
-    assert 0.25 <= s.missing <= 0.35
+    s = _simulated(case, (0.25, 0.35))
     assert abs(s.rel_diff["tau2"]) <= 0.10, f"tau2: {s.rel_diff['tau2']:+.3f}"
     # 2l.pmm covers x less well with 10 large clusters (0.908 at 500 replications; 0.930 with
     # 15; complete data 0.942; its tau^2 is right), likely from matching: y is missing where x
@@ -195,17 +199,20 @@ def _prior_draws(prior: CovariancePrior, q: int, n_draws: int = 4000, steps: int
     return np.asarray(jax.jit(jax.vmap(chain))(keys))
 
 
+def _uniform_correlation(draws: np.ndarray) -> bool:
+    corr = draws[:, 0, 1] / np.sqrt(draws[:, 0, 0] * draws[:, 1, 1])
+    return stats.kstest(corr, stats.uniform(-1, 2).cdf).pvalue > 1e-3
+
+
 def test_uniform_shrinkage_prior_margins():
     """Under the default prior each variance has density s0 / (s0 + psi)^2 (the shrinkage
     s0 / (s0 + psi) is uniform) and the correlation is uniform on (-1, 1): Kolmogorov-Smirnov
     at a fixed seed, 4,000 independent draws."""
     s0 = np.array([0.3, 0.02])
     draws = _prior_draws(CovariancePrior(jnp.asarray(1.0), jnp.asarray(0.5 / s0)), 2)
-    for k in range(2):
-        shrinkage = s0[k] / (s0[k] + draws[:, k, k])
-        assert stats.kstest(shrinkage, "uniform").pvalue > 1e-3
-    corr = draws[:, 0, 1] / np.sqrt(draws[:, 0, 0] * draws[:, 1, 1])
-    assert stats.kstest(corr, stats.uniform(-1, 2).cdf).pvalue > 1e-3
+    shrinkage = s0 / (s0 + np.diagonal(draws, axis1=1, axis2=2))
+    assert all(stats.kstest(shrinkage[:, k], "uniform").pvalue > 1e-3 for k in range(2))
+    assert _uniform_correlation(draws)
     # the test has power: the wrong s0 is rejected
     assert stats.kstest(s0[1] / (2 * s0[1] + draws[:, 1, 1]), "uniform").pvalue < 1e-6
 
@@ -215,11 +222,10 @@ def test_half_t_prior_margins():
     ``(x / A) / sqrt(2 + (x / A)^2)``; the correlation uniform."""
     a = np.array([2.0, 0.1])
     draws = _prior_draws(CovariancePrior(jnp.asarray(0.5), jnp.asarray(1.0 / (4.0 * a**2))), 2)
-    for k in range(2):
-        t = np.sqrt(draws[:, k, k]) / a[k]
-        assert stats.kstest(t, lambda v: v / np.sqrt(2.0 + v**2)).pvalue > 1e-3
-    corr = draws[:, 0, 1] / np.sqrt(draws[:, 0, 0] * draws[:, 1, 1])
-    assert stats.kstest(corr, stats.uniform(-1, 2).cdf).pvalue > 1e-3
+    t = np.sqrt(np.diagonal(draws, axis1=1, axis2=2)) / a
+    half_t = lambda v: v / np.sqrt(2.0 + v**2)  # noqa: E731
+    assert all(stats.kstest(t[:, k], half_t).pvalue > 1e-3 for k in range(2))
+    assert _uniform_correlation(draws)
 
 
 def test_unknown_prior_is_an_error():

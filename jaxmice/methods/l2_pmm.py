@@ -13,40 +13,29 @@ from __future__ import annotations
 
 import jax
 
+from . import multilevel as ml
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .multilevel import (
-    MULTILEVEL_CODES,
-    PSI_PRIOR,
-    SWEEPS,
-    PanState,
-    check_psi_prior,
-    finite,
-    linear_predictor,
-    pan_init,
-    random_effect_facts,
-    run_pan,
-)
 from .pmm import DONORS, match
 
 
-def make(target: Target, *, sweeps: int = SWEEPS, donors: int = DONORS,
-         psi_prior: str = PSI_PRIOR) -> Imputer:
+def make(target: Target, *, sweeps: int = ml.SWEEPS, donors: int = DONORS,
+         psi_prior: str = ml.PSI_PRIOR) -> Imputer:
     """Bind ``2l.pmm`` to a continuous (or ordinal/binary code) target."""
     sweeps = at_least_one(sweeps, "sweeps", "2l.pmm", target)
     donors = at_least_one(donors, "donors", "2l.pmm", target)
-    psi_prior = check_psi_prior(psi_prior, target)
+    psi_prior = ml.check_psi_prior(psi_prior, target)
 
-    def init(inputs: VisitInputs) -> PanState:
-        return pan_init(inputs, target, psi_prior)
+    def init(inputs: VisitInputs) -> ml.PanState:
+        return ml.pan_init(inputs, target, psi_prior)
 
-    def draw(key: jax.Array, state: PanState, inputs: VisitInputs) -> Draw:
+    def draw(key: jax.Array, state: ml.PanState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_match = jax.random.split(key)
-        design, out = run_pan(k_gibbs, state, inputs, target, sweeps, psi_prior)
+        design, out = ml.run_pan(k_gibbs, state, inputs, target, sweeps, psi_prior)
         b_mean = out.sol.u @ out.sol.lam.T
-        donor_pred = linear_predictor(design, out.sol.beta, b_mean, inputs.cluster)
-        target_pred = linear_predictor(design, out.beta, out.b, inputs.cluster)
+        donor_pred = ml.linear_predictor(design, out.sol.beta, b_mean, inputs.cluster)
+        target_pred = ml.linear_predictor(design, out.beta, out.b, inputs.cluster)
         rows = match(k_match, donor_pred, inputs.ry, target_pred, donors)
-        ok = finite(out.beta, out.b, out.state.psi, out.state.sigma2) & inputs.ry.any()
+        ok = ml.finite(out.beta, out.b, out.state.psi, out.state.sigma2) & inputs.ry.any()
         return Draw(values=inputs.y[rows], state=out.state, ok=ok)
 
     return Imputer(init=init, draw=draw)
@@ -54,6 +43,6 @@ def make(target: Target, *, sweeps: int = SWEEPS, donors: int = DONORS,
 
 METHOD = MethodInfo(
     name="2l.pmm", kinds=frozenset({"continuous", "ordinal", "binary"}), make=make,
-    needs_cluster=True, allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
+    needs_cluster=True, allowed_codes=ml.MULTILEVEL_CODES, design_facts=ml.random_effect_facts,
     description="predictive mean matching on a linear mixed model's predictions",
 )
