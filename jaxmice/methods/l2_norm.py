@@ -96,7 +96,7 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR) ->
         k_gibbs, k_noise = jax.random.split(key)
         design = two_level_design(inputs, target)
         y, w, cluster = inputs.y, inputs.ry.astype(inputs.y.dtype), inputs.cluster
-        priors = visit_priors(inputs, target, design, psi_prior)
+        priors = visit_priors(fitting_stats(design, y, w), design, psi_prior)
         new, beta, b = repeat_sweeps(
             lambda k, current: sweep(k, current, design, y, w, cluster, priors.psi,
                                      priors.var_y), k_gibbs, state, sweeps)

@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..linalg import cross_products as design_gram
-from ..linalg import least_squares, select_predictors
+from ..linalg import select_predictors
 from ..models.lmm import (
     LmmStats,
     PlsSolution,
@@ -205,15 +205,21 @@ def draw_inverse_wishart(key: jax.Array, df: jax.Array, scale: jax.Array) -> jax
     return inv.T @ inv
 
 
-def prior_scales(y: jax.Array, z: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+def prior_scales(stats: LmmStats) -> tuple[jax.Array, jax.Array]:
     """Units of the priors: ``s_y^2`` (observed variance of y) and ``s_y^2 / s_k^2: f[q]`` for
     each random effect (``s_k``: sd of z column k; 1 for the intercept), so that results do not
-    depend on the units of y or of the slopes' variables."""
-    total = jnp.maximum(w.sum(), 1.0)
-    mean_y = (w @ y) / total
-    var_y = jnp.maximum((w @ (y - mean_y) ** 2) / jnp.maximum(total - 1.0, 1.0), 1e-12)
-    mean_z = (w @ z) / total
-    var_z = (w @ (z - mean_z) ** 2) / total
+    depend on the units of y or of the slopes' variables.
+
+    Args:
+        stats: the cross products over the observed rows (:func:`fitting_stats`): every
+            moment needed is a sum of them, so no pass over the rows is made.
+    """
+    total = jnp.maximum(stats.n, 1.0)
+    sum_y = stats.zty[:, 0].sum()  # z's column 0 is the intercept
+    var_y = jnp.maximum((stats.yty - sum_y**2 / total) / jnp.maximum(total - 1.0, 1.0), 1e-12)
+    sum_z = stats.ztz[:, 0, :].sum(axis=0)
+    sum_z2 = jnp.diagonal(stats.ztz, axis1=1, axis2=2).sum(axis=0)
+    var_z = (sum_z2 - sum_z**2 / total) / total
     var_z = jnp.where(var_z > 1e-12, var_z, 1.0).at[0].set(1.0)
     return var_y, var_y / var_z
 
@@ -271,30 +277,44 @@ class WithinScales(NamedTuple):
     sampling: jax.Array
 
 
-def within_scales(y: jax.Array, design: TwoLevelDesign, w: jax.Array, cluster: jax.Array,
-                  n_clusters: int) -> WithinScales:
-    """The :class:`WithinScales` of ``y: f[n]`` (observed where ``w: f[n]`` is 1). All scale
-    with the data's units, so priors and starts built on them do not depend on the units."""
-    count = jax.ops.segment_sum(w, cluster, n_clusters)
+# a column whose within-cluster sum of squares is below this share of its raw sum of squares
+# is constant within clusters (the intercept, cluster-level variables): rounding in
+# "total less between" stays far below it
+WITHIN_TOL = 1e-9
+
+
+def within_scales(stats: LmmStats, keep: jax.Array) -> WithinScales:
+    """The :class:`WithinScales` from the cross products over the observed rows.
+
+    Within-cluster sums of squares are the totals less the between-cluster parts (z's column 0
+    is the intercept, so ``ztz[j, 0, 0]`` counts cluster j's rows and ``ztx[j, 0]``, ``zty[j,
+    0]`` sum them): no pass over the rows. All scale with the data's units, so priors and
+    starts built on them do not depend on the units.
+
+    Args:
+        stats: :func:`fitting_stats` over the observed rows; keep: bool[F] fixed columns used.
+    """
+    count = stats.ztz[:, 0, 0]
     has_obs = count > 0
-    values = jnp.concatenate([y[:, None], design.z, design.x], axis=1) * w[:, None]
-    mean = jax.ops.segment_sum(values, cluster, n_clusters) / jnp.maximum(count, 1.0)[:, None]
-    centred = (values - mean[cluster]) * w[:, None]
-    total = w.sum()
-    grand = (values.sum(axis=0) / jnp.maximum(total, 1.0)) * w[:, None]
-    within_ss = jnp.sum(centred**2, axis=0)
-    # columns constant within clusters (the intercept, cluster-level variables) carry no
-    # within-cluster information: drop them
-    varies = within_ss > 1e-8 * jnp.sum((values - grand) ** 2, axis=0)
-    q = design.z.shape[1]
-    x_keep = design.keep & varies[1 + q:]
-    fit = least_squares(centred[:, 1 + q:], centred[:, 0], w, x_keep)
-    dof = jnp.maximum(total - has_obs.sum() - x_keep.sum(), 1.0)
-    sigma2 = jnp.maximum(fit.rss / dof, 1e-12 * jnp.maximum(within_ss[0] / dof, 1e-300))
-    dof_z = jnp.maximum(total - has_obs.sum(), 1.0)
-    var_z = jnp.where(varies[1:1 + q], within_ss[1:1 + q] / dof_z, 1.0).at[0].set(1.0)
-    inv_n = jnp.sum(jnp.where(has_obs, 1.0 / jnp.maximum(count, 1.0), 0.0)) / jnp.maximum(
-        has_obs.sum(), 1)
+    inv_count = jnp.where(has_obs, 1.0 / jnp.where(has_obs, count, 1.0), 0.0)
+    sum_x, sum_y = stats.ztx[:, 0, :], stats.zty[:, 0]
+    wxx = stats.xtx - jnp.einsum("j,ja,jb->ab", inv_count, sum_x, sum_x)
+    wxy = stats.xty - jnp.einsum("j,ja,j->a", inv_count, sum_x, sum_y)
+    wyy = stats.yty - jnp.sum(inv_count * sum_y**2)
+    varies = keep & (jnp.diagonal(wxx) > WITHIN_TOL * jnp.diagonal(stats.xtx))
+    both = varies[:, None] & varies[None, :]
+    gram = jnp.where(both, wxx, 0.0)
+    # least squares of within-centred y on within-centred x, with mice's small ridge
+    penalised = gram + jnp.diag(1e-5 * jnp.diagonal(gram) + (~varies).astype(gram.dtype))
+    coef = jnp.where(varies, jnp.linalg.solve(penalised, jnp.where(varies, wxy, 0.0)), 0.0)
+    rss = wyy - 2.0 * coef @ wxy + coef @ gram @ coef
+    dof = jnp.maximum(stats.n - has_obs.sum() - varies.sum(), 1.0)
+    sigma2 = jnp.maximum(rss / dof, 1e-12 * jnp.maximum(wyy / dof, 1e-300))
+    zz = jnp.diagonal(stats.ztz, axis1=1, axis2=2)
+    wzz = zz.sum(axis=0) - jnp.sum(inv_count[:, None] * stats.ztz[:, 0, :] ** 2, axis=0)
+    dof_z = jnp.maximum(stats.n - has_obs.sum(), 1.0)
+    var_z = jnp.where(wzz > WITHIN_TOL * zz.sum(axis=0), wzz / dof_z, 1.0).at[0].set(1.0)
+    inv_n = inv_count.sum() / jnp.maximum(has_obs.sum(), 1)
     return WithinScales(sigma2=sigma2, sampling=sigma2 * inv_n / var_z)
 
 
@@ -332,13 +352,11 @@ def check_psi_prior(kind: str, target: Target) -> str:
     return kind
 
 
-def visit_priors(inputs: VisitInputs, target: Target, design: TwoLevelDesign,
-                 psi_prior: str) -> VisitPriors:
+def visit_priors(stats: LmmStats, design: TwoLevelDesign, psi_prior: str) -> VisitPriors:
     """The priors at this visit: Psi's of kind ``psi_prior`` (:data:`PSI_PRIORS`), scales from
-    the observed rows."""
-    w = inputs.ry.astype(inputs.y.dtype)
-    var_y, unit = prior_scales(inputs.y, design.z, w)
-    scales = within_scales(inputs.y, design, w, inputs.cluster, target.n_clusters)
+    the cross products over the observed rows (``stats``, :func:`fitting_stats`)."""
+    var_y, unit = prior_scales(stats)
+    scales = within_scales(stats, design.keep)
     return VisitPriors(covariance_prior(psi_prior, scales, unit), scales, var_y)
 
 
@@ -436,8 +454,8 @@ def pan_init(inputs: VisitInputs, target: Target, psi_prior: str) -> PanState:
     """Start of the homoscedastic Gibbs sampler: sigma^2 at the within-cluster residual
     variance, Psi from :func:`start_covariance` (``psi_prior``: see :func:`visit_priors`)."""
     design = two_level_design(inputs, target)
-    scales = visit_priors(inputs, target, design, psi_prior).scales
     stats = fitting_stats(design, inputs.y, inputs.ry.astype(inputs.y.dtype))
+    scales = visit_priors(stats, design, psi_prior).scales
     psi = start_covariance(design, stats, scales, observed_clusters(inputs, target.n_clusters))
     return PanState(psi=psi, sigma2=scales.sigma2)
 
@@ -489,7 +507,7 @@ def run_pan(key: jax.Array, state: PanState, inputs: VisitInputs, target: Target
     design = two_level_design(inputs, target)
     w = inputs.ry.astype(inputs.y.dtype)
     stats = fitting_stats(design, inputs.y, w)
-    priors = visit_priors(inputs, target, design, psi_prior)
+    priors = visit_priors(stats, design, psi_prior)
 
     def sweep(k, current):
         return pan_sweep(k, current, design, stats, inputs.y, w, inputs.cluster, priors.psi,
