@@ -306,7 +306,9 @@ def within_scales(stats: LmmStats, keep: jax.Array) -> WithinScales:
     gram = jnp.where(both, wxx, 0.0)
     # least squares of within-centred y on within-centred x, with mice's small ridge
     penalised = gram + jnp.diag(1e-5 * jnp.diagonal(gram) + (~varies).astype(gram.dtype))
-    coef = jnp.where(varies, jnp.linalg.solve(penalised, jnp.where(varies, wxy, 0.0)), 0.0)
+    factor = jnp.linalg.cholesky(penalised)  # LAPACK: a fixed design of any width compiles fast
+    coef = jnp.where(varies, jax.scipy.linalg.cho_solve((factor, True),
+                                                        jnp.where(varies, wxy, 0.0)), 0.0)
     rss = wyy - 2.0 * coef @ wxy + coef @ gram @ coef
     dof = jnp.maximum(stats.n - has_obs.sum() - varies.sum(), 1.0)
     sigma2 = jnp.maximum(rss / dof, 1e-12 * jnp.maximum(wyy / dof, 1e-300))
