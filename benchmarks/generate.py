@@ -147,6 +147,74 @@ def make_multilevel_missing(
     return df
 
 
+def make_multilevel_two(rows: int, clusters: int, seed: int) -> pd.DataFrame:
+    """Make a two-level random-intercept data set whose ``x1`` has a cluster component.
+
+    As :func:`make_multilevel` (same cluster layout and outcome model), except that ``x1`` is
+    level 1 with a cluster part: ``x1 = v_j + d``, ``v_j ~ N(0, 0.5)``, ``d ~ N(0, 1)``
+    (variances), so its intraclass correlation is 1/3. The outcome is::
+
+        y = 1 + 0.5 x1 + 0.8 x2 + 0.1 z + u_j + e,   u_j ~ N(0, 0.5),  e ~ N(0, 1)
+
+    with ``x2`` Bernoulli(0.5) coded 0/1 (level 1) and ``z`` standard normal per cluster
+    (level 2, constant within a cluster).
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for ``numpy.random.default_rng``.
+
+    Returns:
+        A DataFrame with columns ``cluster`` (int, 1..clusters), ``x1``, ``x2`` (int 0/1),
+        ``z`` and ``y``; no missing values.
+    """
+    if not 1 <= clusters <= rows:
+        raise ValueError("need 1 <= clusters <= rows")
+    rng = np.random.default_rng(seed)
+    cluster = np.arange(rows, dtype=np.int64) * clusters // rows
+    z_j = rng.standard_normal(clusters)
+    u_j = rng.normal(0.0, np.sqrt(0.5), clusters)
+    v_j = rng.normal(0.0, np.sqrt(0.5), clusters)
+    x1 = v_j[cluster] + rng.standard_normal(rows)
+    x2 = rng.integers(0, 2, rows)
+    z = z_j[cluster]
+    y = 1.0 + 0.5 * x1 + 0.8 * x2 + 0.1 * z + u_j[cluster] + rng.standard_normal(rows)
+    return pd.DataFrame({"cluster": cluster + 1, "x1": x1, "x2": x2, "z": z, "y": y})
+
+
+def make_multilevel_two_missing(
+    rows: int, clusters: int, seed: int, missing_prop: float = 0.3
+) -> pd.DataFrame:
+    """Make :func:`make_multilevel_two` data with MAR missingness in ``y`` and ``x1``.
+
+    The complete data are exactly ``make_multilevel_two(rows, clusters, seed)``. Then ``y``
+    is missing with probability ``sigmoid(a_y + x2 - 0.5 z)`` and, independently, ``x1``
+    with probability ``sigmoid(a_x - x2 + 0.5 z)`` (both missing at random given the fully
+    observed ``x2`` and ``z``), with ``a_y`` and ``a_x`` tuned so that on average
+    ``missing_prop`` of each column is missing. The missingness draws use their own random
+    stream (seeded by ``[seed, 2]``).
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for the data and the missingness.
+        missing_prop: Expected proportion missing in each of ``y`` and ``x1``, in (0, 1).
+
+    Returns:
+        A DataFrame with columns ``cluster``, ``x1``, ``x2``, ``z`` and ``y``; NaN marks a
+        missing ``y`` or ``x1``.
+    """
+    if not 0.0 < missing_prop < 1.0:
+        raise ValueError("missing_prop must be in (0, 1)")
+    df = make_multilevel_two(rows, clusters, seed)
+    rng = np.random.default_rng([seed, 2])
+    base = 1.0 * df["x2"].to_numpy() - 0.5 * df["z"].to_numpy()
+    for column, eta in (("y", base), ("x1", -base)):
+        prob = 1.0 / (1.0 + np.exp(-(_intercept_for_rate(eta, missing_prop) + eta)))
+        df.loc[rng.random(rows) < prob, column] = np.nan
+    return df
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a data set as CSV with empty fields for missing values.
 

@@ -2,23 +2,26 @@
 
 Usage::
 
-    python benchmarks/jm_2lpan.py data.csv M MAXIT SEED [--no-cache] [--phases]
+    python benchmarks/jm_2lpan.py data.csv M MAXIT SEED [--impute y [x1]] [--no-cache] [--phases]
 
-Reads the CSV written by ``benchmarks/bench_2lpan.py`` (columns cluster, x1, x2, z, y; y
-incomplete) and imputes ``y`` with ``2l.pan``: ``pred = jm.make_predictor_matrix(df,
-cluster="cluster")`` with ``cluster`` kept as -2 (random intercept) in y's row only, and
-x1, x2, z as fixed effects; no other column is imputed. This is the model of
-``benchmarks/r/mice_2lpan.R``.
+Reads the CSV written by ``benchmarks/bench_2lpan.py`` (columns cluster, x1, x2, z, y; the
+``--impute`` columns incomplete, by default ``y`` only) and imputes each of them with
+``2l.pan``: ``pred = jm.make_predictor_matrix(df, cluster="cluster")`` with ``cluster`` kept
+as -2 (random intercept) in the rows of the imputed columns only, and every other data
+column as a fixed effect (1); no other column is imputed. This is the model of
+``benchmarks/r/mice_2lpan.R``. ``--impute y x1`` is the two-variable design: y and x1 are
+imputed, each with the other, x2 and z as fixed effects.
 
 Default mode makes two calls in the same process::
 
-    jm.mice(df, m=M, maxit=MAXIT, method={"y": "2l.pan"}, predictor_matrix=pred,
+    jm.mice(df, m=M, maxit=MAXIT, method={"y": "2l.pan", ...}, predictor_matrix=pred,
             seed=SEED, progress=False)
 
 first with ``SEED`` (cold: tracing, compiling or loading from the persistent cache,
 running), then with ``SEED + 1`` (warm: the compiled programs are reused). Each call is
 followed by ``imp.complete("long")``, timed separately, from which the mean of the
-imputed y values (the cells missing in the CSV, over all m imputations) is taken.
+imputed values of each imputed column (the cells missing in the CSV, over all m
+imputations) is taken: ``mean_imputed_y`` (and ``mean_imputed_x1``, ...).
 
 ``--phases`` mode splits the cold call into compiling and running. jaxmice compiles one
 program for the initial fill and one for a single iteration (all m chains), whatever
@@ -47,7 +50,6 @@ import time
 from harness import switch_off_compilation_cache
 
 CLUSTER = "cluster"
-TARGET = "y"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,7 +70,12 @@ def main(argv: list[str] | None = None) -> None:
         help="split the cold call into compilation and running (see the module docstring)",
     )
     parser.add_argument(
-        "--method", default="2l.pan", help="method for y; anything else is a test stand-in"
+        "--method",
+        default="2l.pan",
+        help="method of the imputed columns; anything else is a test stand-in",
+    )
+    parser.add_argument(
+        "--impute", nargs="+", default=["y"], help="the incomplete columns to impute (default y)"
     )
     args = parser.parse_args(argv)
     if args.phases and args.maxit < 2:
@@ -87,17 +94,19 @@ def main(argv: list[str] | None = None) -> None:
     df = pd.read_csv(args.csv)
     t2 = time.perf_counter()
 
-    missing = df[TARGET].isna().to_numpy()
+    targets = args.impute
+    missing = {t: df[t].isna().to_numpy() for t in targets}
     multilevel = jm.available_methods()[args.method].needs_cluster
     pred = jm.make_predictor_matrix(df, cluster=CLUSTER if multilevel else None)
-    # The cluster column is a predictor (-2, the class variable) of y only, as in the R script.
+    # The cluster column is a predictor (-2, the class variable) of the imputed columns only,
+    # as in the R script.
     pred.loc[:, CLUSTER] = 0
     if multilevel:
-        pred.loc[TARGET, CLUSTER] = -2
-    method = {TARGET: args.method}
+        pred.loc[targets, CLUSTER] = -2
+    method = dict.fromkeys(targets, args.method)
 
-    def impute(seed: int, maxit: int) -> tuple[float, float, float]:
-        """One ``jm.mice`` call; return its seconds, complete's seconds and the mean."""
+    def impute(seed: int, maxit: int) -> tuple[float, float, dict[str, float]]:
+        """One ``jm.mice`` call; return its seconds, complete's seconds and the means."""
         start = time.perf_counter()
         imp = jm.mice(
             df,
@@ -112,15 +121,19 @@ def main(argv: list[str] | None = None) -> None:
         called = time.perf_counter()
         long = imp.complete("long")
         done = time.perf_counter()
-        imputed = long[TARGET].to_numpy().reshape(args.m, len(df))[:, missing]
-        if not np.isfinite(imputed).all():
-            raise SystemExit("jaxmice left missing or non-finite values in y")
-        return called - start, done - called, float(imputed.mean())
+        means = {}
+        for target in targets:
+            imputed = long[target].to_numpy().reshape(args.m, len(df))[:, missing[target]]
+            if not np.isfinite(imputed).all():
+                raise SystemExit(f"jaxmice left missing or non-finite values in {target}")
+            means[target] = float(imputed.mean())
+        return called - start, done - called, means
 
     out: dict[str, object] = {
         "rows": len(df),
         "clusters": int(df[CLUSTER].nunique()),
-        "n_missing": int(missing.sum()),
+        "n_missing": int(sum(miss.sum() for miss in missing.values())),
+        "impute": targets,
         "m": args.m,
         "maxit": args.maxit,
         "method": args.method,
@@ -142,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
             "compile": round(cold1 - warm1, 3),
             "per_iteration": round(per_iteration, 4),
             "setup": round(warm1 - per_iteration, 3),
-            "mean_imputed_y": mean,
         }
+        out |= {f"mean_imputed_{t}": value for t, value in mean.items()}
     else:
         first, first_complete, mean = impute(args.seed, args.maxit)
         warm, warm_complete, warm_mean = impute(args.seed + 1, args.maxit)
@@ -152,9 +165,10 @@ def main(argv: list[str] | None = None) -> None:
             "first_complete": round(first_complete, 3),
             "warm_call": round(warm, 3),
             "warm_complete": round(warm_complete, 3),
-            "mean_imputed_y": mean,
-            "mean_imputed_y_warm": warm_mean,
         }
+        for target in targets:
+            out[f"mean_imputed_{target}"] = mean[target]
+            out[f"mean_imputed_{target}_warm"] = warm_mean[target]
     print(json.dumps(out))
 
 
