@@ -2,14 +2,23 @@
 
 Usage::
 
-    python benchmarks/bench_2lpan.py [--rows 2000 20000 200000] [--clusters-per-rows 0.05] \
-        [--m 5 --maxit 10 --seed 1] [--r-max-rows N] [--no-r] [--no-phases] [--results PATH]
+    python benchmarks/bench_2lpan.py [--design one|two] [--rows 2000 20000 200000] \
+        [--clusters-per-rows 0.05] [--m 5 --maxit 10 --seed 1] [--r-max-rows N] [--no-r] \
+        [--no-phases] [--results PATH]
 
-For each size the data are ``generate.make_multilevel_missing(rows, clusters, seed)``
-(random-intercept model, about 30% of ``y`` missing at random given ``x2`` and ``z``)
-with ``clusters = round(rows * --clusters-per-rows)``: by default rows / 20 clusters of
-20 rows each. Only ``y`` is imputed, by 2l.pan with x1, x2, z fixed and a random
-intercept per cluster.
+``--design one`` (the default): for each size the data are
+``generate.make_multilevel_missing(rows, clusters, seed)`` (random-intercept model, about
+30% of ``y`` missing at random given ``x2`` and ``z``) with ``clusters = round(rows *
+--clusters-per-rows)``: by default rows / 20 clusters of 20 rows each. Only ``y`` is
+imputed, by 2l.pan with x1, x2, z fixed and a random intercept per cluster.
+
+``--design two``: the data are ``generate.make_multilevel_two_missing(rows, clusters,
+seed)`` (``x1`` with a cluster component; about 30% of ``y`` and 30% of ``x1`` missing at
+random given ``x2`` and ``z``), by default 20,000 rows in 100 clusters of 200 rows
+(``--rows 20000 --clusters-per-rows 0.005``). Both ``y`` and ``x1`` are imputed by 2l.pan,
+each with the other, x2 and z fixed and a random intercept per cluster (cluster -2 in both
+rows of the predictor matrix); x2 and z are complete and not imputed. The rows are named
+``2lpan_two_*``.
 
 Every side runs as a whole fresh process that prints its phase times as JSON:
 
@@ -42,9 +51,18 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from generate import make_multilevel, make_multilevel_missing, write_csv
+import pandas as pd
+from generate import (
+    make_multilevel,
+    make_multilevel_missing,
+    make_multilevel_two,
+    make_multilevel_two_missing,
+    write_csv,
+)
 from harness import (
     HERE,
     RESULTS,
@@ -63,6 +81,37 @@ DATA_COLUMNS = 5  # cluster, x1, x2, z, y
 METHOD = "2l.pan"
 
 
+@dataclass(frozen=True)
+class Design:
+    """A benchmark design: which columns are incomplete and imputed, and its data.
+
+    Attributes:
+        targets: the columns imputed by 2l.pan (each with cluster -2 in its row).
+        complete: ``(rows, clusters, seed) -> DataFrame`` before the values are deleted.
+        incomplete: ``(rows, clusters, seed) -> DataFrame`` with the values deleted.
+        prefix: the start of the benchmark names in the results CSV.
+        rows: the default ``--rows``.
+        clusters_per_rows: the default ``--clusters-per-rows``.
+    """
+
+    targets: tuple[str, ...]
+    complete: Callable[[int, int, int], pd.DataFrame]
+    incomplete: Callable[[int, int, int], pd.DataFrame]
+    prefix: str
+    rows: tuple[int, ...]
+    clusters_per_rows: float
+
+
+DESIGNS = {
+    "one": Design(
+        ("y",), make_multilevel, make_multilevel_missing, "2lpan", (2000, 20000, 200000), 0.05
+    ),
+    "two": Design(
+        ("y", "x1"), make_multilevel_two, make_multilevel_two_missing, "2lpan_two", (20000,), 0.005
+    ),
+}
+
+
 def whole_cold(wall: float, jj: dict) -> float:
     """Whole-process seconds of a jaxmice run less its second (warm) call."""
     return wall - jj["warm_call"] - jj["warm_complete"]
@@ -77,6 +126,30 @@ def jm_note(label: str, wall: float, jj: dict) -> str:
     )
 
 
+def write_data(
+    design: Design, rows: int, clusters: int, seed: int, csv: Path
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Write one incomplete data set; return per target the mean and number of deleted values."""
+    df = design.incomplete(rows, clusters, seed)
+    complete = design.complete(rows, clusters, seed)
+    truth, n_missing = {}, {}
+    for target in design.targets:
+        missing = df[target].isna().to_numpy()
+        truth[target] = float(complete[target].to_numpy()[missing].mean())
+        n_missing[target] = int(missing.sum())
+    write_csv(df, csv)
+    return truth, n_missing
+
+
+def means_note(res: dict) -> str:
+    """The imputed means on every side and the mean of the deleted values, per target."""
+    parts = []
+    for target, truth in res["truth"].items():
+        means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"][target].items())
+        parts.append(f"mean imputed {target}: {means}; deleted values {truth:.3f}")
+    return "; ".join(parts)
+
+
 def run_size(
     rows: int,
     clusters: int,
@@ -86,31 +159,40 @@ def run_size(
     tmp: Path,
 ) -> dict:
     """Generate one data set and time every side on it; return timings and notes."""
+    design = DESIGNS[args.design]
     csv = tmp / f"data_{rows}.csv"
     start = time.perf_counter()
-    df = make_multilevel_missing(rows, clusters, args.seed)
-    missing = df["y"].isna().to_numpy()
-    truth = float(make_multilevel(rows, clusters, args.seed)["y"].to_numpy()[missing].mean())
-    write_csv(df, csv)
+    truth, n_missing = write_data(design, rows, clusters, args.seed, csv)
+    counts = ", ".join(f"{n} {target} missing" for target, n in n_missing.items())
     print(
-        f"{rows} rows, {clusters} clusters, {missing.sum()} y missing: "
+        f"{rows} rows, {clusters} clusters, {counts}: "
         f"data written in {time.perf_counter() - start:.1f}s",
         file=sys.stderr,
     )
-    res: dict = {"rows": rows, "clusters": clusters, "truth": truth, "notes": [], "means": {}}
+    res: dict = {
+        "rows": rows,
+        "clusters": clusters,
+        "truth": truth,
+        "notes": [],
+        "means": {target: {} for target in design.targets},
+    }
     # other processes on the machine distort the times: record how busy it was
     load = os.getloadavg()[0]
-    res["notes"].append(f"{clusters} clusters, {missing.sum()} y missing, load average {load:.2f}")
+    res["notes"].append(f"{clusters} clusters, {counts}, load average {load:.2f}")
     common = [str(csv), str(args.m), str(args.maxit), str(args.seed)]
+    r_targets = [] if design.targets == ("y",) else [",".join(design.targets)]
+    jm_targets = [] if design.targets == ("y",) else ["--impute", *design.targets]
 
     if skip_r or (args.r_max_rows is not None and rows > args.r_max_rows):
         why = skip_r or f"rows > --r-max-rows {args.r_max_rows}"
         res["notes"].append(f"R skipped: {why}")
     else:
         try:
-            wall, rj = run_json(["Rscript", str(HERE / "r" / "mice_2lpan.R"), *common], "R")
+            r_script = str(HERE / "r" / "mice_2lpan.R")
+            wall, rj = run_json(["Rscript", r_script, *common, *r_targets], "R")
             res["r_whole"], res["r_mice"] = wall, rj["mice"]
-            res["means"]["R"] = rj["mean_imputed_y"]
+            for target in design.targets:
+                res["means"][target]["R"] = rj[f"mean_imputed_{target}"]
             res["notes"].append(
                 f"R: library {rj['library']:.2f} read {rj['read']:.2f} mice {rj['mice']:.2f} "
                 f"(wall {wall:.2f})"
@@ -119,29 +201,23 @@ def run_size(
             print(f"warning: {exc}", file=sys.stderr)
             res["notes"].append("R failed")
 
-    jm_cmd = [sys.executable, str(HERE / "jm_2lpan.py"), *common]
+    jm_cmd = [sys.executable, str(HERE / "jm_2lpan.py"), *common, *jm_targets]
     if args.jm_method != METHOD:
         jm_cmd += ["--method", args.jm_method]
     runs, failures = time_cold_and_warm(jm_cmd, env, tmp / f"cache_{rows}")
     res["notes"].extend(failures)
-    warm, firsts, warm_means = [], [], []
+    warm = []
     for run in runs:
         jj = run.report
         res[f"jm_{run.key}"] = whole_cold(run.wall, jj)
         res["backend"] = jj["backend"]
-        firsts.append(jj["mean_imputed_y"])
-        warm_means.append(jj["mean_imputed_y_warm"])
         res["notes"].append(jm_note(run.label, run.wall, jj))
         warm.append(jj["warm_call"])
     if warm:
         res["jm_warm"] = statistics.median(warm)
         res["notes"].append(f"warm: median of {[round(w, 3) for w in warm]}")
-        res["means"][f"jm (seed {args.seed})"] = firsts[0]
-        res["means"][f"jm warm (seed {args.seed + 1})"] = warm_means[0]
-        # every process uses the same seeds, so the means should agree to rounding
-        spread = max(max(v) - min(v) for v in (firsts, warm_means))
-        if spread > 1e-9:
-            res["means"]["jm spread between processes"] = spread
+        for target in design.targets:
+            add_jm_means(res["means"][target], [run.report for run in runs], target, args.seed)
 
     if not args.no_phases:
         try:
@@ -155,9 +231,23 @@ def run_size(
         except RuntimeError as exc:
             print(f"warning: {exc}", file=sys.stderr)
             res["notes"].append("--phases failed")
-    means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"].items())
-    res["notes"].append(f"mean imputed y: {means}; deleted values {truth:.3f}")
+    res["notes"].append(means_note(res))
     return res
+
+
+def add_jm_means(means: dict[str, float], reports: list[dict], target: str, seed: int) -> None:
+    """Add jaxmice's imputed means of ``target`` (first and warm call) to ``means``.
+
+    Every process uses the same seeds, so the means should agree to rounding; a spread
+    between the processes above 1e-9 is added too.
+    """
+    firsts = [jj[f"mean_imputed_{target}"] for jj in reports]
+    warm_means = [jj[f"mean_imputed_{target}_warm"] for jj in reports]
+    means[f"jm (seed {seed})"] = firsts[0]
+    means[f"jm warm (seed {seed + 1})"] = warm_means[0]
+    spread = max(max(v) - min(v) for v in (firsts, warm_means))
+    if spread > 1e-9:
+        means["jm spread between processes"] = spread
 
 
 def print_table(results: list[dict]) -> None:
@@ -205,19 +295,33 @@ def print_table(results: list[dict]) -> None:
                 f"{res['rows']} rows, jaxmice phases (no cache): compile {pj['compile']:.2f}s, "
                 f"setup {pj['setup']:.3f}s, {pj['per_iteration']:.4f}s per iteration"
             )
-        means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"].items())
-        print(f"{res['rows']} rows, mean imputed y: {means}; deleted values {res['truth']:.3f}")
+        for target, truth in res["truth"].items():
+            means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"][target].items())
+            print(f"{res['rows']} rows, mean imputed {target}: {means}; deleted values {truth:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Generate the data sets, time every side, print the table and record the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[2000, 20000, 200000])
+    parser.add_argument(
+        "--design",
+        choices=sorted(DESIGNS),
+        default="one",
+        help="one: impute y only (default); two: impute y and x1 (100 clusters of 200 rows)",
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=None,
+        help="design one: 2000 20000 200000; two: 20000",
+    )
     parser.add_argument(
         "--clusters-per-rows",
         type=float,
-        default=0.05,
-        help="clusters = round(rows * this); default 0.05: rows/20 clusters of 20 rows each",
+        default=None,
+        help="clusters = round(rows * this); design one: 0.05 (rows/20 clusters of 20 rows "
+        "each); two: 0.005 (clusters of 200 rows)",
     )
     parser.add_argument("--m", type=int, default=5)
     parser.add_argument("--maxit", type=int, default=10)
@@ -236,6 +340,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.maxit < 2 and not args.no_phases:
         parser.error("--phases needs --maxit >= 2 (or pass --no-phases)")
+    design = DESIGNS[args.design]
+    if args.rows is None:
+        args.rows = list(design.rows)
+    if args.clusters_per_rows is None:
+        args.clusters_per_rows = design.clusters_per_rows
 
     skip_r = r_skip_reason(args.no_r, ["mice", "pan"])
     env = child_env(own_cache_only=True)  # jaxmice then uses XDG_CACHE_HOME
@@ -248,7 +357,9 @@ def main(argv: list[str] | None = None) -> None:
 
     print_table(results)
     stamp, where = timestamp(), platform_name()
-    prefix = "2lpan" if args.jm_method == METHOD else f"standin_{args.jm_method}"
+    prefix = design.prefix if args.jm_method == METHOD else f"standin_{args.jm_method}"
+    if args.jm_method != METHOD and args.design != "one":
+        prefix += f"_{args.design}"
     for res in results:
         notes = list(res["notes"])
         if args.jm_method != METHOD:
