@@ -31,6 +31,7 @@ from .design import Term, build_design
 from .linalg import cross_products, random_observed_rows, select_predictors
 from .methods import MethodInfo, Target, VisitInputs
 from .passive import Passive
+from .programs import program
 from .progress import show_progress
 
 
@@ -233,7 +234,7 @@ def _chain_keys(key: jax.Array, m: int) -> jax.Array:
     return jax.vmap(partial(jax.random.fold_in, key))(jnp.arange(m))
 
 
-@partial(jax.jit, static_argnums=(0, 1))
+@program(static_argnums=(0, 1))
 def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, key: jax.Array,
                start: jax.Array | None = None) -> tuple[jax.Array, tuple]:
     """Initial data ``f[m, n, p]`` and method states of all m chains.
@@ -247,7 +248,7 @@ def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, key: jax.A
     return fill(values, consts, _chain_keys(key, m))
 
 
-@partial(jax.jit, static_argnums=0)
+@program(static_argnums=(0,))
 def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, key: jax.Array
             ) -> tuple[jax.Array, tuple, IterationStats]:
     """One iteration of all chains: ``data: f[m, n, p]`` in, the next ``data`` out."""

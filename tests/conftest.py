@@ -66,6 +66,9 @@ def _release_compiled_programs():
     """
     yield
     jax.clear_caches()
+    from jaxmice.programs import clear_compiled
+
+    clear_compiled()
     import gc
 
     gc.collect()

@@ -38,8 +38,11 @@ def test_no_method_name_prefix_tests_outside_methods():
     assert _offending(r"startswith\(\s*['\"]2l", lambda r: r.startswith("methods/")) == []
 
 
-def test_jit_only_in_the_sampler_and_the_models():
-    assert _offending(r"\bjax\.jit\b|@jit\b", lambda r: r == "sampler.py"
+def test_jit_only_through_programs():
+    """Entry points are compiled by :mod:`jaxmice.programs` (cached on disk), and only the
+    sampler's and the models' (issue 12)."""
+    assert _offending(r"\bjax\.jit\b|@jit\b", lambda r: r == "programs.py") == []
+    assert _offending(r"@program\(", lambda r: r == "sampler.py"
                       or r.startswith("models/")) == []
 
 

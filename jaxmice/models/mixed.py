@@ -22,6 +22,7 @@ import numpy as np
 
 from .._precision import in_float64
 from ..adapters import pandas as adapter
+from ..programs import program
 from .formula import Formula, parse_formula
 from .glm import fit_regression
 from .glmm import FAMILIES, GlmmData, fit_glmm
@@ -45,13 +46,13 @@ class SingularFitWarning(UserWarning):
     """A fit at the boundary: a variance component is (near) zero or correlations are +-1."""
 
 
-@partial(jax.jit, static_argnames=("shape", "reml"))
+@program(static_argnames=("shape", "reml"))
 def _fit_lmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, reml: bool):
     return jax.vmap(lambda yi, xi, zi: fit_lmm(yi, xi, zi, w, re, shape, theta0, reml))(
         y, x, zval)
 
 
-@partial(jax.jit, static_argnames=("shape", "family"))
+@program(static_argnames=("shape", "family"))
 def _fit_glmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, family: str):
     def one(yi, xi, zi):
         return fit_glmm(GlmmData(yi, xi, zi, w), re, shape, theta0, family)
@@ -110,7 +111,7 @@ def _check_sizes(frame: ModelFrame, structure: ReStructure, family: str) -> None
                          "is not identifiable; simplify the random terms")
 
 
-@partial(jax.jit, static_argnames=("family",))
+@program(static_argnames=("family",))
 def _fit_regression_batch(y, x, w, family: str):
     return jax.vmap(lambda yi, xi: fit_regression(yi, xi, w, family))(y, x)
 

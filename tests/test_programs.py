@@ -1,0 +1,154 @@
+"""Compiled programs kept on disk (issue 12): fingerprints, the round trip through the folder,
+damaged files, the size bound and the compile options."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxmice as jm
+from jaxmice import _compilation_cache, programs
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 60
+    g = np.repeat(np.arange(6), 10)
+    x = rng.normal(size=n)
+    y = x + rng.normal(size=6)[g] + rng.normal(size=n)
+    y[rng.random(n) < 0.3] = np.nan
+    return pd.DataFrame({"g": g, "x": x, "y": y})
+
+
+@pytest.fixture
+def program_folder(tmp_path, monkeypatch):
+    """jaxmice's program folder in ``tmp_path`` (JAX's own cache left alone)."""
+    monkeypatch.setenv("JAXMICE_COMPILATION_CACHE", "1")
+    monkeypatch.setenv("JAXMICE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_compilation_cache, "_settled", True)  # JAX's cache: not set
+    programs.clear_compiled()
+    yield tmp_path / "programs"
+    programs.clear_compiled()
+
+
+def _impute(seed: int = 1):
+    df = _frame()
+    pred = jm.make_predictor_matrix(df, cluster="g")
+    return jm.mice(df, m=2, maxit=2, method={"y": "2l.pan"}, predictor_matrix=pred, seed=seed,
+                   progress=False)
+
+
+def test_fingerprint_is_by_value():
+    assert programs.fingerprint((1, "a", 2.5, None)) == programs.fingerprint((1, "a", 2.5, None))
+    assert programs.fingerprint((1,)) != programs.fingerprint((1.0,))
+    assert programs.fingerprint(np.arange(3)) != programs.fingerprint(np.arange(1, 4))
+    assert programs.fingerprint({"b": 1, "a": 2}) == programs.fingerprint({"a": 2, "b": 1})
+
+
+def _jaxmice_closure(value):
+    def inner(x):
+        return x + value
+
+    inner.__module__ = "jaxmice.example"  # as if defined in the package
+    return inner
+
+
+def test_fingerprint_of_jaxmice_functions_includes_their_closures():
+    assert programs.fingerprint(jm.squeeze(0, 1)) == programs.fingerprint(jm.squeeze(0, 1))
+    assert programs.fingerprint(jm.squeeze(0, 1)) != programs.fingerprint(jm.squeeze(0, 2))
+    assert programs.fingerprint(_jaxmice_closure(1)) == programs.fingerprint(_jaxmice_closure(1))
+    assert programs.fingerprint(_jaxmice_closure(1)) != programs.fingerprint(_jaxmice_closure(2))
+    part = functools.partial(_jaxmice_closure(0), 1)
+    assert programs.fingerprint(part) != programs.fingerprint(
+        functools.partial(_jaxmice_closure(0), 2))
+
+
+def test_fingerprint_refuses_functions_from_outside_jaxmice():
+    with pytest.raises(programs.Unfingerprintable):
+        programs.fingerprint(lambda x: x)
+    with pytest.raises(programs.Unfingerprintable):
+        programs.fingerprint((1, object()))
+
+
+def test_plans_of_equal_specifications_have_equal_fingerprints():
+    first, second = _impute().plan, _impute(seed=2).plan
+    assert programs.fingerprint(first) == programs.fingerprint(second)
+    df = _frame()
+    other = jm.mice(df, m=2, maxit=1, method={"y": "2l.pan"}, seed=1, progress=False,
+                    predictor_matrix=jm.make_predictor_matrix(df, cluster="g"),
+                    method_options={"y": {"sweeps": 2}}).plan
+    assert programs.fingerprint(other) != programs.fingerprint(first)
+
+
+def test_programs_come_back_from_disk_with_the_same_draws(program_folder):
+    first = _impute()
+    stored = sorted(program_folder.glob("*.bin"))
+    assert len(stored) >= 2  # initialize and iterate
+    programs.clear_compiled()
+    again = _impute()
+    assert sorted(program_folder.glob("*.bin")) == stored  # read back, nothing new written
+    np.testing.assert_array_equal(np.asarray(again.data), np.asarray(first.data))
+
+
+def test_a_damaged_program_file_is_compiled_anew(program_folder):
+    first = _impute()
+    for path in program_folder.glob("*.bin"):
+        path.write_bytes(b"not a program")
+    programs.clear_compiled()
+    again = _impute()
+    np.testing.assert_array_equal(np.asarray(again.data), np.asarray(first.data))
+    assert all(path.stat().st_size > 100 for path in program_folder.glob("*.bin"))
+
+
+def test_the_folder_is_bounded_least_recently_used_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(programs, "MAX_CACHE_BYTES", 2500)
+    for age, name in enumerate(["old", "mid", "new"]):
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    programs._prune(tmp_path)
+    assert sorted(p.stem for p in tmp_path.glob("*.bin")) == ["mid", "new"]
+
+
+def test_switched_off_cache_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXMICE_COMPILATION_CACHE", "0")
+    monkeypatch.setenv("JAXMICE_CACHE_DIR", str(tmp_path))
+    assert programs.cache_folder() is None
+    _impute()
+    assert list(tmp_path.rglob("*.bin")) == []
+
+
+class _Lowered:
+    def __init__(self, cost):
+        self.cost = cost
+
+    def cost_analysis(self):
+        return self.cost
+
+
+def test_compile_options_follow_the_cost_estimate(monkeypatch):
+    monkeypatch.delenv("JAXMICE_COMPILE", raising=False)
+    small = _Lowered({"flops": 1e6, "bytes accessed": 1e7})
+    large = _Lowered({"flops": 1e9, "bytes accessed": 1e7})
+    assert programs.compile_options(small, 1000) == programs.FAST_COMPILE
+    assert programs.compile_options(large, 1000) is None
+    assert programs.compile_options(small, 10**9) is None  # big arguments: optimise
+    monkeypatch.setenv("JAXMICE_COMPILE", "optimized")
+    assert programs.compile_options(small, 1000) is None
+    monkeypatch.setenv("JAXMICE_COMPILE", "fast")
+    assert programs.compile_options(large, 1000) == programs.FAST_COMPILE
+
+
+def test_a_program_equals_jit():
+    prog = programs.Program(lambda x, n: x * n + 1.0, static_argnums=(1,))
+    x = jnp.arange(3.0)
+    np.testing.assert_array_equal(np.asarray(prog(x, 2)), [1.0, 3.0, 5.0])
+    np.testing.assert_array_equal(np.asarray(prog(x, 3)), [1.0, 4.0, 7.0])
+    assert prog._cache_size() == 2
+    prog(x + 1.0, 2)
+    assert prog._cache_size() == 2  # same shapes and statics: no new program
