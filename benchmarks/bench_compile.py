@@ -178,8 +178,9 @@ def job_popmis(quick: bool) -> None:
 
 def job_2lpan2(quick: bool) -> None:
     """Issue 12's two-variable 2l.pan design, m = 5, maxit = 10 (``--quick``: 20 clusters)."""
-    import jaxmice as jm
     from generate import make_multilevel_two_missing
+
+    import jaxmice as jm
 
     clusters = 20 if quick else 100
     df = make_multilevel_two_missing(200 * clusters, clusters, seed=1)
