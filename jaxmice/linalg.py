@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from .optimize import Mode, newton_mode  # noqa: F401  (the methods import them from here)
+from .random import chisquare
 
 # Columns whose residual variance, given the columns kept before them, falls below this share
 # of their own variance are linearly dependent on those columns and dropped.
@@ -169,7 +170,7 @@ def draw_linear(
     """
     k_chi, k_beta = jax.random.split(key)
     fit = least_squares(x, y, w, keep, ridge, gram)
-    chi2 = 2.0 * jax.random.gamma(k_chi, fit.df / 2.0)
+    chi2 = chisquare(k_chi, fit.df, dtype=x.dtype)
     sigma = jnp.sqrt(fit.rss / chi2)
     z = jax.random.normal(k_beta, fit.coef.shape) * keep
     # chol chol' = X'X, so solve(chol', z) ~ N(0, (X'X)^-1)

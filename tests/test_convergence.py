@@ -160,3 +160,12 @@ def test_threshold_and_errors(popmis: pd.DataFrame) -> None:
         jm.convergence(one)
     with pytest.raises(ValueError, match="no iterations"):
         jm.convergence(jm.mice(popmis, m=2, maxit=0, method="norm", seed=4, progress=False))
+
+
+def test_average_ranks_share_ties():
+    from jaxmice.convergence import _average_ranks
+
+    np.testing.assert_array_equal(_average_ranks(np.array([3.0, 1.0, 2.0, 1.0, 3.0])),
+                                  [4.5, 1.5, 3.0, 1.5, 4.5])
+    np.testing.assert_array_equal(_average_ranks(np.ones(4)), [2.5] * 4)
+    np.testing.assert_array_equal(_average_ranks(np.array([0.5, -1.0, 2.0])), [2.0, 1.0, 3.0])

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from ..models.lmm import fit_lmm_stats, solve_pls, solve_pls_factor
 from ..models.small import cholesky, solve_lower_transposed
+from ..random import chisquare
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .multilevel import (
     MULTILEVEL_CODES,
@@ -53,7 +54,7 @@ def make(target: Target) -> Imputer:
         fit = fit_lmm_stats(stats, design.re, design.shape, theta, reml=True, n_fixed=p)
 
         df = stats.n - p
-        sigma = fit.sigma * jnp.sqrt(df / (2.0 * jax.random.gamma(k_sigma, 0.5 * df)))
+        sigma = fit.sigma * jnp.sqrt(df / chisquare(k_sigma, df, dtype=y.dtype))
         sol = solve_pls(fit.theta, stats, design.re, design.shape)
         z_beta = jax.random.normal(k_beta, fit.beta.shape, y.dtype)
         beta = fit.beta + sigma * solve_lower_transposed(sol.chol_x, z_beta[:, None])[:, 0]

@@ -23,13 +23,13 @@ import jax
 import jax.numpy as jnp
 
 from ..models.small import cholesky
+from ..random import gamma, inverse_gamma
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,
     check_psi_prior,
-    distributions,
     draw_covariance,
     draw_effects,
     finite,
@@ -85,10 +85,9 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR) ->
         rss = jax.ops.segment_sum(resid**2, cluster, n_clusters)
         count = jax.ops.segment_sum(w, cluster, n_clusters)
         nu, s2 = state.df, state.scale
-        dist = distributions()
-        sigma2 = dist.InverseGamma(0.5 * (nu + count), 0.5 * (nu * s2 + rss)).sample(k_sig)
-        scale = dist.Gamma(0.5 * (1.0 + nu * n_clusters),
-                           0.5 * (1.0 / var_y + nu * jnp.sum(1.0 / sigma2))).sample(k_scale)
+        sigma2 = inverse_gamma(k_sig, 0.5 * (nu + count), 0.5 * (nu * s2 + rss))
+        scale = gamma(k_scale, 0.5 * (1.0 + nu * n_clusters), dtype=y.dtype) / (
+            0.5 * (1.0 / var_y + nu * jnp.sum(1.0 / sigma2)))
         df = draw_df(k_df, sigma2, scale)
         return NormState(psi, sigma2, scale, df), beta, b
 

@@ -67,6 +67,7 @@ from ..models.lmm import (
 )
 from ..models.small import cholesky, solve_lower, solve_lower_transposed
 from ..models.structure import ReArrays, ReShape
+from ..random import gamma, inverse_gamma, wishart_cholesky
 from .base import Target, VisitInputs
 
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})
@@ -79,14 +80,6 @@ def random_effect_facts(codes: np.ndarray) -> dict[str, int]:
     codes = np.asarray(codes)
     return dict(n_random=1 + int(np.isin(codes[1:], (2, 4)).sum()),
                 n_means=int(np.isin(codes, (3, 4)).sum()))
-
-
-def distributions():
-    """``numpyro.distributions``, imported on first use (at trace time): importing NumPyro
-    costs ``import jaxmice`` 0.3 s, which single-level runs need not pay."""
-    import numpyro.distributions
-
-    return numpyro.distributions
 
 
 class TwoLevelDesign(NamedTuple):
@@ -195,12 +188,12 @@ def linear_predictor(design: TwoLevelDesign, beta: jax.Array, b: jax.Array,
 
 
 def draw_inverse_wishart(key: jax.Array, df: jax.Array, scale: jax.Array) -> jax.Array:
-    """``Psi ~ IW(df, scale)``, as the inverse of a Wishart(df, scale^-1) draw (NumPyro)."""
+    """``Psi ~ IW(df, scale)``, as the inverse of a Wishart(df, scale^-1) draw."""
     q = scale.shape[0]
     eye = jnp.eye(q, dtype=scale.dtype)
     inv_chol = solve_lower(cholesky(scale), eye)  # scale^-1 = inv_chol' inv_chol
     precision_tril = cholesky(inv_chol.T @ inv_chol)
-    wishart_tril = distributions().WishartCholesky(df, scale_tril=precision_tril).sample(key)
+    wishart_tril = wishart_cholesky(key, df, precision_tril)
     inv = solve_lower(wishart_tril, eye)
     return inv.T @ inv
 
@@ -382,7 +375,7 @@ def draw_covariance(key: jax.Array, psi: jax.Array, b: jax.Array,
     q = b.shape[1]
     df = q + 1.0
     inv_diag = jnp.diagonal(_inverse(psi))
-    scales = jax.random.gamma(k_s, prior.shape + 0.5 * df, (q,), psi.dtype) / (
+    scales = gamma(k_s, prior.shape + 0.5 * df, (q,), psi.dtype) / (
         prior.rate + 0.5 * inv_diag)
     return draw_inverse_wishart(k_psi, df + b.shape[0], jnp.diag(scales) + b.T @ b)
 
@@ -482,8 +475,7 @@ def pan_sweep(key: jax.Array, state: PanState, design: TwoLevelDesign, stats: Lm
     beta, b, sol = draw_effects(k_eff, lam, scale_stats(stats, 1.0 / state.sigma2))
     psi = draw_covariance(k_psi, state.psi, b, prior)
     resid = (y - linear_predictor(design, beta, b, cluster)) * w
-    posterior = distributions().InverseGamma(0.5 * (1.0 + w.sum()), 0.5 * (var_y + resid @ resid))
-    sigma2 = posterior.sample(k_sigma)
+    sigma2 = inverse_gamma(k_sigma, 0.5 * (1.0 + w.sum()), 0.5 * (var_y + resid @ resid))
     return PanDraw(PanState(psi=psi, sigma2=sigma2), beta, b, sol)
 
 

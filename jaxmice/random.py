@@ -1,0 +1,88 @@
+"""Gamma, chi-square, inverse-gamma and (inverse-)Wishart draws without loops, for the
+conjugate steps of the Gibbs methods and the Bayesian regression draws.
+
+``jax.random.gamma`` (which NumPyro's Gamma, InverseGamma and Wishart sample with) runs a
+rejection loop per value. Inside the sampler's program each such loop compiles as its own
+batched ``while``: on a 2-core CPU about 0.6 s of compilation per call site, a third of a
+2l.pan iteration's program. Here Marsaglia and Tsang's (2000) squeeze method draws
+:data:`PROPOSALS` candidates at once and keeps the first accepted one: straight-line code,
+and exact except with probability below ``0.05**PROPOSALS`` (about 1e-13) per value, when the
+last candidate is kept. Shapes below 1 use the boost ``G(a) = G(a + 1) U^(1/a)``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+#: candidates drawn per gamma value; the acceptance rate is at least 0.95 for shape >= 1
+PROPOSALS = 10
+
+
+def gamma(key: jax.Array, shape_param: jax.Array | float, shape: tuple[int, ...] | None = None,
+          dtype: jnp.dtype = jnp.float64) -> jax.Array:
+    """Gamma(``shape_param``, rate 1) draws.
+
+    Args:
+        key: PRNG key.
+        shape_param: f[...] shapes (> 0), broadcast to ``shape``.
+        shape: the output shape (default the shape of ``shape_param``).
+        dtype: the output dtype.
+
+    Returns:
+        f[shape] the draws.
+    """
+    a = jnp.asarray(shape_param, dtype)
+    shape = a.shape if shape is None else tuple(shape)
+    a = jnp.broadcast_to(a, shape)
+    k_normal, k_uniform = jax.random.split(key)
+    normal = jax.random.normal(k_normal, (PROPOSALS, *shape), dtype)
+    uniform = jax.random.uniform(k_uniform, (PROPOSALS + 1, *shape), dtype,
+                                 minval=jnp.finfo(dtype).tiny)
+    boosted = a < 1.0
+    d = jnp.where(boosted, a + 1.0, a) - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+    v = (1.0 + c * normal) ** 3
+    positive = v > 0.0
+    log_v = jnp.log(jnp.where(positive, v, 1.0))
+    accept = positive & (jnp.log(uniform[:PROPOSALS])
+                         < 0.5 * normal**2 + d - d * v + d * log_v)
+    # the first accepted candidate; if none was (p < 1e-13), the last one
+    first = jnp.where(accept.any(axis=0), jnp.argmax(accept, axis=0), PROPOSALS - 1)
+    chosen = jnp.take_along_axis(jnp.maximum(v, jnp.finfo(dtype).tiny), first[None], axis=0)[0]
+    draws = d * chosen
+    boost = jnp.exp(jnp.log(uniform[PROPOSALS]) / jnp.where(boosted, a, 1.0))
+    return jnp.where(boosted, draws * boost, draws)
+
+
+def chisquare(key: jax.Array, df: jax.Array | float, shape: tuple[int, ...] | None = None,
+              dtype: jnp.dtype = jnp.float64) -> jax.Array:
+    """Chi-square(``df``) draws: ``2 Gamma(df / 2)``."""
+    return 2.0 * gamma(key, 0.5 * jnp.asarray(df, dtype), shape, dtype)
+
+
+def inverse_gamma(key: jax.Array, concentration: jax.Array, rate: jax.Array) -> jax.Array:
+    """Inverse-gamma(``concentration``, ``rate``) draws (NumPyro's ``InverseGamma``):
+    ``rate / Gamma(concentration)``, broadcast together."""
+    concentration, rate = jnp.broadcast_arrays(concentration, rate)
+    return rate / gamma(key, concentration, dtype=rate.dtype)
+
+
+def wishart_cholesky(key: jax.Array, df: jax.Array, scale_tril: jax.Array) -> jax.Array:
+    """Lower Cholesky factor of a Wishart(``df``, ``scale_tril scale_tril'``) draw, by
+    Bartlett's decomposition (NumPyro's ``WishartCholesky(df, scale_tril).sample``).
+
+    Args:
+        key: PRNG key; df: f[] degrees of freedom (> q - 1).
+        scale_tril: f[q, q] lower Cholesky factor of the scale matrix.
+
+    Returns:
+        f[q, q] ``scale_tril @ A`` with ``A`` lower triangular, ``A_ii^2 ~ chi2(df - i)``
+        (i = 0-based) and ``A_ij ~ N(0, 1)`` below the diagonal.
+    """
+    q = scale_tril.shape[0]
+    dtype = scale_tril.dtype
+    k_diag, k_low = jax.random.split(key)
+    diag = jnp.sqrt(chisquare(k_diag, df - jnp.arange(q, dtype=dtype), dtype=dtype))
+    low = jnp.tril(jax.random.normal(k_low, (q, q), dtype), -1)
+    return scale_tril @ (low + jnp.diag(diag))
