@@ -61,9 +61,13 @@ def test_wishart_has_the_wishart_moments():
 
 
 def test_the_draws_compile_without_loops():
-    """The point of the module: no ``while`` in the program (jax.random.gamma has one)."""
-    def program(draw):
-        return jax.jit(lambda k: draw(k, 2.0, (3,))).lower(jax.random.key(0)).as_text()
+    """The point of the module: no rejection loop (``random_gamma`` lowers to a ``while``
+    around the random bits; the only loops left are threefry's own rounds)."""
+    jaxpr = str(jax.make_jaxpr(lambda k: jr.gamma(k, 2.0, (3,)))(jax.random.key(0)))
+    assert "while" not in jaxpr and "random_gamma" not in jaxpr
 
-    assert "stablehlo.while" not in program(jr.gamma)
-    assert "stablehlo.while" in program(jax.random.gamma)
+    def loops(draw):
+        text = jax.jit(lambda k: draw(k, 2.0, (3,))).lower(jax.random.key(0)).as_text()
+        return text.count("stablehlo.while")
+
+    assert loops(jr.gamma) < loops(jax.random.gamma)
