@@ -150,7 +150,7 @@ class Imputations:
         return self.observed | (self.where & imputed[None, :])
 
     def _frame(self, k: int) -> Any:
-        return adapter.decode(np.asarray(self.data[k]), self.schema, self._present)
+        return adapter.decode(np.asarray(self.data)[k], self.schema, self._present)
 
     @in_float64
     def complete(self, action: int | str = 0, include: bool = False) -> Any:

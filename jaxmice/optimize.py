@@ -1,14 +1,17 @@
-"""The damped Newton minimiser with exact (autodiff) Hessians, for the few-parameter fits here.
+"""The damped Newton minimiser with exact gradients, for the few-parameter fits here.
 
 It serves both the mixed-model fits (:mod:`jaxmice.models`) and the posterior modes of the
 imputation methods' Laplace draws (:func:`newton_mode`, used by logreg, polyreg and polr).
 
 The mixed-model criteria have few parameters (the covariance factor ``theta``; for GLMMs also the
 fixed effects), are smooth and cheap to differentiate, and must be minimised tightly to agree
-with lme4 to 1e-5. Newton's method with the exact Hessian converges quadratically there, where
-first-order optimisers (optax's adam, lbfgs) need many more evaluations and stop less tightly.
-The Hessian is made positive definite by taking absolute eigenvalues (so steps always descend
-and saddle points repel), and a backtracking line search keeps each step downhill. Everything
+with lme4 to 1e-5. Newton's method converges quadratically there, where first-order optimisers
+(optax's adam, lbfgs) need many more evaluations and stop less tightly. The gradient is exact
+(autodiff), so the minimiser is exact; the Hessian is the central difference of exact
+gradients (accurate to about 1e-9 relative): each fit's program is then 40% smaller than with
+a forward-over-reverse Hessian, and compiles that much faster (issue 12). It is made positive
+definite by taking absolute eigenvalues (so steps always descend and saddle points repel), and
+a backtracking line search keeps each step downhill. Everything
 is pure JAX with a ``lax.while_loop``, so it jit-compiles and vmaps over a batch of data sets
 (a batch runs until its slowest member has converged).
 """
@@ -20,6 +23,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+#: relative step of the finite-difference Hessian: about eps^(1/3), where the truncation error
+#: (h^2) and the rounding error of the exact gradients (eps / h) balance in float64
+FD_STEP = 1e-5
 
 
 class NewtonResult(NamedTuple):
@@ -82,12 +89,20 @@ def newton_minimize(
         The :class:`NewtonResult`. Its value, gradient and Hessian are those of the last
         evaluation, before the final (tiny) Newton step.
     """
-    def grad_with_aux(x):
-        value, grad = jax.value_and_grad(fun)(x)
-        return grad, (value, grad)
+    d = x0.shape[0]
+    value_and_grad = jax.value_and_grad(fun)
 
-    # one trace of the criterion for value, gradient and Hessian together (compile time)
-    hessian_and_aux = jax.jacfwd(grad_with_aux, has_aux=True)
+    def derivatives(x):
+        """Value, gradient and Hessian at ``x``: the Hessian by central differences of the
+        exact gradient at ``x +- h e_k``, all 2d + 1 gradients in one vmapped call, so the
+        program holds one copy of the criterion's gradient (a forward-over-reverse Hessian
+        is 2.7 times its size, and compiling it dominated every fit)."""
+        h = FD_STEP * jnp.maximum(1.0, jnp.abs(x))
+        steps = jnp.diag(h)
+        points = x + jnp.concatenate([jnp.zeros((1, d), x.dtype), steps, -steps])
+        values, grads = jax.vmap(value_and_grad)(points)
+        hess = (grads[1:d + 1] - grads[d + 1:]) / (2.0 * h[:, None])
+        return values[0], grads[0], 0.5 * (hess + hess.T)
 
     def line_search(x, value, direction, slope):
         def cond(carry):
@@ -110,7 +125,7 @@ def newton_minimize(
         return ~state.done
 
     def body(state: _State) -> _State:
-        hess, (value, grad) = hessian_and_aux(state.x)
+        value, grad, hess = derivatives(state.x)
         direction = _descent_direction(grad, hess)
         slope = grad @ direction
         decrement = -0.5 * slope
@@ -128,7 +143,6 @@ def newton_minimize(
         done = converged | ~take | ~finite | (n_iter >= max_iter)
         return _State(x, value, grad, hess, n_iter, done, converged)
 
-    d = x0.shape[0]
     start = _State(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.zeros(d, x0.dtype),
                    jnp.zeros((d, d), x0.dtype), jnp.asarray(0), jnp.asarray(False),
                    jnp.asarray(False))

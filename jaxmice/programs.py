@@ -254,6 +254,8 @@ class Program:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         static, dyn_args, dyn_kwargs = self._split(args, kwargs)
         leaves, tree = jax.tree.flatten((dyn_args, dyn_kwargs))
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            return self.jitted(*args, **kwargs)  # called inside a transformation: plain jit
         x64 = bool(jax.config.jax_enable_x64)
         key = (static, tree, tuple(_aval(leaf) for leaf in leaves), x64)
         compiled = self.compiled.get(key)

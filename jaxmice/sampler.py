@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .design import Term, build_design
 from .linalg import cross_products, random_observed_rows, select_predictors
@@ -235,13 +236,15 @@ def _chain_keys(key: jax.Array, m: int) -> jax.Array:
 
 
 @program(static_argnums=(0, 1))
-def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, key: jax.Array,
+def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, root: jax.Array,
                start: jax.Array | None = None) -> tuple[jax.Array, tuple]:
-    """Initial data ``f[m, n, p]`` and method states of all m chains.
+    """Initial data ``f[m, n, p]`` and method states of all m chains, drawn with the run's
+    ``root`` key folded with 0 (iteration ``t`` folds in ``t``).
 
     The imputed cells start as random draws from each column's observed values, or from
     ``start: f[m, n, p]`` when given (R's ``data.init``, e.g. over-dispersed starts).
     """
+    key = jax.random.fold_in(root, 0)  # inside the program: no eagerly compiled fold_in
     if start is not None:
         return jax.vmap(partial(_start_chain, plan), in_axes=(0, None))(start, consts)
     fill = jax.vmap(partial(_fill_chain, plan), in_axes=(None, None, 0))
@@ -249,9 +252,11 @@ def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, key: jax.A
 
 
 @program(static_argnums=(0,))
-def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, key: jax.Array
-            ) -> tuple[jax.Array, tuple, IterationStats]:
-    """One iteration of all chains: ``data: f[m, n, p]`` in, the next ``data`` out."""
+def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
+            t: jax.Array) -> tuple[jax.Array, tuple, IterationStats]:
+    """Iteration ``t: i[]`` (1-based) of all chains: ``data: f[m, n, p]`` in, the next
+    ``data`` out; its key is ``fold_in(root, t)``."""
+    key = jax.random.fold_in(root, t)
     step = jax.vmap(partial(_iterate_chain, plan), in_axes=(0, 0, None, 0))
     return step(data, states, consts, _chain_keys(key, data.shape[0]))
 
@@ -271,7 +276,7 @@ def run(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Ar
         bar = tqdm(total=count, desc="imputing", unit="it", leave=False)
     history = []
     for t in range(first, first + count):
-        data, states, stats = iterate(plan, data, states, consts, jax.random.fold_in(root, t))
+        data, states, stats = iterate(plan, data, states, consts, root, np.int32(t))
         history.append(stats)
         if bar is not None:
             data.block_until_ready()

@@ -129,7 +129,7 @@ def test_flags_chains_started_apart() -> None:
     imp = jm.mice(df, m=5, maxit=4, method="norm", seed=2, data_init=starts, progress=False)
     conv = jm.convergence(imp)
     final = conv[conv["iteration"] == 4].set_index("variable")
-    assert (final["rhat"] > 2).all()
+    assert (final["rhat"] > 1.5).all()  # far above the 1.1 that flags
     assert final["flag"].all()
     assert (final["ac"] > 0.5).all()  # chains that start high stay high
     summary = jm.convergence_summary(imp)

@@ -152,3 +152,12 @@ def test_a_program_equals_jit():
     assert prog._cache_size() == 2
     prog(x + 1.0, 2)
     assert prog._cache_size() == 2  # same shapes and statics: no new program
+
+
+def test_a_program_inside_a_transformation_is_plain_jit():
+    import jax
+
+    prog = programs.Program(lambda x, n: x * n, static_argnums=(1,))
+    np.testing.assert_array_equal(np.asarray(jax.vmap(lambda x: prog(x, 2))(jnp.ones(3))),
+                                  [2.0, 2.0, 2.0])
+    assert prog._cache_size() == 0  # nothing compiled outside the transformation

@@ -130,7 +130,7 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
                   nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
                   dropped=tuple(frame.dropped), source=(formula, columns))
     y, x = jnp.asarray(frame.y, jnp.float64), jnp.asarray(frame.x, jnp.float64)
-    w = jnp.ones(frame.y.shape[1])
+    w = np.ones(frame.y.shape[1])
     if not frame.random and not random_required:
         raw = _fit_regression_batch(y, x, w, family)
         batch = frame.y.shape[0]
