@@ -19,7 +19,7 @@ is pure JAX with a ``lax.while_loop``, so it jit-compiles and vmaps over a batch
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -78,7 +78,7 @@ def newton_minimize(
     """Minimise a smooth function of a few parameters by damped Newton steps.
 
     Args:
-        fun: f[d] -> f[] the criterion (must be twice differentiable by JAX).
+        fun: f[d] -> f[] the criterion (must be differentiable by JAX).
         x0: f[d] the start; ``fun(x0)`` must be finite.
         max_iter: most Newton iterations.
         tol: when the Newton decrement ``g' H^-1 g / 2`` (the predicted decrease) falls below
@@ -89,64 +89,102 @@ def newton_minimize(
         The :class:`NewtonResult`. Its value, gradient and Hessian are those of the last
         evaluation, before the final (tiny) Newton step.
     """
-    d = x0.shape[0]
-    value_and_grad = jax.value_and_grad(fun)
+    result = newton_minimize_batch(lambda x, _: fun(x), x0[None], None, max_iter=max_iter,
+                                   tol=tol, max_halvings=max_halvings)
+    return jax.tree.map(lambda leaf: leaf[0], result)
+
+
+def newton_minimize_batch(
+    fun: Callable[[jax.Array, Any], jax.Array],
+    x0: jax.Array,
+    data: Any,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    max_halvings: int = 40,
+) -> NewtonResult:
+    """:func:`newton_minimize` for B criteria at once, ``fun(x, data_b)``, each member on its
+    own path (as under ``vmap``; a member stops when it converges, the loop when all have).
+
+    The batch is an explicit axis of the loop rather than a ``vmap`` around it: a vmapped
+    ``while_loop`` is traced again for batching, with its line search inside, and that
+    tracing cost more than compiling a mixed-model fit (issue 12).
+
+    Args:
+        fun: ``(f[d], data_b) -> f[]`` the criterion of one member.
+        x0: f[B, d] the starts.
+        data: a pytree with a leading axis B (or None).
+        max_iter, tol, max_halvings: as :func:`newton_minimize`.
+
+    Returns:
+        The :class:`NewtonResult` with a leading axis B on every field.
+    """
+    b, d = x0.shape
+    dtype = x0.dtype
+    # B members x (2d + 1) points: the value and exact gradient at each
+    gradients = jax.vmap(jax.vmap(jax.value_and_grad(fun), in_axes=(0, None)))
+    values_at = jax.vmap(fun)
 
     def derivatives(x):
-        """Value, gradient and Hessian at ``x``: the Hessian by central differences of the
-        exact gradient at ``x +- h e_k``, all 2d + 1 gradients in one vmapped call, so the
-        program holds one copy of the criterion's gradient (a forward-over-reverse Hessian
-        is 2.7 times its size, and compiling it dominated every fit)."""
+        """Values, gradients and Hessians at ``x: f[B, d]``: each Hessian by central
+        differences of the exact gradient at ``x +- h e_k``, all 2d + 1 gradients in one
+        vmapped call, so the program holds one copy of the criterion's gradient (a
+        forward-over-reverse Hessian is 2.7 times its size, and compiling it dominated every
+        fit)."""
         h = FD_STEP * jnp.maximum(1.0, jnp.abs(x))
-        steps = jnp.diag(h)
-        points = x + jnp.concatenate([jnp.zeros((1, d), x.dtype), steps, -steps])
-        values, grads = jax.vmap(value_and_grad)(points)
-        hess = (grads[1:d + 1] - grads[d + 1:]) / (2.0 * h[:, None])
-        return values[0], grads[0], 0.5 * (hess + hess.T)
+        steps = jax.vmap(jnp.diag)(h)
+        offsets = jnp.concatenate([jnp.zeros((b, 1, d), dtype), steps, -steps], axis=1)
+        values, grads = gradients(x[:, None, :] + offsets, data)
+        hess = (grads[:, 1:d + 1] - grads[:, d + 1:]) / (2.0 * h[:, :, None])
+        return values[:, 0], grads[:, 0], 0.5 * (hess + jnp.swapaxes(hess, 1, 2))
 
-    def line_search(x, value, direction, slope):
-        def cond(carry):
+    def line_search(x, value, direction, slope, active):
+        def accepted(step, trial):
+            return jnp.isfinite(trial) & (trial <= value + 1e-4 * step * slope)
+
+        def searching(carry):
             step, trial, k = carry
-            accept = jnp.isfinite(trial) & (trial <= value + 1e-4 * step * slope)
-            return ~accept & (k < max_halvings)
+            return active & ~accepted(step, trial) & (k < max_halvings)
 
         def body(carry):
-            step, _, k = carry
-            return step * 0.5, fun(x + 0.5 * step * direction), k + 1
+            step, trial, k = carry
+            go = searching(carry)
+            trial = jnp.where(go, values_at(x + 0.5 * step[:, None] * direction, data), trial)
+            return jnp.where(go, 0.5 * step, step), trial, k + go
 
-        # starts at step 2 with an infinite trial, so the first pass tries the full step and the
-        # criterion is traced once
-        inf = jnp.asarray(jnp.inf, x.dtype)
-        step, trial, _ = jax.lax.while_loop(cond, body, (jnp.asarray(2.0, x.dtype), inf, 0))
-        ok = jnp.isfinite(trial) & (trial <= value + 1e-4 * step * slope)
-        return step, ok
-
-    def cond(state: _State):
-        return ~state.done
+        # starts at step 2 with an infinite trial, so the first pass tries the full step and
+        # the criterion is traced once
+        start = (jnp.full(b, 2.0, dtype), jnp.full(b, jnp.inf, dtype), jnp.zeros(b, jnp.int32))
+        step, trial, _ = jax.lax.while_loop(lambda c: jnp.any(searching(c)), body, start)
+        return step, accepted(step, trial)
 
     def body(state: _State) -> _State:
         value, grad, hess = derivatives(state.x)
-        direction = _descent_direction(grad, hess)
-        slope = grad @ direction
+        direction = jax.vmap(_descent_direction)(grad, hess)
+        slope = jnp.sum(grad * direction, axis=1)
         decrement = -0.5 * slope
         # once the predicted decrease is below what function values resolve, the line search
         # cannot judge a step, but the gradient still can: take one full Newton step, which
         # squares the remaining error, and stop
         final_step = decrement <= tol * jnp.maximum(1.0, jnp.abs(value))
-        step, ok = line_search(state.x, value, direction, slope)
+        step, ok = line_search(state.x, value, direction, slope, ~state.done & ~final_step)
         take = final_step | ok
         step = jnp.where(final_step, 1.0, step)
-        x = jnp.where(take, state.x + step * direction, state.x)
+        x = jnp.where(take[:, None], state.x + step[:, None] * direction, state.x)
         n_iter = state.n_iter + 1
-        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad), axis=1)
         converged = finite & final_step
         done = converged | ~take | ~finite | (n_iter >= max_iter)
-        return _State(x, value, grad, hess, n_iter, done, converged)
+        new = _State(x, value, grad, hess, n_iter, done, converged)
+        # a member that has stopped keeps its state
+        return jax.tree.map(
+            lambda n, o: jnp.where(state.done.reshape((b,) + (1,) * (n.ndim - 1)), o, n),
+            new, state)
 
-    start = _State(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.zeros(d, x0.dtype),
-                   jnp.zeros((d, d), x0.dtype), jnp.asarray(0), jnp.asarray(False),
-                   jnp.asarray(False))
-    final = jax.lax.while_loop(cond, body, start)
+    start = _State(x0, jnp.full(b, jnp.nan, dtype), jnp.zeros((b, d), dtype),
+                   jnp.zeros((b, d, d), dtype), jnp.zeros(b, jnp.int32), jnp.zeros(b, bool),
+                   jnp.zeros(b, bool))
+    final = jax.lax.while_loop(lambda s: jnp.any(~s.done), body, start)
     return NewtonResult(final.x, final.value, final.grad, final.hess, final.n_iter,
                         final.converged)
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from ..linalg import cross_products as weighted_cross_products
-from ..optimize import newton_minimize
+from ..optimize import NewtonResult, newton_minimize, newton_minimize_batch
 from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
@@ -206,6 +206,24 @@ def fit_lmm_stats(stats: LmmStats, re: ReArrays, shape: ReShape, theta0: jax.Arr
     ``n_fixed`` as in :func:`profiled_deviance`."""
     result = newton_minimize(
         lambda t: profiled_deviance(t, stats, re, shape, reml, n_fixed), theta0)
+    return _fit_at(result, stats, re, shape, reml, n_fixed)
+
+
+def fit_lmm_stats_batch(stats: LmmStats, re: ReArrays, shape: ReShape, theta0: jax.Array,
+                        reml: bool = True) -> LmmFit:
+    """:func:`fit_lmm_stats` for a batch of data sets (``stats`` with a leading axis B), the
+    batch an axis of one Newton loop rather than a ``vmap`` around B loops (which tracing
+    costs more than compiling; see :func:`~jaxmice.optimize.newton_minimize_batch`)."""
+    batch = stats.n.shape[0]
+    result = newton_minimize_batch(
+        lambda t, s: profiled_deviance(t, s, re, shape, reml),
+        jnp.broadcast_to(theta0, (batch, theta0.shape[0])), stats)
+    return jax.vmap(lambda r, s: _fit_at(r, s, re, shape, reml, None))(result, stats)
+
+
+def _fit_at(result: NewtonResult, stats: LmmStats, re: ReArrays, shape: ReShape, reml: bool,
+            n_fixed: int | jax.Array | None) -> LmmFit:
+    """The :class:`LmmFit` at the optimiser's result."""
     theta = canonical_theta(result.x, re)
     sol = solve_pls(theta, stats, re, shape)
     p_full = stats.xtx.shape[0]

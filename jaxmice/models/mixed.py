@@ -25,7 +25,7 @@ from ..programs import program
 from .formula import Formula, parse_formula
 from .glm import fit_regression
 from .glmm import FAMILIES, GlmmData, fit_glmm
-from .lmm import fit_lmm
+from .lmm import fit_lmm_stats_batch, lmm_stats
 from .model_frame import ColumnData, ModelFrame, model_frame
 from .structure import ReArrays, ReShape, ReStructure, build_structure
 
@@ -47,8 +47,8 @@ class SingularFitWarning(UserWarning):
 
 @program(static_argnames=("shape", "reml"))
 def _fit_lmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, reml: bool):
-    return jax.vmap(lambda yi, xi, zi: fit_lmm(yi, xi, zi, w, re, shape, theta0, reml))(
-        y, x, zval)
+    stats = jax.vmap(lambda yi, xi, zi: lmm_stats(yi, xi, zi, w, re, shape))(y, x, zval)
+    return fit_lmm_stats_batch(stats, re, shape, theta0, reml)
 
 
 @program(static_argnames=("shape", "family"))
