@@ -16,9 +16,10 @@ fingerprint of everything that determines it:
 
 Compile options (CPU only): every program is compiled with XLA's classic loop emitters at
 LLVM's -O2 (:data:`CPU_COMPILE`), which compile twice as fast as XLA's defaults (the newer
-fusion emitters, -O3) at equal run time. A program that XLA's cost estimate calls small (it
-runs in milliseconds, while the optimising passes take seconds) also skips LLVM's optimisation
-(:data:`FAST_COMPILE`): another 2x faster to compile, up to 2x slower to run.
+fusion emitters, -O3) at equal run time. A program whose operations write few bytes
+(:func:`written_bytes`: it runs in milliseconds, while the optimising passes take seconds)
+also skips LLVM's optimisation (:data:`FAST_COMPILE`): another 2x faster to compile, up to 2x
+slower to run.
 ``JAXMICE_COMPILE=fast|optimized|auto`` (default ``auto``) overrides the choice.
 
 The folder is ``$XDG_CACHE_HOME/jaxmice/programs`` (``~/.cache/jaxmice/programs``), or
@@ -46,13 +47,13 @@ import numpy as np
 
 from ._compilation_cache import cache_switched_off
 
-#: XLA's estimate of the bytes a CPU program accesses, and of its flops, below which it is
-#: compiled for speed. Measured on a 2-core CPU: popmis's pmm and 2l.pan iterations (2e8 bytes,
-#: 1e7 flops: 6-9 ms a run) compile 2-3x faster that way and run 1.5-2.5x slower, a good trade
-#: for a program run a few dozen times; the fixed-dummies pmm iteration (1.2e9 bytes, 9e8
-#: flops, 160 ms) and 2l.pan at 20,000 rows (6e8 bytes, 25 ms) are worth optimising.
-FAST_COMPILE_BYTES = 4e8
-FAST_COMPILE_FLOPS = 2e8
+#: the bytes a CPU program's operations write (:func:`written_bytes`, loops counted once) below
+#: which it is compiled for speed (:data:`FAST_COMPILE`): about 10 ms of running on a 2-core
+#: CPU. popmis's iterations (pmm 7e7 bytes, 9 ms a run; 2l.pan 3e7, 5 ms) compile 2-3x faster
+#: that way and run up to 2x slower, a good trade for programs run a few dozen times; the
+#: fixed-dummies pmm iteration (4e8, 75 ms) and 2l.pan at 20,000 rows (1e8, 18 ms) are
+#: optimised.
+FAST_COMPILE_BYTES = 8e7
 #: XLA options of every CPU program: XLA's classic loop emitters instead of its newer fusion
 #: emitters, and LLVM's -O2 instead of -O3, compile twice as fast at equal run time (2-core CPU:
 #: the fixed-dummies pmm iteration 3.1 s -> 1.7 s, 76 -> 78 ms a run; 2l.pan at 20,000 rows
@@ -157,32 +158,35 @@ def _aval(leaf: Any) -> tuple:
     return (type(leaf).__name__,)
 
 
-def _nbytes(leaves: Sequence[Any]) -> int:
-    return sum(int(getattr(leaf, "nbytes", 0)) for leaf in leaves)
+def written_bytes(jaxpr: Any) -> int:
+    """Bytes the operations of ``jaxpr`` write, the bodies of loops and branches counted once:
+    a cheap measure of a program's work (XLA's own cost analysis costs 0.1 s a program)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            aval = var.aval
+            dtype = getattr(aval, "dtype", None)
+            if dtype is not None and hasattr(dtype, "itemsize"):
+                total += int(np.prod(aval.shape)) * dtype.itemsize
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    total += written_bytes(inner)
+    return total
 
 
-def compile_options(lowered: Any, nbytes: int) -> dict[str, Any] | None:
-    """XLA options for a lowered program with ``nbytes`` of array arguments, on a CPU:
-    :data:`FAST_COMPILE` when XLA's cost estimate is small (below :data:`FAST_COMPILE_BYTES`
-    accessed and :data:`FAST_COMPILE_FLOPS`), else :data:`CPU_COMPILE`;
+def compile_options(work: float) -> dict[str, Any] | None:
+    """XLA options for a program that writes ``work`` bytes (:func:`written_bytes`), on a CPU:
+    :data:`FAST_COMPILE` below :data:`FAST_COMPILE_BYTES`, else :data:`CPU_COMPILE`;
     ``JAXMICE_COMPILE=fast`` or ``optimized`` decides instead. None (XLA's defaults) on other
     backends."""
     choice = os.environ.get("JAXMICE_COMPILE", "auto")
     if jax.default_backend() != "cpu":
         return None
-    if choice == "optimized":
-        return dict(CPU_COMPILE)
-    if choice == "fast":
+    if choice == "fast" or (choice != "optimized" and work < FAST_COMPILE_BYTES):
         return dict(FAST_COMPILE)
-    if nbytes > FAST_COMPILE_BYTES:
-        return dict(CPU_COMPILE)
-    try:
-        cost = lowered.cost_analysis() or {}
-    except Exception:  # no estimate: optimise
-        return dict(CPU_COMPILE)
-    small = (float(cost.get("bytes accessed", np.inf)) < FAST_COMPILE_BYTES
-             and float(cost.get("flops", np.inf)) < FAST_COMPILE_FLOPS)
-    return dict(FAST_COMPILE if small else CPU_COMPILE)
+    return dict(CPU_COMPILE)
 
 
 _persistent_cache_hits = [0]
@@ -299,8 +303,9 @@ class Program:
                 path.unlink(missing_ok=True)
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
-        lowered = self.jitted.lower(*args, **kwargs)
-        options = compile_options(lowered, _nbytes(leaves))
+        traced = self.jitted.trace(*args, **kwargs)
+        options = compile_options(written_bytes(traced.jaxpr.jaxpr))
+        lowered = traced.lower()
         try:
             compiled = lowered.compile(compiler_options=options)
         except Exception:  # an XLA without these options: its defaults

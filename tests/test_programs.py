@@ -123,25 +123,31 @@ def test_switched_off_cache_writes_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.rglob("*.bin")) == []
 
 
-class _Lowered:
-    def __init__(self, cost):
-        self.cost = cost
-
-    def cost_analysis(self):
-        return self.cost
-
-
-def test_compile_options_follow_the_cost_estimate(monkeypatch):
+def test_compile_options_follow_the_work(monkeypatch):
     monkeypatch.delenv("JAXMICE_COMPILE", raising=False)
-    small = _Lowered({"flops": 1e6, "bytes accessed": 1e7})
-    large = _Lowered({"flops": 1e9, "bytes accessed": 1e7})
-    assert programs.compile_options(small, 1000) == programs.FAST_COMPILE
-    assert programs.compile_options(large, 1000) == programs.CPU_COMPILE
-    assert programs.compile_options(small, 10**9) == programs.CPU_COMPILE  # big arguments: optimise
+    small, large = programs.FAST_COMPILE_BYTES / 2, programs.FAST_COMPILE_BYTES * 2
+    assert programs.compile_options(small) == programs.FAST_COMPILE
+    assert programs.compile_options(large) == programs.CPU_COMPILE
     monkeypatch.setenv("JAXMICE_COMPILE", "optimized")
-    assert programs.compile_options(small, 1000) == programs.CPU_COMPILE
+    assert programs.compile_options(small) == programs.CPU_COMPILE
     monkeypatch.setenv("JAXMICE_COMPILE", "fast")
-    assert programs.compile_options(large, 1000) == programs.FAST_COMPILE
+    assert programs.compile_options(large) == programs.FAST_COMPILE
+
+
+def test_written_bytes_counts_outputs_and_loop_bodies_once():
+    import jax
+
+    def f(x):  # x: f32[10]; two elementwise results of 40 bytes
+        return (x + 1.0) * 2.0
+
+    def looped(x):
+        return jax.lax.fori_loop(0, 100, lambda i, v: v * 2.0, x)
+
+    x = jnp.ones(10, jnp.float32)
+    assert programs.written_bytes(jax.make_jaxpr(f)(x).jaxpr) == 80
+    # the loop: its body's multiply once (40), the loop's own outputs (index 4 + array 40 ...)
+    body_once = programs.written_bytes(jax.make_jaxpr(looped)(x).jaxpr)
+    assert 80 <= body_once < 40 * 100
 
 
 def test_a_program_equals_jit():
