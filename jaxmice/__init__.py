@@ -3,11 +3,10 @@
 ``import jaxmice as jm``; names mirror R's mice / miceadds / micemd / mitml. Importing jaxmice
 changes nothing in your own JAX program: jaxmice's calls compute in float64 (variance components
 and near-collinear designs need the precision) inside ``jax.enable_x64(True)``, scoped to each
-call, so ``jax_enable_x64`` stays as you set it. At the first jaxmice call, compiled programs are
-kept in JAX's persistent compilation cache: in the folder you set (``jax_compilation_cache_dir`` or
-``JAX_COMPILATION_CACHE_DIR``), else in ``~/.cache/jaxmice/xla``, which then serves your own
-programs too (``JAXMICE_COMPILATION_CACHE=0`` leaves the cache off). A new process then skips
-compiling a data shape it has seen before.
+call, so ``jax_enable_x64`` stays as you set it, and no other JAX setting is touched. jaxmice's
+compiled programs are kept whole in ``~/.cache/jaxmice/programs`` (:mod:`jaxmice.programs`;
+``JAXMICE_CACHE_DIR``, ``JAXMICE_COMPILATION_CACHE=0``): a new process then neither traces nor
+compiles a data shape it has seen before.
 """
 
 from . import datasets, models  # noqa: E402

@@ -5,8 +5,7 @@ change the user's own JAX program. So jaxmice never turns on ``jax_enable_x64`` 
 each public function and method that runs JAX is wrapped in ``jax.enable_x64(True)``, a
 thread-local context that also keys JAX's compiled programs. Arrays made inside stay float64
 (``Imputations.data``); methods that compute with them later (``iterate``, ``fit``) are wrapped
-too, so they keep computing in float64. The first such call also sets up the compilation cache
-(:mod:`jaxmice._compilation_cache`).
+too, so they keep computing in float64.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import jax
-
-from ._compilation_cache import ensure_compilation_cache
 
 Params = ParamSpec("Params")
 Result = TypeVar("Result")
@@ -38,7 +35,6 @@ def in_float64(fn: Callable[Params, Result]) -> Callable[Params, Result]:
 
     @functools.wraps(fn)
     def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
-        ensure_compilation_cache()
         with _x64_context():
             return fn(*args, **kwargs)
 

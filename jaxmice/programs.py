@@ -45,7 +45,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._compilation_cache import cache_switched_off
+from ._compilation_cache import program_folder as cache_folder
 
 #: the bytes a CPU program's operations write (:func:`written_bytes`, loops counted once) below
 #: which it is compiled for speed (:data:`FAST_COMPILE`): about 10 ms of running on a 2-core
@@ -131,17 +131,6 @@ def fingerprint(value: Any) -> Any:
     if isinstance(value, type):
         return ("type", value.__module__, value.__qualname__)
     raise Unfingerprintable(f"cannot fingerprint a {type(value).__name__}")
-
-
-def cache_folder() -> Path | None:
-    """The program folder, or None when the cache is switched off."""
-    if cache_switched_off():
-        return None
-    root = os.environ.get("JAXMICE_CACHE_DIR")
-    if root is None:
-        cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        root = os.path.join(cache_home, "jaxmice")
-    return Path(root) / "programs"
 
 
 def _environment() -> tuple:

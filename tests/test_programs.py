@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import jaxmice as jm
-from jaxmice import _compilation_cache, programs
+from jaxmice import programs
 
 
 def _frame() -> pd.DataFrame:
@@ -27,10 +27,9 @@ def _frame() -> pd.DataFrame:
 
 @pytest.fixture
 def program_folder(tmp_path, monkeypatch):
-    """jaxmice's program folder in ``tmp_path`` (JAX's own cache left alone)."""
+    """jaxmice's program folder in ``tmp_path``."""
     monkeypatch.setenv("JAXMICE_COMPILATION_CACHE", "1")
     monkeypatch.setenv("JAXMICE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(_compilation_cache, "_settled", True)  # JAX's cache: not set
     programs.clear_compiled()
     yield tmp_path / "programs"
     programs.clear_compiled()
