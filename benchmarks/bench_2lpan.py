@@ -30,7 +30,7 @@ Every side runs as a whole fresh process that prints its phase times as JSON:
 - jaxmice cold, cached: the same script with the persistent cache on, in a fresh
   empty cache directory (``XDG_CACHE_HOME`` in the run's temporary folder): a first
   process compiles and fills the cache, a second process, the one reported, loads the
-  compiled programs from it (tracing still happens).
+  compiled programs whole from it (no tracing or compiling).
 - jaxmice warm: each of those jaxmice processes calls ``jm.mice`` a second time with a
   new seed, reusing the compiled programs; the median of the three warm calls is
   reported. Its time is subtracted from the cold whole-process times.

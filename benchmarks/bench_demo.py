@@ -20,7 +20,7 @@ Every side is a whole fresh process, timed from outside:
 - jaxmice: ``python -m jaxmice.cli demo popmis --out OUT`` three ways: ``first``, with an
   empty persistent compilation cache (a fresh ``XDG_CACHE_HOME`` folder: it compiles and
   fills the cache); ``second``, the next run with that same cache (it loads the compiled
-  programs, tracing still happens); ``nocache``, with the cache switched off
+  programs whole: no tracing, lowering or compiling); ``nocache``, with the cache switched off
   (``JAXMICE_COMPILATION_CACHE=0``: what every run costs without the cache).
 
 With ``--repeats N`` each of the four runs N times (each ``first`` with its own empty cache)
