@@ -183,27 +183,32 @@ def _fill_chain(plan: Plan, data: jax.Array, consts: Consts, key: jax.Array
                 ) -> tuple[jax.Array, tuple]:
     """Initial values for one chain (random draws from each column's observed values), then
     each method's initial state."""
-    n_visits = consts.visits.column.shape[0]
-    for v in range(n_visits):
+    def fill(data, v):
         j = consts.visits.column[v]
         rows = random_observed_rows(jax.random.fold_in(key, v), consts.observed[:, j],
                                     data[:, 0].shape)
-        data = data.at[:, j].set(jnp.where(consts.where[:, j], data[rows, j], data[:, j]))
+        return data.at[:, j].set(jnp.where(consts.where[:, j], data[rows, j], data[:, j])), None
+
+    # a scan, not a Python loop over the visits: one copy in the program however many there are
+    data, _ = jax.lax.scan(fill, data, jnp.arange(consts.visits.column.shape[0]))
     return _start_chain(plan, data, consts)
 
 
 def _start_chain(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array, tuple]:
     """Passive columns and each method's initial state for one chain's starting data."""
     data, _ = _apply_passives(plan, data, consts)
-    per_branch: list[list[Any]] = [[] for _ in plan.branches]
-    for v, b in enumerate(plan.visit_branch):
-        branch = plan.branches[b]
+    states = []
+    for b, branch in enumerate(plan.branches):
         imputer = branch.method.bind(branch.target)
-        stateless = imputer.init is None  # skip building inputs nobody reads
-        per_branch[b].append(() if stateless else imputer.init(visit_inputs(plan, data,
-                                                                                 consts, v)[0]))
-    states = tuple(jax.tree.map(lambda *s: jnp.stack(s), *s_b) for s_b in per_branch)
-    return data, states
+        visits = [v for v, vb in enumerate(plan.visit_branch) if vb == b]
+        if imputer.init is None:  # stateless: skip building inputs nobody reads
+            states.append(jax.tree.map(lambda *s: jnp.stack(s), *[()] * len(visits)))
+            continue
+        # one copy of the method's init per branch, mapped over its visits (in visit order)
+        states.append(jax.lax.map(
+            lambda v, init=imputer.init: init(visit_inputs(plan, data, consts, v)[0]),
+            jnp.asarray(visits, jnp.int32)))
+    return data, tuple(states)
 
 
 def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, key: jax.Array
