@@ -93,10 +93,11 @@ def test_one_imputation_says_so(popmis):
 
 def test_identical_imputations_give_finite_df(popmis):
     complete = popmis.dropna()
-    fits = jm.lmer(ANALYSIS, [complete] * 3)  # B = 0 exactly
+    fits = jm.lmer(ANALYSIS, [complete] * 3)  # B = 0 up to rounding
     table = fits.pool().summary()
     assert np.isfinite(table.df).all() and (table.df > 1e6).all()
-    np.testing.assert_allclose(table.riv, 0.0)
+    # XLA may round the members of a batch differently in the last bits (riv ~1e-29)
+    np.testing.assert_allclose(table.riv, 0.0, atol=1e-20)
 
 
 def test_glmm_pooled_odds_ratios():
