@@ -103,17 +103,39 @@ def make_multilevel(rows: int, clusters: int, seed: int) -> pd.DataFrame:
         A DataFrame with columns ``cluster`` (int, 1..clusters), ``x1``, ``x2``
         (int 0/1), ``z`` and ``y``; no missing values.
     """
+    return _two_level(rows, clusters, seed, x1_cluster_part=False)
+
+
+def _two_level(rows: int, clusters: int, seed: int, x1_cluster_part: bool) -> pd.DataFrame:
+    """The data of :func:`make_multilevel`, or with ``x1_cluster_part`` those of
+    :func:`make_multilevel_two` (``x1 = v_j + d``)."""
     if not 1 <= clusters <= rows:
         raise ValueError("need 1 <= clusters <= rows")
     rng = np.random.default_rng(seed)
     cluster = np.arange(rows, dtype=np.int64) * clusters // rows
     z_j = rng.standard_normal(clusters)
     u_j = rng.normal(0.0, np.sqrt(0.5), clusters)
-    x1 = rng.standard_normal(rows)
+    if x1_cluster_part:
+        v_j = rng.normal(0.0, np.sqrt(0.5), clusters)
+        x1 = v_j[cluster] + rng.standard_normal(rows)
+    else:
+        x1 = rng.standard_normal(rows)
     x2 = rng.integers(0, 2, rows)
     z = z_j[cluster]
     y = 1.0 + 0.5 * x1 + 0.8 * x2 + 0.1 * z + u_j[cluster] + rng.standard_normal(rows)
     return pd.DataFrame({"cluster": cluster + 1, "x1": x1, "x2": x2, "z": z, "y": y})
+
+
+def _mar_missing(df: pd.DataFrame, columns: dict[str, np.ndarray], rng: np.random.Generator,
+                 missing_prop: float) -> pd.DataFrame:
+    """Make each column missing with probability ``sigmoid(a + eta)``, ``a`` tuned so that
+    ``missing_prop`` of it is missing on average; in the order given."""
+    if not 0.0 < missing_prop < 1.0:
+        raise ValueError("missing_prop must be in (0, 1)")
+    for column, eta in columns.items():
+        prob = 1.0 / (1.0 + np.exp(-(_intercept_for_rate(eta, missing_prop) + eta)))
+        df.loc[rng.random(len(df)) < prob, column] = np.nan
+    return df
 
 
 def make_multilevel_missing(
@@ -137,14 +159,9 @@ def make_multilevel_missing(
         A DataFrame with columns ``cluster``, ``x1``, ``x2``, ``z`` and ``y``; NaN
         marks a missing ``y``.
     """
-    if not 0.0 < missing_prop < 1.0:
-        raise ValueError("missing_prop must be in (0, 1)")
     df = make_multilevel(rows, clusters, seed)
-    rng = np.random.default_rng([seed, 1])
     eta = 1.0 * df["x2"].to_numpy() - 0.5 * df["z"].to_numpy()
-    prob = 1.0 / (1.0 + np.exp(-(_intercept_for_rate(eta, missing_prop) + eta)))
-    df.loc[rng.random(rows) < prob, "y"] = np.nan
-    return df
+    return _mar_missing(df, {"y": eta}, np.random.default_rng([seed, 1]), missing_prop)
 
 
 def make_multilevel_two(rows: int, clusters: int, seed: int) -> pd.DataFrame:
@@ -168,18 +185,7 @@ def make_multilevel_two(rows: int, clusters: int, seed: int) -> pd.DataFrame:
         A DataFrame with columns ``cluster`` (int, 1..clusters), ``x1``, ``x2`` (int 0/1),
         ``z`` and ``y``; no missing values.
     """
-    if not 1 <= clusters <= rows:
-        raise ValueError("need 1 <= clusters <= rows")
-    rng = np.random.default_rng(seed)
-    cluster = np.arange(rows, dtype=np.int64) * clusters // rows
-    z_j = rng.standard_normal(clusters)
-    u_j = rng.normal(0.0, np.sqrt(0.5), clusters)
-    v_j = rng.normal(0.0, np.sqrt(0.5), clusters)
-    x1 = v_j[cluster] + rng.standard_normal(rows)
-    x2 = rng.integers(0, 2, rows)
-    z = z_j[cluster]
-    y = 1.0 + 0.5 * x1 + 0.8 * x2 + 0.1 * z + u_j[cluster] + rng.standard_normal(rows)
-    return pd.DataFrame({"cluster": cluster + 1, "x1": x1, "x2": x2, "z": z, "y": y})
+    return _two_level(rows, clusters, seed, x1_cluster_part=True)
 
 
 def make_multilevel_two_missing(
@@ -204,15 +210,10 @@ def make_multilevel_two_missing(
         A DataFrame with columns ``cluster``, ``x1``, ``x2``, ``z`` and ``y``; NaN marks a
         missing ``y`` or ``x1``.
     """
-    if not 0.0 < missing_prop < 1.0:
-        raise ValueError("missing_prop must be in (0, 1)")
     df = make_multilevel_two(rows, clusters, seed)
-    rng = np.random.default_rng([seed, 2])
     base = 1.0 * df["x2"].to_numpy() - 0.5 * df["z"].to_numpy()
-    for column, eta in (("y", base), ("x1", -base)):
-        prob = 1.0 / (1.0 + np.exp(-(_intercept_for_rate(eta, missing_prop) + eta)))
-        df.loc[rng.random(rows) < prob, column] = np.nan
-    return df
+    return _mar_missing(df, {"y": base, "x1": -base}, np.random.default_rng([seed, 2]),
+                        missing_prop)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
