@@ -134,9 +134,10 @@ def fingerprint(value: Any) -> Any:
 
 
 def _environment() -> tuple:
-    devices = jax.devices()
-    return (source_hash(), jax.__version__, getattr(jax.lib, "__version__", ""),
-            jax.default_backend(), tuple(d.device_kind for d in devices),
+    import jaxlib
+
+    return (source_hash(), jax.__version__, getattr(jaxlib, "__version__", ""),
+            jax.default_backend(), tuple(d.device_kind for d in jax.devices()),
             bool(jax.config.jax_enable_x64))
 
 
