@@ -99,7 +99,7 @@ def mice(
         seed = int(np.random.default_rng().integers(2**31 - 1))
     root = jax.random.PRNGKey(seed)
     start = _data_init(data_init, m, values, spec.where, schema)
-    data, states = sampler.initialize(plan, m, jnp.asarray(values), consts, root, start)
+    data, states = sampler.initialize(plan, m, jax.device_put(values), consts, root, start)
     imp = Imputations(
         schema=schema, values=values, observed=observed, where=spec.where,
         predictor=spec.predictor, methods=spec.methods, passives=spec.passives, plan=plan,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from . import sampler
@@ -89,10 +89,11 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
     plan = sampler.Plan(branches=tuple(branches), visit_branch=tuple(rows["branch"]),
                         terms=terms, passives=passives, names=schema.names, tracked=tracked)
     n_visits = len(spec.visit_sequence)
+    # device_put, not jnp.asarray: the latter compiles a small program per shape and dtype
     visits = sampler.Visits(**{
-        k: jnp.asarray(np.array(v, dtype=np.int32).reshape(n_visits, len(term_of))
-                       if k == "codes" else np.array(v, dtype=np.int32))
+        k: jax.device_put(np.array(v, dtype=np.int32).reshape(n_visits, len(term_of))
+                          if k == "codes" else np.array(v, dtype=np.int32))
         for k, v in rows.items()})
-    consts = sampler.Consts(observed=jnp.asarray(observed), where=jnp.asarray(where),
-                            clusters=jnp.asarray(clusters), visits=visits)
+    consts = sampler.Consts(observed=jax.device_put(observed), where=jax.device_put(where),
+                            clusters=jax.device_put(clusters), visits=visits)
     return plan, consts

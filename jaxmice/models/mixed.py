@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._precision import in_float64
@@ -129,7 +128,8 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
     common = dict(formula=formula.text, family=family, fixed_names=tuple(frame.fixed_names),
                   nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
                   dropped=tuple(frame.dropped), source=(formula, columns))
-    y, x = jnp.asarray(frame.y, jnp.float64), jnp.asarray(frame.x, jnp.float64)
+    # device_put, not jnp.asarray: the latter compiles a small program per shape and dtype
+    y, x = (jax.device_put(np.asarray(a, np.float64)) for a in (frame.y, frame.x))
     w = np.ones(frame.y.shape[1])
     if not frame.random and not random_required:
         raw = _fit_regression_batch(y, x, w, family)
@@ -144,8 +144,8 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
         return fits
     structure, zval = build_structure(frame.random)
     _check_sizes(frame, structure, family)
-    args = (y, x, jnp.asarray(zval, jnp.float64), w, structure.device_arrays(),
-            structure.shape, jnp.asarray(structure.initial_theta()))
+    args = (y, x, jax.device_put(np.asarray(zval, np.float64)), w, structure.device_arrays(),
+            structure.shape, jax.device_put(np.asarray(structure.initial_theta(), np.float64)))
     if family == "gaussian":
         raw = _fit_lmm_batch(*args, reml=reml)
         sigma = np.asarray(raw.sigma)

@@ -109,7 +109,7 @@ class ReStructure:
 
     def device_arrays(self) -> ReArrays:
         """The index arrays as JAX arrays."""
-        return ReArrays(*(jnp.asarray(a) for a in self.arrays))
+        return ReArrays(*(jax.device_put(np.asarray(a)) for a in self.arrays))
 
     def initial_theta(self) -> np.ndarray:
         """lme4's start: 1 on the diagonals, 0 elsewhere."""
