@@ -54,9 +54,6 @@ from ._compilation_cache import program_folder as cache_folder
 #: fixed-dummies pmm iteration (4e8, 75 ms) and 2l.pan at 20,000 rows (1e8, 18 ms) are
 #: optimised.
 FAST_COMPILE_BYTES = 8e7
-#: how many times more work a program run once per call (the sampler's initialisation, an
-#: analysis fit) may do and still be compiled for speed: an iteration runs maxit (10-20) times
-ONCE_FACTOR = 20
 #: XLA options of every CPU program: XLA's classic loop emitters instead of its newer fusion
 #: emitters, and LLVM's -O2 instead of -O3, compile twice as fast at equal run time (2-core CPU:
 #: the fixed-dummies pmm iteration 3.1 s -> 1.7 s, 76 -> 78 ms a run; 2l.pan at 20,000 rows
@@ -170,8 +167,7 @@ def written_bytes(jaxpr: Any) -> int:
 
 
 def compile_options(work: float) -> dict[str, Any] | None:
-    """XLA options for a program that writes ``work`` bytes (:func:`written_bytes`; for a
-    program run once per call, divided by :data:`ONCE_FACTOR`), on a CPU:
+    """XLA options for a program that writes ``work`` bytes (:func:`written_bytes`), on a CPU:
     :data:`FAST_COMPILE` below :data:`FAST_COMPILE_BYTES`, else :data:`CPU_COMPILE`;
     ``JAXMICE_COMPILE=fast`` or ``optimized`` decides instead. None (XLA's defaults) on other
     backends."""
@@ -237,9 +233,8 @@ class Program:
     """
 
     def __init__(self, fn: Callable, static_argnums: Sequence[int] = (),
-                 static_argnames: Sequence[str] = (), runs_once: bool = False) -> None:
+                 static_argnames: Sequence[str] = ()) -> None:
         self.fn = fn
-        self.runs_once = runs_once
         params = list(inspect.signature(fn).parameters)
         # a static argument may come by position or by keyword, whichever way it was declared
         self.static_argnums = tuple(sorted(set(static_argnums) | {
@@ -272,10 +267,6 @@ class Program:
             self.compiled[key] = compiled
         return compiled(*dyn_args, **dyn_kwargs)
 
-    def options(self, work: float) -> dict[str, Any] | None:
-        """XLA options for this program when a call writes ``work`` bytes."""
-        return compile_options(work / ONCE_FACTOR if self.runs_once else work)
-
     def _cache_size(self) -> int:
         """Programs compiled or loaded in this process (as ``jax.jit``'s ``_cache_size``)."""
         return len(self.compiled)
@@ -303,7 +294,7 @@ class Program:
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
         traced = self.jitted.trace(*args, **kwargs)
-        options = self.options(written_bytes(traced.jaxpr.jaxpr))
+        options = compile_options(written_bytes(traced.jaxpr.jaxpr))
         lowered = traced.lower()
         try:
             compiled = lowered.compile(compiler_options=options)
@@ -343,8 +334,7 @@ class Program:
             return
 
 
-def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] = (),
-            runs_once: bool = False) -> Callable[[Callable], Program]:
-    """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``;
-    ``runs_once``: it runs once per call of the public function (see :data:`ONCE_FACTOR`)."""
-    return lambda fn: Program(fn, static_argnums, static_argnames, runs_once)
+def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] = ()
+            ) -> Callable[[Callable], Program]:
+    """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``."""
+    return lambda fn: Program(fn, static_argnums, static_argnames)

@@ -240,7 +240,7 @@ def _chain_keys(key: jax.Array, m: int) -> jax.Array:
     return jax.vmap(partial(jax.random.fold_in, key))(jnp.arange(m))
 
 
-@program(static_argnums=(0, 1), runs_once=True)
+@program(static_argnums=(0, 1))
 def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, root: jax.Array,
                start: jax.Array | None = None) -> tuple[jax.Array, tuple]:
     """Initial data ``f[m, n, p]`` and method states of all m chains, drawn with the run's

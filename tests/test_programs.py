@@ -127,12 +127,6 @@ def test_compile_options_follow_the_work(monkeypatch):
     small, large = programs.FAST_COMPILE_BYTES / 2, programs.FAST_COMPILE_BYTES * 2
     assert programs.compile_options(small) == programs.FAST_COMPILE
     assert programs.compile_options(large) == programs.CPU_COMPILE
-    # a program run once per call (initialisation, a fit) may do ONCE_FACTOR times the work
-    once = programs.Program(lambda x: x, runs_once=True)
-    repeated = programs.Program(lambda x: x)
-    assert once.options(large) == programs.FAST_COMPILE
-    assert repeated.options(large) == programs.CPU_COMPILE
-    assert once.options(large * programs.ONCE_FACTOR) == programs.CPU_COMPILE
     monkeypatch.setenv("JAXMICE_COMPILE", "optimized")
     assert programs.compile_options(small) == programs.CPU_COMPILE
     monkeypatch.setenv("JAXMICE_COMPILE", "fast")

@@ -44,13 +44,13 @@ class SingularFitWarning(UserWarning):
     """A fit at the boundary: a variance component is (near) zero or correlations are +-1."""
 
 
-@program(static_argnames=("shape", "reml"), runs_once=True)
+@program(static_argnames=("shape", "reml"))
 def _fit_lmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, reml: bool):
     stats = jax.vmap(lambda yi, xi, zi: lmm_stats(yi, xi, zi, w, re, shape))(y, x, zval)
     return fit_lmm_stats_batch(stats, re, shape, theta0, reml)
 
 
-@program(static_argnames=("shape", "family"), runs_once=True)
+@program(static_argnames=("shape", "family"))
 def _fit_glmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, family: str):
     def one(yi, xi, zi):
         return fit_glmm(GlmmData(yi, xi, zi, w), re, shape, theta0, family)
@@ -109,7 +109,7 @@ def _check_sizes(frame: ModelFrame, structure: ReStructure, family: str) -> None
                          "is not identifiable; simplify the random terms")
 
 
-@program(static_argnames=("family",), runs_once=True)
+@program(static_argnames=("family",))
 def _fit_regression_batch(y, x, w, family: str):
     return jax.vmap(lambda yi, xi: fit_regression(yi, xi, w, family))(y, x)
 
