@@ -11,9 +11,9 @@ with lme4 to 1e-5. Newton's method converges quadratically there, where first-or
 gradients (accurate to about 1e-9 relative): each fit's program is then 40% smaller than with
 a forward-over-reverse Hessian, and compiles that much faster (issue 12). It is made positive
 definite by taking absolute eigenvalues (so steps always descend and saddle points repel), and
-a backtracking line search keeps each step downhill. Everything
-is pure JAX with a ``lax.while_loop``, so it jit-compiles and vmaps over a batch of data sets
-(a batch runs until its slowest member has converged).
+a backtracking line search keeps each step downhill. Everything is pure JAX with a
+``lax.while_loop``, so it jit-compiles and vmaps; :func:`newton_minimize_batch` takes a batch
+as an axis of the loop (it runs until its slowest member has converged).
 """
 
 from __future__ import annotations
