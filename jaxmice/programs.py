@@ -30,6 +30,7 @@ Nothing here touches the user's JAX settings.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -287,10 +288,13 @@ class Program:
                 _prepare_custom_calls()
                 compiled = serialize_executable.deserialize_and_load(payload, in_tree,
                                                                      out_tree)
-                os.utime(path)  # recently used
-                return compiled
             except Exception:  # a damaged or incompatible file is compiled anew
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            else:
+                with contextlib.suppress(OSError):  # a read-only folder is only read
+                    os.utime(path)  # recently used
+                return compiled
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
         traced = self.jitted.trace(*args, **kwargs)
