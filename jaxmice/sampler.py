@@ -202,7 +202,7 @@ def _start_chain(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array
         imputer = branch.method.bind(branch.target)
         visits = [v for v, vb in enumerate(plan.visit_branch) if vb == b]
         if imputer.init is None:  # stateless: skip building inputs nobody reads
-            states.append(jax.tree.map(lambda *s: jnp.stack(s), *[()] * len(visits)))
+            states.append(())
             continue
         # one copy of the method's init per branch, mapped over its visits (in visit order)
         states.append(jax.lax.map(
