@@ -272,10 +272,6 @@ class Program:
         """Programs compiled or loaded in this process (as ``jax.jit``'s ``_cache_size``)."""
         return len(self.compiled)
 
-    def lower(self, *args: Any, **kwargs: Any) -> Any:
-        """``jax.jit(fn).lower(...)`` (for inspection and benchmarks)."""
-        return self.jitted.lower(*args, **kwargs)
-
     def _load_or_compile(self, args: tuple, kwargs: dict, static: tuple, tree: Any,
                          leaves: list) -> Any:
         path = self._path(static, tree, leaves)
