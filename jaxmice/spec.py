@@ -166,7 +166,8 @@ def default_methods(values: np.ndarray, observed: np.ndarray, schema: Schema,
     return methods
 
 
-def make_method(df: Any, predictor_matrix: Any = None) -> Any:
+def make_method(df: Any, predictor_matrix: Any = None,
+                kinds: Mapping[Hashable, str] | None = None) -> Any:
     """Default methods by kind: pmm (continuous and count), logreg (binary), polyreg
     (nominal), polr (ordinal); "" for complete columns.
 
@@ -178,10 +179,15 @@ def make_method(df: Any, predictor_matrix: Any = None) -> Any:
     or more observed rows (so that constancy is seen, not just one value per cluster).
     ``jm.mice`` uses the same defaults for columns whose method is not given.
 
+    Args:
+        df: the incomplete data.
+        predictor_matrix: its predictor matrix (default: every column predicts every other).
+        kinds: per-column kind overrides, as ``jm.mice`` takes them (``{"n": "count"}``).
+
     Returns:
         Series[str] labelled by column.
     """
-    values, observed, schema = adapter.encode(df)
+    values, observed, schema = adapter.encode(df, kinds)
     pred = (np.ones((len(schema.names),) * 2, dtype=np.int64) if predictor_matrix is None
             else resolve_predictor_matrix(predictor_matrix, schema))
     methods = default_methods(values, observed, schema, pred, ~observed.all(axis=0))

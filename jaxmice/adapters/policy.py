@@ -175,7 +175,7 @@ def check_counts(name: Hashable, s: pd.Series, natural: str, observed: np.ndarra
     bad = observed & ((values < 0) | (values != np.round(values)))
     if bad.any():
         raise ValueError(
-            f"column {name!r} is declared a count but holds {list(values[bad][:5])} in row(s) "
+            f"column {name!r} is declared a count but holds {values[bad][:5].tolist()} in row(s) "
             f"{list(s.index[bad][:5])}; a count must be a non-negative whole number")
 
 
