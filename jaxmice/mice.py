@@ -80,7 +80,8 @@ def mice(
         seed: integer seed; the same seed gives the same imputations.
         progress: show a progress bar: None (default) on a terminal or in a notebook, not
             when the output goes to a file or a log; True or False to force.
-        kinds: per-column kind overrides (``continuous binary nominal ordinal``).
+        kinds: per-column kind overrides (``continuous binary nominal ordinal count``; counts
+            are never inferred, declare them).
         method_options: per-column method options, e.g. ``{"y": {"donors": 10}}``.
         data_init: starting values for the imputed cells (R's ``data.init``): one complete
             DataFrame like ``df`` for every chain, or a list of m of them (e.g. over-dispersed

@@ -1,5 +1,5 @@
-"""Gamma, chi-square, inverse-gamma and (inverse-)Wishart draws without loops, for the
-conjugate steps of the Gibbs methods and the Bayesian regression draws.
+"""Gamma, chi-square, inverse-gamma, (inverse-)Wishart and Pólya-Gamma draws without loops,
+for the conjugate steps of the Gibbs methods and the Bayesian regression draws.
 
 ``jax.random.gamma`` (which NumPyro's Gamma, InverseGamma and Wishart sample with) runs a
 rejection loop per value. Inside the sampler's program each such loop compiles as its own
@@ -86,3 +86,40 @@ def wishart_cholesky(key: jax.Array, df: jax.Array, scale_tril: jax.Array) -> ja
     diag = jnp.sqrt(chisquare(k_diag, df - jnp.arange(q, dtype=dtype), dtype=dtype))
     low = jnp.tril(jax.random.normal(k_low, (q, q), dtype), -1)
     return scale_tril @ (low + jnp.diag(diag))
+
+
+#: exponential terms of the Pólya-Gamma series kept per draw (the rest enter by their mean)
+PG_TERMS = 20
+
+
+def polya_gamma_mean(c: jax.Array) -> jax.Array:
+    """E[PG(1, c)] = tanh(c / 2) / (2 c) (1/4 at c = 0): f[...] like ``c``."""
+    c = jnp.abs(c)
+    small = c < 1e-4
+    safe = jnp.where(small, 1.0, c)
+    return jnp.where(small, 0.25 - c**2 / 48.0, jnp.tanh(0.5 * safe) / (2.0 * safe))
+
+
+def polya_gamma(key: jax.Array, c: jax.Array) -> jax.Array:
+    """Pólya-Gamma PG(1, ``c``) draws (Polson, Scott and Windle 2013), the latent precisions
+    that make a logistic likelihood Gaussian in its linear predictor.
+
+    PG(1, c) is ``sum_k g_k / (2 pi^2 ((k - 1/2)^2 + c^2 / (4 pi^2)))`` with ``g_k`` iid
+    Exp(1). The first :data:`PG_TERMS` terms are drawn; the rest enter by their mean (the exact
+    mean less that of the drawn terms), so the draw's mean is exact and its variance is short
+    by under 3e-6 of the whole. Straight-line code: no rejection loop (Devroye's exact sampler
+    would compile one per call site).
+
+    Args:
+        key: PRNG key; c: f[...] the tilts (linear predictors).
+
+    Returns:
+        f[...] the draws (> 0).
+    """
+    c = jnp.asarray(c)
+    k = jnp.arange(1, PG_TERMS + 1, dtype=c.dtype) - 0.5
+    denominator = 2.0 * jnp.pi**2 * k**2 + 0.5 * c[..., None] ** 2  # f[..., K]
+    exponential = jax.random.exponential(key, (*c.shape, PG_TERMS), c.dtype)
+    drawn = jnp.sum(exponential / denominator, axis=-1)
+    tail = polya_gamma_mean(c) - jnp.sum(1.0 / denominator, axis=-1)
+    return drawn + jnp.maximum(tail, 0.0)

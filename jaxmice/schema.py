@@ -10,7 +10,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("continuous", "binary", "nominal", "ordinal")
+KINDS = ("continuous", "binary", "nominal", "ordinal", "count")
 CATEGORICAL_KINDS = ("binary", "nominal", "ordinal")
 
 
@@ -20,7 +20,7 @@ class Column:
 
     Attributes:
         name: the column label in the user's frame.
-        kind: one of ``KINDS``.
+        kind: one of ``KINDS`` (``count``: non-negative whole numbers, declared by the user).
         levels: category labels for binary/nominal/ordinal columns (code ``k`` means
             ``levels[k]``); ``None`` for continuous columns.
         dtype: the user's dtype, restored when arrays go back to a frame.

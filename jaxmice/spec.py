@@ -26,8 +26,13 @@ CODE_MEANING = {
     -2: "cluster variable", -3: "selection equation only", -4: "outcome equation only",
 }
 DEFAULT_METHOD = {"continuous": "pmm", "binary": "logreg", "nominal": "polyreg",
-                  "ordinal": "polr"}
-CLUSTER_LEVEL_METHOD = "2lonly.pmm"  # default for a cluster-level continuous column
+                  "ordinal": "polr", "count": "pmm"}
+# a kind whose multilevel default is not its single-level default's multilevel alternative
+MULTILEVEL_DEFAULT = {"count": "2l.pois"}
+# defaults for a cluster-level column, by kind
+CLUSTER_LEVEL_METHOD = {"continuous": "2lonly.pmm", "count": "2lonly.pmm",
+                        "binary": "2lonly.pmm", "ordinal": "2lonly.pmm",
+                        "nominal": "2lonly.polyreg"}
 
 
 def make_predictor_matrix(df: Any, cluster: Hashable | None = None) -> Any:
@@ -100,7 +105,7 @@ def _default_method(kind: str, row_codes: np.ndarray) -> str:
     """The default method for a kind; its multilevel alternative when the row has a cluster."""
     name = DEFAULT_METHOD[kind]
     if (row_codes == -2).any():
-        alternative = get_method(name).multilevel_alternative
+        alternative = MULTILEVEL_DEFAULT.get(kind, get_method(name).multilevel_alternative)
         try:
             if alternative and kind in get_method(alternative).kinds:
                 return alternative
@@ -134,9 +139,9 @@ def cluster_spread(values: np.ndarray, observed: np.ndarray, row_cluster: np.nda
 
 def _is_cluster_level(j: int, values: np.ndarray, observed: np.ndarray, schema: Schema,
                       row_codes: np.ndarray) -> bool:
-    """Column ``j`` is continuous, its row has a cluster variable (complete), its observed
-    values are constant within every cluster, and some cluster has 2+ observed rows."""
-    if schema.columns[j].kind != "continuous" or (row_codes == -2).sum() != 1:
+    """Column ``j``'s row has a cluster variable (complete), its observed values are constant
+    within every cluster, and some cluster has 2+ observed rows."""
+    if (row_codes == -2).sum() != 1:
         return False
     g = int(np.flatnonzero(row_codes == -2)[0])
     if not observed[:, g].all():
@@ -155,27 +160,34 @@ def default_methods(values: np.ndarray, observed: np.ndarray, schema: Schema,
         if not imputed[j]:
             methods.append(NO_METHOD)
         elif _is_cluster_level(j, values, observed, schema, pred[j]):
-            methods.append(CLUSTER_LEVEL_METHOD)
+            methods.append(CLUSTER_LEVEL_METHOD[schema.columns[j].kind])
         else:
             methods.append(_default_method(col.kind, pred[j]))
     return methods
 
 
-def make_method(df: Any, predictor_matrix: Any = None) -> Any:
-    """Default methods by kind: pmm, logreg, polyreg, polr ("" for complete columns).
+def make_method(df: Any, predictor_matrix: Any = None,
+                kinds: Mapping[Hashable, str] | None = None) -> Any:
+    """Default methods by kind: pmm (continuous and count), logreg (binary), polyreg
+    (nominal), polr (ordinal); "" for complete columns.
 
     Rows of the predictor matrix with a cluster code (-2) get the kind's multilevel method:
-    ``2l.pmm`` for a continuous column (as ``pmm``'s ``multilevel_alternative``; the
-    single-level default where none is registered), except a *cluster-level* one, which gets
-    ``2lonly.pmm``: a continuous column whose observed values are constant within every
-    cluster of the row's cluster variable, with at least one cluster holding 2 or more
-    observed rows (so that constancy is seen, not just one value per cluster). ``jm.mice``
-    uses the same defaults for columns whose method is not given.
+    ``2l.pmm`` (continuous), ``2l.bin`` (binary), ``2l.polr`` (ordinal), ``2l.polyreg``
+    (nominal) and ``2l.pois`` (count), except a *cluster-level* column, which gets
+    ``2lonly.pmm`` (``2lonly.polyreg`` if nominal): one whose observed values are constant
+    within every cluster of the row's cluster variable, with at least one cluster holding 2
+    or more observed rows (so that constancy is seen, not just one value per cluster).
+    ``jm.mice`` uses the same defaults for columns whose method is not given.
+
+    Args:
+        df: the incomplete data.
+        predictor_matrix: its predictor matrix (default: every column predicts every other).
+        kinds: per-column kind overrides, as ``jm.mice`` takes them (``{"n": "count"}``).
 
     Returns:
         Series[str] labelled by column.
     """
-    values, observed, schema = adapter.encode(df)
+    values, observed, schema = adapter.encode(df, kinds)
     pred = (np.ones((len(schema.names),) * 2, dtype=np.int64) if predictor_matrix is None
             else resolve_predictor_matrix(predictor_matrix, schema))
     methods = default_methods(values, observed, schema, pred, ~observed.all(axis=0))

@@ -7,6 +7,7 @@ method:
 - runs under the sampler's jit and vmap (``jm.mice``, m = 2, maxit = 2) with every draw
   accepted;
 - draws values of the column's type: finite, binary 0/1, categories within their levels,
+  counts non-negative whole numbers,
   one value per cluster for a cluster-level method, observed cells untouched;
 - keeps its state's structure (tree, shapes, dtypes) from ``init`` across visits;
 - reports failure, writing no NaN, when the target has no observed value;
@@ -46,6 +47,7 @@ def _column(kind: str, cluster_level: bool, rng: np.random.Generator,
         "binary": rng.integers(0, 2, size),
         "nominal": rng.integers(0, len(LEVELS), size),
         "ordinal": rng.integers(0, len(LEVELS), size),
+        "count": rng.poisson(2.0, size),
     }[kind]
     values = draws[cluster] if cluster_level else draws
     missing = (np.isin(cluster, [1]) | np.isin(np.arange(N), [7, 22]) if cluster_level
@@ -54,7 +56,7 @@ def _column(kind: str, cluster_level: bool, rng: np.random.Generator,
     missing[1] = False
     if kind == "continuous":
         return pd.Series(np.where(missing, np.nan, values))
-    if kind == "binary":
+    if kind in ("binary", "count"):
         return pd.Series(pd.array(values, dtype="Int64")).mask(missing)
     cat = pd.Categorical.from_codes(values, LEVELS, ordered=kind == "ordinal")
     return pd.Series(cat).mask(missing)
@@ -80,8 +82,9 @@ def _data(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 @functools.cache
 def _run(name: str) -> jm.Imputations:
     df, pred, methods = _data(name)
+    counts = {target: "count" for target in df.columns if target == "t_count"}
     return jm.mice(df, m=2, maxit=2, method=methods, predictor_matrix=pred, seed=5,
-                   progress=False)
+                   progress=False, kinds=counts or None)
 
 
 def _visit(imp: jm.Imputations, column: int) -> int:
@@ -131,7 +134,9 @@ def test_draws_values_of_the_columns_type_under_the_sampler(name, kind):
     np.testing.assert_array_equal(data[:, observed], np.broadcast_to(
         imp.values[observed, j], (imp.m, observed.sum())))
     n_levels = imp.schema.columns[j].n_levels
-    if kind != "continuous":
+    if kind == "count":
+        assert (data >= 0).all() and (data == np.round(data)).all()
+    elif kind != "continuous":
         assert set(np.unique(data)) <= set(range(n_levels))
     if get_method(name).level == "cluster":
         cluster = np.asarray(imp.values[:, imp.schema.position("g")], dtype=int)

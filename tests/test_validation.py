@@ -68,15 +68,27 @@ def test_one_method_name_for_all_columns_is_checked_per_column(df):
 
 
 def test_cluster_code_in_a_single_level_row_suggests_a_2l_method(df):
-    pred = jm.make_predictor_matrix(df, cluster="g")
     with pytest.raises(ValueError, match=r"column 'y'.*-2.*'g'.*single-level.*'2l\.pmm'"):
         run(df, method={"y": "pmm"}, predictor_matrix={"y": {"g": -2}})
-    # the default for a continuous column with a cluster code is 2l.pmm; the binary column has
-    # no multilevel method yet, so it is the one named
     with pytest.raises(ValueError, match=r"column 'b'.*-2.*'g'.*single-level.*'2l\.bin'"):
-        run(df, predictor_matrix=pred)
-    with pytest.raises(ValueError, match=r"column 'c'.*-2.*'g'.*single-level.*2l"):
-        run(df, predictor_matrix={"c": {"g": -2}})
+        run(df, method={"b": "logreg"}, predictor_matrix={"b": {"g": -2}})
+    with pytest.raises(ValueError, match=r"column 'c'.*-2.*'g'.*single-level.*'2l\.polyreg'"):
+        run(df, method={"c": "polyreg"}, predictor_matrix={"c": {"g": -2}})
+
+
+def test_columns_with_a_cluster_code_default_to_their_kinds_multilevel_method(df):
+    pred = jm.make_predictor_matrix(df, cluster="g")
+    assert jm.make_method(df, pred).to_dict() == {
+        "x": "", "y": "2l.pmm", "b": "2l.bin", "c": "2l.polyreg", "g": ""}
+    ordered = df.assign(c=df["c"].cat.as_ordered(),
+                        n=pd.array([3, None, 0, 1, 7, 2] * 4, dtype="Int64"))
+    pred = jm.make_predictor_matrix(ordered, cluster="g")
+    assert jm.make_method(ordered, pred)[["c", "n"]].tolist() == ["2l.polr", "2l.pmm"]
+    assert jm.make_method(ordered, pred, kinds={"n": "count"})["n"] == "2l.pois"
+    # a count column is declared, never inferred
+    imp = run(ordered, predictor_matrix=pred, kinds={"n": "count"})
+    assert imp.method[["b", "c", "n"]].tolist() == ["2l.bin", "2l.polr", "2l.pois"]
+    assert imp.schema["n"].kind == "count"
 
 
 def test_method_type_errors(df):
@@ -397,3 +409,26 @@ def test_quickpred_mincor_and_minpuc():
     # mincor is a strict threshold on max(|r|, |r with the response indicator|)
     assert jm.quickpred(frame, mincor=0.999).loc["y"].tolist() == [0, 1, 1]
     assert jm.quickpred(frame, mincor=1.5).loc["y"].tolist() == [0, 0, 0]
+
+
+# ----- counts ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("values", "error", "message"), [
+    ([1.0, -2.0, np.nan, 3.0], ValueError, r"column 'n' is declared a count but holds \[-2\.0\] "
+                                           r"in row\(s\) \[1\]"),
+    ([1.0, 2.5, np.nan, 3.0], ValueError, r"holds \[2\.5\] in row\(s\) \[1\].*whole number"),
+    (pd.Categorical(["a", "b", None, "a"]), TypeError, "declared a count but holds categories"),
+])
+def test_a_declared_count_must_hold_non_negative_whole_numbers(values, error, message):
+    frame = pd.DataFrame({"n": values, "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(error, match=message):
+        jm.make_method(frame, kinds={"n": "count"})
+
+
+def test_a_count_column_keeps_its_dtype_and_whole_numbers():
+    frame = pd.DataFrame({"n": pd.array([1, 4, None, 0, 2, None, 3, 1], dtype="Int64"),
+                          "x": np.linspace(0, 1, 8)})
+    imp = jm.mice(frame, m=2, maxit=1, kinds={"n": "count"}, seed=1, progress=False)
+    assert imp.method["n"] == "pmm" and imp.schema["n"].kind == "count"
+    done = imp.complete(1)["n"]
+    assert done.dtype == "Int64" and done.notna().all()
+    assert set(done[frame["n"].isna()]) <= {0, 1, 2, 3, 4}

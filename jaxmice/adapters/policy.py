@@ -12,6 +12,9 @@ Kinds are inferred as follows (override any of them with ``kinds={"col": "nomina
 - integer columns whose observed values are all 0 or 1: ``binary`` (levels 0, 1);
 - any other number: ``continuous``.
 
+Counts are never inferred (an integer column may be a score or an identifier): declare them,
+``kinds={"n": "count"}``; their observed values must be non-negative whole numbers.
+
 A column's :attr:`~jaxmice.schema.Column.numeric` flag says whether its values are the user's
 own numbers (a numeric dtype other than bool); a formula uses them as numbers even where the
 column is imputed as categories (an int 0/1 column), as R does.
@@ -133,7 +136,7 @@ def _natural_levels(name: Hashable, s: pd.Series, kind: str | None, observed: np
         return (False, True), "binary", None
     if is_numeric_dtype(dtype) and not is_complex_dtype(dtype):
         obs = _numeric_values(name, s)[observed]
-        if kind == "continuous":  # e.g. an int 0/1 column asked to be continuous
+        if kind in ("continuous", "count"):  # e.g. an int 0/1 column asked to be either
             return None, "continuous", None
         if is_integer_dtype(dtype) and np.isin(obs, (0.0, 1.0)).all():
             return (0, 1), "binary", None
@@ -156,6 +159,24 @@ def _natural_levels(name: Hashable, s: pd.Series, kind: str | None, observed: np
         f"column {name!r} has dtype {dtype}, which jaxmice cannot impute; convert it to a "
         "number, a category or a string first"
     )
+
+
+def check_counts(name: Hashable, s: pd.Series, natural: str, observed: np.ndarray) -> None:
+    """Refuse a column declared ``count`` unless its observed values are numbers that are
+    non-negative whole numbers, naming the column and the first offending rows.
+
+    Raises:
+        TypeError: the column is not numeric; ValueError: a negative or fractional value.
+    """
+    if natural != "continuous":
+        raise TypeError(f"column {name!r} is declared a count but holds categories; a count "
+                        "column must hold non-negative whole numbers")
+    values = _numeric_values(name, s)
+    bad = observed & ((values < 0) | (values != np.round(values)))
+    if bad.any():
+        raise ValueError(
+            f"column {name!r} is declared a count but holds {values[bad][:5].tolist()} in row(s) "
+            f"{list(s.index[bad][:5])}; a count must be a non-negative whole number")
 
 
 def infer_column(name: Hashable, s: pd.Series, kind: str | None = None) -> Column:
@@ -188,11 +209,13 @@ def infer_column(name: Hashable, s: pd.Series, kind: str | None = None) -> Colum
         raise TypeError(
             f"column {name!r} holds categories {list(levels)[:5]}; it cannot be continuous"
         )
+    if kind == "count":
+        check_counts(name, s, natural, observed)
     if kind == "binary" and len(levels) > 2:
         raise ValueError(
             f"column {name!r} has {len(levels)} levels {list(levels)[:5]}; binary needs at most 2"
         )
-    if kind == "continuous":
+    if kind in ("continuous", "count"):
         levels = None
     numeric = not (isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype)
                    or not is_numeric_dtype(dtype))

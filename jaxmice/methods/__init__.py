@@ -7,13 +7,18 @@ Users register their own from outside the package with :func:`register_method`.
 from __future__ import annotations
 
 from . import (
+    l2_bin,
     l2_lmer,
     l2_norm,
     l2_pan,
     l2_pmm,
+    l2_pois,
+    l2_polr,
+    l2_polyreg,
     l2only_mean,
     l2only_norm,
     l2only_pmm,
+    l2only_polyreg,
     logreg,
     mean,
     norm,
@@ -28,7 +33,8 @@ from .base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitIn
 
 _BUILTIN = (
     pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
-    l2_pan, l2_norm, l2_lmer, l2_pmm, l2only_mean, l2only_norm, l2only_pmm,
+    l2_pan, l2_norm, l2_lmer, l2_pmm, l2only_mean, l2only_norm, l2only_pmm, l2_bin,
+    l2_polyreg, l2_polr, l2_pois, l2only_polyreg,
 )
 
 _REGISTRY: dict[str, MethodInfo] = {}

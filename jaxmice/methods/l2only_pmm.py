@@ -21,7 +21,7 @@ def make(target: Target, *, donors: int = pmm.DONORS, ridge: float = RIDGE) -> I
 
 
 METHOD = MethodInfo(
-    name="2lonly.pmm", kinds=frozenset({"continuous", "binary", "ordinal"}), make=make,
+    name="2lonly.pmm", kinds=frozenset({"continuous", "binary", "ordinal", "count"}), make=make,
     needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level variable: predictive mean matching on cluster means",
 )

@@ -19,6 +19,7 @@ def make(target: Target) -> Imputer:
 
 
 METHOD = MethodInfo(
-    name="sample", kinds=frozenset({"continuous", "binary", "nominal", "ordinal"}), make=make,
+    name="sample", kinds=frozenset({"continuous", "binary", "nominal", "ordinal", "count"}),
+    make=make,
     description="random draw from the observed values",
 )
