@@ -138,10 +138,10 @@ SCENARIOS = {
               {"(Intercept)": 1.0, "sb": NOMINAL_EFFECTS["b"], "sc": NOMINAL_EFFECTS["c"],
                "w": 0.5, "tau2": 0.5, "sigma2": 1.0}, {"z": 3, "w": 1}, {}),
     "count": (gen_count, "n", "n ~ x + (1 | g)", "poisson",
-              {"(Intercept)": 0.5, "x": 0.3, "tau2": 0.5}, {"x": 1}, {}),
+              {"(Intercept)": 0.5, "x": 0.3, "tau2": 0.5}, {"x": 1}, {"n": "count"}),
 }
-MULTILEVEL = {"bin-y": "2l.pmm", "bin-x": "2l.pmm", "ord-x": "2l.pmm", "nom-x": "polyreg",
-              "count": "2l.pmm"}
+MULTILEVEL = {"bin-y": "2l.bin", "bin-x": "2l.bin", "ord-x": "2l.polr", "nom-x": "2l.polyreg",
+              "count": "2l.pois"}
 SINGLE_LEVEL = {"bin-y": "logreg", "bin-x": "logreg", "ord-x": "polr", "nom-x": "polyreg",
                 "count": "pmm"}
 SEEDS = {name: 1300 + 10 * k for k, name in enumerate(SCENARIOS)}
@@ -156,11 +156,9 @@ def make_case(name: str, design: str, single_level: bool = False, m: int = 5,
         method, codes = SINGLE_LEVEL[name], {**{k: 1 for k in codes}, "g": 0}
     else:
         method = MULTILEVEL[name]
-        if method == SINGLE_LEVEL[name]:  # stand-in while the 2l method is missing
-            codes = {**{k: 1 for k in codes}, "g": 0}
-    return Case(f"{name} {design}", functools.partial(gen, design=design), method, target,
-                codes, formula, truth, seed=SEEDS[name] + (design == "B"), m=m, maxit=maxit,
-                between=("(Intercept)",), family=family, kinds=kinds)
+    return Case(f"{name} {design}{SIZES[design].size}", functools.partial(gen, design=design),
+                method, target, codes, formula, truth, seed=SEEDS[name] + (design == "B"), m=m,
+                maxit=maxit, between=("(Intercept)",), family=family, kinds=kinds)
 
 
 N_REPS = {"A": 500, "B": 500}
@@ -178,7 +176,7 @@ def _id(case: Case) -> str:
 
 
 def _simulated(case: Case):
-    s = simulate(case, N_REPS[case.name.split()[1]])
+    s = simulate(case, N_REPS[case.name.split()[1][0]])
     print("\n" + s.row())
     assert 0.25 <= s.missing <= 0.45, f"share missing {s.missing:.3f}"
     return s
