@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from simulation import Case, logistic, pooled_fits, simulate, variance_components
+from simulation import Case, logistic, pooled_fits, replicate, simulate, variance_components
 
 # Two designs with fixed cluster sizes (drawn once from a fixed seed, so every replication has
 # the same shapes and each case compiles once): A, 40 clusters of 20-50 rows; B (IPD-like), 15
@@ -247,3 +247,19 @@ def test_complete_data_recover_the_truth(name):
         assert abs(e - truth[k]) <= 4 * s, f"{k}: {e:.3f} against {truth[k]} (se {s:.3f})"
     for k, v in variance_components(fits).items():
         assert abs(v.mean() / truth[k] - 1) <= 0.3, f"{k}: {v.mean():.3f} against {truth[k]}"
+
+
+def test_one_replication():
+    """The harness end to end on one replication of the binary outcome (2l.bin, m = 7,
+    maxit = 2; with the complete data a batch of 8, the program of the test above): pooled
+    estimates within 4 standard errors of the truth, fmi in (0, 1), tau^2 within 50%."""
+    case = make_case("bin-y", "A", m=7, maxit=2)
+    r = replicate(case, 0)
+    assert set(r.covered) == set(r.covered_complete) == {"(Intercept)", "x"}
+    for k in r.covered:
+        est, se, fmi = (r.estimates[f"{p}{k}"] for p in ("", "se ", "fmi "))
+        assert abs(est - case.truth[k]) <= 4 * se, f"{k}: {est:.3f} (se {se:.3f})"
+        assert 0 < fmi < 1
+    assert set(r.variances) == {"tau2"}
+    assert abs(r.variances["tau2"] / TAU2 - 1) <= 0.5
+    assert 0.25 <= r.missing <= 0.45
