@@ -224,6 +224,8 @@ def method_job(name: str):
             missing = (rng.random(clusters) < 0.3)[cluster]
         if kind == "binary":
             values = pd.Series(pd.array((signal > 0).astype(int), dtype="Int64"))
+        elif kind == "count":
+            values = pd.Series(pd.array(rng.poisson(np.exp(0.3 * signal)), dtype="Int64"))
         elif kind in ("nominal", "ordinal"):
             codes = np.digitize(signal, np.quantile(signal, [1 / 3, 2 / 3]))
             values = pd.Series(pd.Categorical.from_codes(codes, ["a", "b", "c"],
@@ -244,12 +246,16 @@ def job_methods(quick: bool, log: ProgramLog) -> dict[str, dict]:
     import jaxmice as jm
 
     tables = {}
+    only = os.environ.get("JAXMICE_BENCH_METHODS")
     for name in sorted(jm.available_methods()):
+        if only and name not in only.split(","):
+            continue
         df, pred, method = method_job(name)
         log.rows.clear()
         try:
+            counts = {t: "count" for t in df.columns if t == "t_count"}
             jm.mice(df, m=5, maxit=2, method=method, predictor_matrix=pred, seed=1,
-                    progress=False).complete(0)
+                    progress=False, kinds=counts or None).complete(0)
         except Exception as exc:  # a method this generic job cannot feed is reported, not fatal
             print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
@@ -345,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{label}: wall {wall:.1f} s, import {report['import_s']:.2f} s, job "
                   f"{report['job_s']:.1f} s")
             for name, table in report["tables"].items():
-                if args.job != "methods":
+                if args.job != "methods" or os.environ.get("JAXMICE_BENCH_METHODS"):
                     print(format_table(table))
                 total = totals(table)
                 append_result(dict(

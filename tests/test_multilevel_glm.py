@@ -166,15 +166,14 @@ def test_each_cluster_effect_follows_its_own_rows_and_missing_clusters_the_margi
 def test_2l_pois_accepts_most_moves():
     _, inputs, _, _, _ = _chain("2l.pois", "count")
     from jaxmice.methods import l2_pois
-    from jaxmice.methods.multilevel_glm import glm_visit, start_state
+    from jaxmice.methods.multilevel_glm import glm_visit
 
     target = jm.methods.get_method("2l.pois").target("t", "count", 0, J, np.asarray(
         inputs.codes))
     w = np.asarray(inputs.ry, float)
     mean = float(w @ np.asarray(inputs.y) / w.sum())
     facts = glm_visit(inputs, target, jnp.asarray(mean), "uniform-shrinkage", 5.0)
-    start = l2_pois.posterior_mode(start_state(facts, jnp.log(mean), J), facts, inputs.y,
-                                   inputs.cluster)
+    start = jm.methods.get_method("2l.pois").bind(target).init(inputs)
 
     @jax.jit
     def rate(key):

@@ -33,7 +33,6 @@ from .multilevel import (
     random_effect_facts,
 )
 from .multilevel_glm import (
-    START_SWEEPS,
     EffectsState,
     GlmVisit,
     effects_log_density,
@@ -42,11 +41,11 @@ from .multilevel_glm import (
     pls_solution,
     random_effects_log_prior,
     repeat,
-    start_state,
+    working_start,
 )
 
-#: Newton steps to the posterior mode before the first visit's sweeps
-MODE_STEPS = 10
+#: Newton steps to the posterior mode before the first visit
+MODE_STEPS = 5
 #: IRLS steps per proposal (1: Gamerman's; more put its mean nearer the mode, so that moves
 #: of all clusters at once are still accepted)
 NEWTON_STEPS = 2
@@ -131,10 +130,11 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
 
     def init(inputs: VisitInputs) -> EffectsState:
         facts, mean = visit(inputs)
-        start = posterior_mode(start_state(facts, jnp.log(mean), target.n_clusters), facts,
-                               inputs.y, inputs.cluster)
-        return repeat(lambda k, s: sweep(k, s, inputs, facts), jax.random.PRNGKey(0), start,
-                      START_SWEEPS)
+        # one IRLS step from the intercept-only fit, then Newton steps to the mode
+        response = jnp.where(facts.w > 0, jnp.log(mean) + (inputs.y - mean) / mean, 0.0)
+        start = working_start(facts, response, facts.w * mean, inputs.cluster,
+                              target.n_clusters)
+        return posterior_mode(start, facts, inputs.y, inputs.cluster)
 
     def draw(key: jax.Array, state: EffectsState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_y = jax.random.split(key)
