@@ -229,12 +229,12 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, index=False, na_rep="", float_format="%.10g")
 
 
-def make_ipd_binary_missing(rows: int, clusters: int, seed: int) -> pd.DataFrame:
-    """Make IPD-like two-level data with an incomplete binary and an incomplete continuous column.
+def make_ipd_binary(rows: int, clusters: int, seed: int) -> pd.DataFrame:
+    """Make IPD-like two-level data with a binary and a continuous column, complete.
 
     Rows are split into ``clusters`` consecutive clusters whose sizes differ by at most one
     (``g = 0 .. clusters - 1``; the layout depends only on ``rows`` and ``clusters``). With
-    ``x2`` standard normal (complete), the binary ``b`` and then the continuous ``y`` are::
+    ``x2`` standard normal, the binary ``b`` and then the continuous ``y`` are::
 
         b ~ Bernoulli(sigmoid(-0.5 + 0.5 x2 + v_j)),     v_j ~ N(0, 1)
         y = 1 + 0.5 x2 + 1.0 b + u_j + e,                u_j ~ N(0, 0.5),  e ~ N(0, 1)
@@ -243,20 +243,16 @@ def make_ipd_binary_missing(rows: int, clusters: int, seed: int) -> pd.DataFrame
     ``b``, and ``b`` given ``y``, ``x2`` and its cluster follows a logit model with a
     random intercept and ``y`` and ``x2`` as predictors (log-odds linear in ``y``, as a
     normal ``y`` with the same variance for ``b = 0`` and ``b = 1`` implies); about 40%
-    of ``b`` are ones. Then ``y`` is missing with probability ``sigmoid(a_y + x2)`` and,
-    independently, ``b`` with probability ``sigmoid(a_b - x2)`` (missing at random given
-    the complete ``x2``), ``a_y`` and ``a_b`` tuned so that on average 25% of each column
-    is missing. The missingness draws use their own random stream (seeded by ``[seed,
-    3]``).
+    of ``b`` are ones.
 
     Args:
         rows: Number of rows.
         clusters: Number of clusters, at most ``rows``.
-        seed: Seed for the data and the missingness.
+        seed: Seed for ``numpy.random.default_rng``.
 
     Returns:
-        A DataFrame with columns ``g`` (int), ``y`` (float, NaN where missing), ``b``
-        (``Int64`` 0/1, ``pd.NA`` where missing) and ``x2`` (float, complete).
+        A DataFrame with columns ``g`` (int), ``y`` (float), ``b`` (``Int64`` 0/1) and
+        ``x2`` (float); no missing values.
     """
     if not 1 <= clusters <= rows:
         raise ValueError("need 1 <= clusters <= rows")
@@ -267,7 +263,30 @@ def make_ipd_binary_missing(rows: int, clusters: int, seed: int) -> pd.DataFrame
     x2 = rng.standard_normal(rows)
     b = (rng.random(rows) < 1.0 / (1.0 + np.exp(-(-0.5 + 0.5 * x2 + v_j[g])))).astype(np.int64)
     y = 1.0 + 0.5 * x2 + 1.0 * b + u_j[g] + rng.standard_normal(rows)
-    df = pd.DataFrame({"g": g, "y": y, "b": pd.array(b, dtype="Int64"), "x2": x2})
+    return pd.DataFrame({"g": g, "y": y, "b": pd.array(b, dtype="Int64"), "x2": x2})
+
+
+def make_ipd_binary_missing(rows: int, clusters: int, seed: int) -> pd.DataFrame:
+    """Make :func:`make_ipd_binary` data with MAR missingness in ``y`` and ``b``.
+
+    The complete data are exactly ``make_ipd_binary(rows, clusters, seed)``. Then ``y`` is
+    missing with probability ``sigmoid(a_y + x2)`` and, independently, ``b`` with
+    probability ``sigmoid(a_b - x2)`` (missing at random given the complete ``x2``), with
+    ``a_y`` and ``a_b`` tuned so that on average 25% of each column is missing. The
+    missingness draws use their own random stream (seeded by ``[seed, 3]``).
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for the data and the missingness.
+
+    Returns:
+        A DataFrame with columns ``g`` (int, ``0 .. clusters - 1``), ``y`` (float, NaN where
+        missing), ``b`` (``Int64`` 0/1, ``pd.NA`` where missing) and ``x2`` (float,
+        complete).
+    """
+    df = make_ipd_binary(rows, clusters, seed)
+    x2 = df["x2"].to_numpy()
     return _mar_missing(df, {"y": x2, "b": -x2}, np.random.default_rng([seed, 3]), 0.25)
 
 
