@@ -28,6 +28,7 @@ maxit <- 5L
 suppressPackageStartupMessages({
   library(mice)
   library(lme4)
+  library(broom.mixed)  # tidy() for merMod, used by mice::pool
 })
 
 files <- sort(list.files(dir, pattern = "^rep_[0-9]+\\.csv$", full.names = TRUE))
@@ -65,7 +66,7 @@ for (k in seq_along(files)) {
   imp <- quiet(mice(df, m = m, maxit = maxit, method = method, predictorMatrix = pred,
                     seed = 1000L + rep, printFlag = FALSE))
   fits <- quiet(with(imp, glmer(x ~ y + (1 | g), family = binomial)))
-  pooled <- summary(pool(fits))
+  pooled <- summary(quiet(pool(fits)))  # dfcom unknown for glmer: large-sample df
   ri <- vapply(fits$analyses, ri_variance, 0)
   seconds <- proc.time()[["elapsed"]] - start
 
