@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from jaxmice import cli
@@ -118,3 +120,21 @@ def test_case_studies_leave_matplotlib_backend_alone(name):
     sources = [(EXAMPLES / f"{name}.py").read_text(),
                (Path(popmis.__file__).parent / f"{name}.py").read_text()]
     assert not any("matplotlib.use" in source or "pyplot" in source for source in sources)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")
+def test_impact_pooled_log_odds_ratios_agree_with_r_jomo(tmp_path):
+    """Case study II in full (m = 10, maxit = 10) against R's jomo (``mitml::jomoImpute``,
+    random intercept per study, n.burn 1000; benchmarks/r/impact_jomo.R): the pooled log odds
+    ratios of pupil and ct within 2 pooled SEs of each other."""
+    reference = json.loads((Path(__file__).parent / "data" / "impact_jomo_reference.json")
+                           .read_text())["pooled"]
+    jomo = pd.DataFrame({k: reference[k] for k in ("terms", "estimate", "se")}).set_index(
+        "terms")
+    result = impact.run(tmp_path, m=10, maxit=10, progress=False, quiet=True)
+    ours = result["pooled"].summary().set_index("term")
+    for term in ("pupilOne", "pupilNone", "ctIII", "ctIV/V"):
+        gap = abs(ours.loc[term, "estimate"] - jomo.loc[term, "estimate"])
+        assert gap < 2 * ours.loc[term, "std_error"], term
+        assert gap < 2 * jomo.loc[term, "se"], term
