@@ -78,6 +78,8 @@ def posterior_mode(state: EffectsState, visit: GlmVisit, y: jax.Array, cluster: 
         sol = pls_solution(current, visit, *working(eta, y, visit.w))
         return current._replace(beta=sol.beta, b=sol.u @ sol.lam.T), None
 
+    if steps == 1:  # no loop for one step (the sweep's case): a smaller program
+        return step(state, None)[0]
     return jax.lax.scan(step, state, None, length=steps)[0]
 
 
