@@ -9,8 +9,9 @@ current values, drawn by 2l.pan's collapsed step, and the move is accepted with 
 posterior and proposal densities (the reverse proposal built the same way from the proposed
 point). Then Psi given b (conjugate). Gamerman's single step accepted 23% of the moves of 40
 clusters at once in a test; two steps put the proposal's mean near the mode and accepted 65%
-(the tests check the rate). The chain starts at the posterior mode (:func:`posterior_mode`)
-and carries its state between visits; counts are drawn from Poisson(mu).
+(the tests check the rate). The chain starts one Newton step (:func:`posterior_mode`) beyond
+the working start of :mod:`.multilevel_glm` and carries its state between visits; counts are
+drawn from Poisson(mu).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from .multilevel_glm import (
     working_start,
 )
 
-#: Newton steps to the posterior mode before the first visit
-MODE_STEPS = 5
+#: Newton steps towards the posterior mode after the working start (one suffices: the first
+#: moves from there are accepted as often as later ones)
+MODE_STEPS = 1
 #: IRLS steps per proposal (1: Gamerman's; more put its mean nearer the mode, so that moves
 #: of all clusters at once are still accepted)
 NEWTON_STEPS = 2
