@@ -36,20 +36,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_2lpan import add_jm_means, jm_note, means_note, print_table, whole_cold
+from bench_2lpan import (
+    add_jm_means,
+    jm_note,
+    means_note,
+    print_table,
+    record_results,
+    whole_cold,
+)
 from generate import make_ipd_binary, make_ipd_binary_missing, write_csv
 from harness import (
     HERE,
     RESULTS,
-    append_result,
     child_env,
-    fmt,
-    platform_name,
     r_skip_reason,
-    ratio,
     run_json,
     time_cold_and_warm,
-    timestamp,
 )
 
 DATA_COLUMNS = 4  # g, y, b, x2
@@ -187,35 +189,11 @@ def main(argv: list[str] | None = None) -> None:
             results.append(run_size(rows, min(rows, clusters), args, skip_r, env, Path(tmp)))
 
     print_table(results)
-    stamp, where = timestamp(), platform_name()
     standin = args.b_method != B_METHOD
     prefix = f"standin_{args.b_method}_{PREFIX}" if standin else PREFIX
-    for res in results:
-        notes = list(res["notes"])
-        if standin:
-            notes.insert(0, f"jaxmice imputed b by the stand-in method {args.b_method}, not 2l.bin")
-        for name, r_s, jm_s in [
-            ("cold_nocache", res.get("r_whole"), res.get("jm_nocache")),
-            ("cold_cached", res.get("r_whole"), res.get("jm_cached")),
-            ("warm", res.get("r_mice"), res.get("jm_warm")),
-        ]:
-            digits = 3 if name == "warm" else 2
-            row: dict[str, object] = {
-                "date": stamp,
-                "benchmark": f"{prefix}_{name}",
-                "rows": res["rows"],
-                "cols": DATA_COLUMNS,
-                "m": args.m,
-                "maxit": args.maxit,
-                "r_seconds": fmt(r_s, digits),
-                "jaxmice_seconds": fmt(jm_s, digits),
-                "ratio": fmt(ratio(r_s, jm_s)),
-                "platform": where,
-                "jax_backend": res.get("backend", "unknown"),
-                "note": "; ".join(notes),
-            }
-            append_result(row, args.results)
-    print(f"appended {3 * len(results)} rows to {args.results}", file=sys.stderr)
+    record_results(results, args, prefix, DATA_COLUMNS,
+                   f"jaxmice imputed b by the stand-in method {args.b_method}, not 2l.bin"
+                   if standin else None)
 
 
 if __name__ == "__main__":

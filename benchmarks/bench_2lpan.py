@@ -356,14 +356,23 @@ def main(argv: list[str] | None = None) -> None:
             results.append(run_size(rows, clusters, args, skip_r, env, Path(tmp)))
 
     print_table(results)
-    stamp, where = timestamp(), platform_name()
     prefix = design.prefix if args.jm_method == METHOD else f"standin_{args.jm_method}"
     if args.jm_method != METHOD and args.design != "one":
         prefix += f"_{args.design}"
+    standin = (f"jaxmice used the stand-in method {args.jm_method}, not 2l.pan"
+               if args.jm_method != METHOD else None)
+    record_results(results, args, prefix, DATA_COLUMNS, standin)
+
+
+def record_results(results: list[dict], args: argparse.Namespace, prefix: str, cols: int,
+                   standin: str | None = None) -> None:
+    """Append three rows per size to ``args.results``: ``<prefix>_cold_nocache``,
+    ``_cold_cached`` (R's whole process against jaxmice's) and ``_warm`` (R's ``mice()``
+    against the warm ``jm.mice`` call), with the size's notes (``standin`` first, if given).
+    Shared with bench_2lbin.py."""
+    stamp, where = timestamp(), platform_name()
     for res in results:
-        notes = list(res["notes"])
-        if args.jm_method != METHOD:
-            notes.insert(0, f"jaxmice used the stand-in method {args.jm_method}, not 2l.pan")
+        notes = ([standin] if standin else []) + list(res["notes"])
         for name, r_s, jm_s in [
             ("cold_nocache", res.get("r_whole"), res.get("jm_nocache")),
             ("cold_cached", res.get("r_whole"), res.get("jm_cached")),
@@ -374,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
                 "date": stamp,
                 "benchmark": f"{prefix}_{name}",
                 "rows": res["rows"],
-                "cols": DATA_COLUMNS,
+                "cols": cols,
                 "m": args.m,
                 "maxit": args.maxit,
                 "r_seconds": fmt(r_s, digits),

@@ -37,6 +37,7 @@ import json
 import time
 
 from harness import switch_off_compilation_cache
+from jm_2lpan import timed_calls
 
 CLUSTER = "g"
 TARGETS = ("b", "y")
@@ -126,32 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         "import": round(t1 - t0, 3),
         "read": round(t2 - t1, 3),
     }
-    if args.phases:
-        cold1, _, mean = impute(args.seed, 1)
-        warm1, _, _ = impute(args.seed + 1, 1)
-        warm_full, _, _ = impute(args.seed + 2, args.maxit)
-        per_iteration = (warm_full - warm1) / (args.maxit - 1)
-        out |= {
-            "cold_maxit1": round(cold1, 3),
-            "warm_maxit1": round(warm1, 3),
-            "warm_maxit": round(warm_full, 3),
-            "compile": round(cold1 - warm1, 3),
-            "per_iteration": round(per_iteration, 4),
-            "setup": round(warm1 - per_iteration, 3),
-        }
-        out |= {f"mean_imputed_{t}": value for t, value in mean.items()}
-    else:
-        first, first_complete, mean = impute(args.seed, args.maxit)
-        warm, warm_complete, warm_mean = impute(args.seed + 1, args.maxit)
-        out |= {
-            "first_call": round(first, 3),
-            "first_complete": round(first_complete, 3),
-            "warm_call": round(warm, 3),
-            "warm_complete": round(warm_complete, 3),
-        }
-        for target in TARGETS:
-            out[f"mean_imputed_{target}"] = mean[target]
-            out[f"mean_imputed_{target}_warm"] = warm_mean[target]
+    out |= timed_calls(impute, args.seed, args.maxit, args.phases, TARGETS)
     print(json.dumps(out))
 
 
