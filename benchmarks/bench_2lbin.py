@@ -30,19 +30,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench_2lpan import (
-    add_jm_means,
-    jm_note,
     means_note,
     print_table,
     record_results,
-    whole_cold,
+    time_jaxmice,
 )
 from generate import make_ipd_binary, make_ipd_binary_missing, write_csv
 from harness import (
@@ -51,7 +48,6 @@ from harness import (
     child_env,
     r_skip_reason,
     run_json,
-    time_cold_and_warm,
 )
 
 DATA_COLUMNS = 4  # g, y, b, x2
@@ -122,32 +118,7 @@ def run_size(
     jm_cmd = [sys.executable, str(HERE / "jm_2lbin.py"), *common]
     if args.b_method != B_METHOD:
         jm_cmd += ["--b-method", args.b_method]
-    runs, failures = time_cold_and_warm(jm_cmd, env, tmp / f"cache_{rows}")
-    res["notes"].extend(failures)
-    warm = []
-    for run in runs:
-        jj = run.report
-        res[f"jm_{run.key}"] = whole_cold(run.wall, jj)
-        res["backend"] = jj["backend"]
-        res["notes"].append(jm_note(run.label, run.wall, jj))
-        warm.append(jj["warm_call"])
-    if warm:
-        res["jm_warm"] = statistics.median(warm)
-        res["notes"].append(f"warm: median of {[round(w, 3) for w in warm]}")
-        for target in TARGETS:
-            add_jm_means(res["means"][target], [run.report for run in runs], target, args.seed)
-
-    if not args.no_phases:
-        try:
-            _, pj = run_json(jm_cmd + ["--no-cache", "--phases"], "jaxmice --phases", env)
-            res["phases"] = pj
-            res["notes"].append(
-                f"phases (no cache): compile {pj['compile']:.2f} setup {pj['setup']:.2f} "
-                f"per iteration {pj['per_iteration']:.4f}"
-            )
-        except RuntimeError as exc:
-            print(f"warning: {exc}", file=sys.stderr)
-            res["notes"].append("--phases failed")
+    time_jaxmice(jm_cmd, env, tmp / f"cache_{rows}", res, TARGETS, args)
     res["notes"].append(means_note(res))
     return res
 

@@ -204,7 +204,17 @@ def run_size(
     jm_cmd = [sys.executable, str(HERE / "jm_2lpan.py"), *common, *jm_targets]
     if args.jm_method != METHOD:
         jm_cmd += ["--method", args.jm_method]
-    runs, failures = time_cold_and_warm(jm_cmd, env, tmp / f"cache_{rows}")
+    time_jaxmice(jm_cmd, env, tmp / f"cache_{rows}", res, design.targets, args)
+    res["notes"].append(means_note(res))
+    return res
+
+
+def time_jaxmice(jm_cmd: list[str], env: dict, cache: Path, res: dict, targets,
+                 args: argparse.Namespace) -> None:
+    """Time the jaxmice side of one size into ``res``: cold without cache, cold from a filled
+    cache, warm (median of their second calls) and, unless ``args.no_phases``, a ``--phases``
+    process. Shared with bench_2lbin.py."""
+    runs, failures = time_cold_and_warm(jm_cmd, env, cache)
     res["notes"].extend(failures)
     warm = []
     for run in runs:
@@ -216,7 +226,7 @@ def run_size(
     if warm:
         res["jm_warm"] = statistics.median(warm)
         res["notes"].append(f"warm: median of {[round(w, 3) for w in warm]}")
-        for target in design.targets:
+        for target in targets:
             add_jm_means(res["means"][target], [run.report for run in runs], target, args.seed)
 
     if not args.no_phases:
@@ -231,8 +241,6 @@ def run_size(
         except RuntimeError as exc:
             print(f"warning: {exc}", file=sys.stderr)
             res["notes"].append("--phases failed")
-    res["notes"].append(means_note(res))
-    return res
 
 
 def add_jm_means(means: dict[str, float], reports: list[dict], target: str, seed: int) -> None:
