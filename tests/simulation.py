@@ -2,11 +2,12 @@
 
 A :class:`Case` is one scenario (a generator of complete and amputed data) with one imputation
 method. :func:`replicate` imputes one replication m times, fits the analysis model to the m
-completed data sets and to the data before amputation as one lmer batch, and pools with
-Rubin's rules (Barnard-Rubin df, dfcom = n - p, 95% t intervals; the complete data get the
-same t interval with dfcom). Variance components are pooled as the mean over imputations
-(mitml). :func:`simulate` runs many replications and summarises coverage and the relative bias
-of the variance components, for the imputed and the complete data.
+completed data sets and to the data before amputation as one lmer batch (one glmer batch for a
+case with a ``family``), and pools with Rubin's rules (Barnard-Rubin df, dfcom = n - p, 95% t
+intervals; the complete data get the same t interval with dfcom). Variance components are
+pooled as the mean over imputations (mitml); a glmer fit has no residual variance.
+:func:`simulate` runs many replications and summarises coverage and the relative bias of the
+variance components, for the imputed and the complete data.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Case:
         between: cluster-level fixed-effect terms: their complete-data df is the number of
             clusters less the number of such terms (the between-within rule of nlme), not
             n - p, which makes their t intervals too narrow with few clusters.
+        family: None for lmer, else glmer's family (``"binomial"``, ``"poisson"``).
+        kinds: ``jm.mice``'s kinds (e.g. ``{"n": "count"}``).
     """
 
     name: str
@@ -54,6 +57,8 @@ class Case:
     m: int = 10
     maxit: int = 10
     between: tuple = ()
+    family: str | None = None
+    kinds: dict = field(default_factory=dict)
 
 
 def rubin(q: np.ndarray, u: np.ndarray, dfcom: float) -> tuple[np.ndarray, np.ndarray,
@@ -80,9 +85,12 @@ def t_interval(est: np.ndarray, var: np.ndarray, df: np.ndarray) -> tuple[np.nda
 
 def variance_components(fits) -> dict[str, np.ndarray]:
     """Random-effects covariance and residual variance per fit (f[B] each), from theta and
-    sigma as lme4's ``VarCorr``: Psi = sigma^2 Lambda Lambda'."""
+    sigma as lme4's ``VarCorr``: Psi = sigma^2 Lambda Lambda' (glmer: sigma = 1, and no
+    residual variance)."""
     s2, th = fits.sigma**2, fits.theta
-    out = {"sigma2": s2, "tau2": s2 * th[:, 0] ** 2}
+    out = {"tau2": s2 * th[:, 0] ** 2}
+    if fits.family == "gaussian":
+        out["sigma2"] = s2
     if th.shape[1] == 3:  # (1 + x | g): theta is Lambda's lower triangle column by column
         out["tau01"] = s2 * th[:, 0] * th[:, 1]
         out["tau2_x"] = s2 * (th[:, 1] ** 2 + th[:, 2] ** 2)
@@ -90,10 +98,12 @@ def variance_components(fits) -> dict[str, np.ndarray]:
 
 
 def predictor_matrix(case: Case, df: pd.DataFrame) -> pd.DataFrame:
+    """The target's row: ``case.codes``, others 0, the cluster -2 unless ``codes`` gives ``g``
+    (``{"g": 0}``: a single-level method that ignores the clusters)."""
     pred = jm.make_predictor_matrix(df, cluster="g")
     for other in df.columns:
-        if other not in ("g", case.target):
-            pred.loc[case.target, other] = case.codes.get(other, 0)
+        if other != case.target:
+            pred.loc[case.target, other] = case.codes.get(other, -2 if other == "g" else 0)
     return pred
 
 
@@ -101,14 +111,18 @@ def impute(case: Case, df: pd.DataFrame, seed: int) -> jm.Imputations:
     """The case's imputation of ``df``."""
     return jm.mice(df, m=case.m, maxit=case.maxit, method={case.target: case.method},
                    predictor_matrix=predictor_matrix(case, df), seed=seed, progress=False,
-                   method_options={case.target: case.options} if case.options else None)
+                   method_options={case.target: case.options} if case.options else None,
+                   kinds=case.kinds or None)
 
 
-def pooled_fits(formula: str, completed: list[pd.DataFrame], full: pd.DataFrame):
-    """One lmer batch over the completed data sets and the data before amputation (last)."""
+def pooled_fits(formula: str, completed: list[pd.DataFrame], full: pd.DataFrame,
+                family: str | None = None):
+    """One lmer batch (glmer with a ``family``) over the completed data sets and the data
+    before amputation (last)."""
+    frames = [*completed, full]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jm.models.mixed.SingularFitWarning)
-        fits = jm.lmer(formula, [*completed, full])
+        fits = jm.lmer(formula, frames) if family is None else jm.glmer(formula, frames, family)
     assert fits.nobs == len(full) and fits.n_omitted == 0  # no row left incomplete
     return fits
 
@@ -129,7 +143,7 @@ class Replication:
 def replicate(case: Case, rep: int) -> Replication:
     full, df = case.generate(np.random.default_rng([case.seed, rep]))
     imp = impute(case, df, seed=1000 * case.seed + rep)
-    fits = pooled_fits(case.formula, imp.complete("all"), full)
+    fits = pooled_fits(case.formula, imp.complete("all"), full, case.family)
     m = case.m
     names = list(fits.fixed_names)
     n_between = len(case.between)
