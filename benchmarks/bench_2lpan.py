@@ -204,7 +204,17 @@ def run_size(
     jm_cmd = [sys.executable, str(HERE / "jm_2lpan.py"), *common, *jm_targets]
     if args.jm_method != METHOD:
         jm_cmd += ["--method", args.jm_method]
-    runs, failures = time_cold_and_warm(jm_cmd, env, tmp / f"cache_{rows}")
+    time_jaxmice(jm_cmd, env, tmp / f"cache_{rows}", res, design.targets, args)
+    res["notes"].append(means_note(res))
+    return res
+
+
+def time_jaxmice(jm_cmd: list[str], env: dict, cache: Path, res: dict, targets,
+                 args: argparse.Namespace) -> None:
+    """Time the jaxmice side of one size into ``res``: cold without cache, cold from a filled
+    cache, warm (median of their second calls) and, unless ``args.no_phases``, a ``--phases``
+    process. Shared with bench_2lbin.py."""
+    runs, failures = time_cold_and_warm(jm_cmd, env, cache)
     res["notes"].extend(failures)
     warm = []
     for run in runs:
@@ -216,7 +226,7 @@ def run_size(
     if warm:
         res["jm_warm"] = statistics.median(warm)
         res["notes"].append(f"warm: median of {[round(w, 3) for w in warm]}")
-        for target in design.targets:
+        for target in targets:
             add_jm_means(res["means"][target], [run.report for run in runs], target, args.seed)
 
     if not args.no_phases:
@@ -231,8 +241,6 @@ def run_size(
         except RuntimeError as exc:
             print(f"warning: {exc}", file=sys.stderr)
             res["notes"].append("--phases failed")
-    res["notes"].append(means_note(res))
-    return res
 
 
 def add_jm_means(means: dict[str, float], reports: list[dict], target: str, seed: int) -> None:
@@ -356,14 +364,23 @@ def main(argv: list[str] | None = None) -> None:
             results.append(run_size(rows, clusters, args, skip_r, env, Path(tmp)))
 
     print_table(results)
-    stamp, where = timestamp(), platform_name()
     prefix = design.prefix if args.jm_method == METHOD else f"standin_{args.jm_method}"
     if args.jm_method != METHOD and args.design != "one":
         prefix += f"_{args.design}"
+    standin = (f"jaxmice used the stand-in method {args.jm_method}, not 2l.pan"
+               if args.jm_method != METHOD else None)
+    record_results(results, args, prefix, DATA_COLUMNS, standin)
+
+
+def record_results(results: list[dict], args: argparse.Namespace, prefix: str, cols: int,
+                   standin: str | None = None) -> None:
+    """Append three rows per size to ``args.results``: ``<prefix>_cold_nocache``,
+    ``_cold_cached`` (R's whole process against jaxmice's) and ``_warm`` (R's ``mice()``
+    against the warm ``jm.mice`` call), with the size's notes (``standin`` first, if given).
+    Shared with bench_2lbin.py."""
+    stamp, where = timestamp(), platform_name()
     for res in results:
-        notes = list(res["notes"])
-        if args.jm_method != METHOD:
-            notes.insert(0, f"jaxmice used the stand-in method {args.jm_method}, not 2l.pan")
+        notes = ([standin] if standin else []) + list(res["notes"])
         for name, r_s, jm_s in [
             ("cold_nocache", res.get("r_whole"), res.get("jm_nocache")),
             ("cold_cached", res.get("r_whole"), res.get("jm_cached")),
@@ -374,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
                 "date": stamp,
                 "benchmark": f"{prefix}_{name}",
                 "rows": res["rows"],
-                "cols": DATA_COLUMNS,
+                "cols": cols,
                 "m": args.m,
                 "maxit": args.maxit,
                 "r_seconds": fmt(r_s, digits),

@@ -229,6 +229,142 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     df.to_csv(path, index=False, na_rep="", float_format="%.10g")
 
 
+def make_ipd_binary(rows: int, clusters: int, seed: int) -> pd.DataFrame:
+    """Make IPD-like two-level data with a binary and a continuous column, complete.
+
+    Rows are split into ``clusters`` consecutive clusters whose sizes differ by at most one
+    (``g = 0 .. clusters - 1``; the layout depends only on ``rows`` and ``clusters``). With
+    ``x2`` standard normal, the binary ``b`` and then the continuous ``y`` are::
+
+        b ~ Bernoulli(sigmoid(-0.5 + 0.5 x2 + v_j)),     v_j ~ N(0, 1)
+        y = 1 + 0.5 x2 + 1.0 b + u_j + e,                u_j ~ N(0, 0.5),  e ~ N(0, 1)
+
+    (0.5 and 1 the variances), so ``y`` follows a random-intercept model on ``x2`` and
+    ``b``, and ``b`` given ``y``, ``x2`` and its cluster follows a logit model with a
+    random intercept and ``y`` and ``x2`` as predictors (log-odds linear in ``y``, as a
+    normal ``y`` with the same variance for ``b = 0`` and ``b = 1`` implies); about 40%
+    of ``b`` are ones.
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for ``numpy.random.default_rng``.
+
+    Returns:
+        A DataFrame with columns ``g`` (int), ``y`` (float), ``b`` (``Int64`` 0/1) and
+        ``x2`` (float); no missing values.
+    """
+    if not 1 <= clusters <= rows:
+        raise ValueError("need 1 <= clusters <= rows")
+    rng = np.random.default_rng(seed)
+    g = np.arange(rows, dtype=np.int64) * clusters // rows
+    v_j = rng.standard_normal(clusters)
+    u_j = rng.normal(0.0, np.sqrt(0.5), clusters)
+    x2 = rng.standard_normal(rows)
+    b = (rng.random(rows) < 1.0 / (1.0 + np.exp(-(-0.5 + 0.5 * x2 + v_j[g])))).astype(np.int64)
+    y = 1.0 + 0.5 * x2 + 1.0 * b + u_j[g] + rng.standard_normal(rows)
+    return pd.DataFrame({"g": g, "y": y, "b": pd.array(b, dtype="Int64"), "x2": x2})
+
+
+def make_ipd_binary_missing(rows: int, clusters: int, seed: int) -> pd.DataFrame:
+    """Make :func:`make_ipd_binary` data with MAR missingness in ``y`` and ``b``.
+
+    The complete data are exactly ``make_ipd_binary(rows, clusters, seed)``. Then ``y`` is
+    missing with probability ``sigmoid(a_y + x2)`` and, independently, ``b`` with
+    probability ``sigmoid(a_b - x2)`` (missing at random given the complete ``x2``), with
+    ``a_y`` and ``a_b`` tuned so that on average 25% of each column is missing. The
+    missingness draws use their own random stream (seeded by ``[seed, 3]``).
+
+    Args:
+        rows: Number of rows.
+        clusters: Number of clusters, at most ``rows``.
+        seed: Seed for the data and the missingness.
+
+    Returns:
+        A DataFrame with columns ``g`` (int, ``0 .. clusters - 1``), ``y`` (float, NaN where
+        missing), ``b`` (``Int64`` 0/1, ``pd.NA`` where missing) and ``x2`` (float,
+        complete).
+    """
+    df = make_ipd_binary(rows, clusters, seed)
+    x2 = df["x2"].to_numpy()
+    return _mar_missing(df, {"y": x2, "b": -x2}, np.random.default_rng([seed, 3]), 0.25)
+
+
+BINARY_TWO_LEVEL_TRUTH = {"intercept": -0.5, "slope": 0.8, "ri_variance": 1.0}
+"""The parameters of ``glmer(x ~ y + (1 | g), binomial)`` in :func:`make_binary_two_level`."""
+
+_LAYOUT_SEED = 12345  # cluster sizes and systematically missing clusters of make_binary_two_level
+_SYSTEMATIC_CLUSTERS = 3
+
+
+def binary_two_level_layout(n_clusters: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed design of :func:`make_binary_two_level`, the same for every seed.
+
+    Args:
+        n_clusters: Number of clusters (at least 4).
+
+    Returns:
+        ``(sizes, systematic)``: the cluster sizes (20 to 50, drawn from
+        ``np.random.default_rng(12345)``) and the sorted ids of the 3 clusters in which
+        ``x`` is wholly missing in the systematic scenario (drawn next from that stream).
+    """
+    if n_clusters <= _SYSTEMATIC_CLUSTERS:
+        raise ValueError(f"n_clusters must be at least {_SYSTEMATIC_CLUSTERS + 1}")
+    rng = np.random.default_rng(_LAYOUT_SEED)
+    sizes = rng.integers(20, 51, n_clusters)
+    systematic = np.sort(rng.choice(n_clusters, _SYSTEMATIC_CLUSTERS, replace=False))
+    return sizes, systematic
+
+
+def make_binary_two_level(
+    seed: int, n_clusters: int = 30, systematic: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Make a small two-level data set with a binary outcome, complete and amputed.
+
+    The cluster sizes (20 to 50) come from :func:`binary_two_level_layout`, so every seed
+    gives the same clusters (``g = 0 .. n_clusters - 1``, consecutive rows). Then::
+
+        y_ij = a_j + e_ij,                       a_j ~ N(0, 0.5),  e_ij ~ N(0, 1)
+        x_ij ~ Bernoulli(sigmoid(-0.5 + 0.8 y_ij + b_j)),          b_j ~ N(0, 1)
+
+    (0.5 and 1 the variances), so the analysis model ``glmer(x ~ y + (1 | g), binomial)``
+    holds with intercept -0.5, slope 0.8 and random-intercept variance 1.0
+    (:data:`BINARY_TWO_LEVEL_TRUTH`). In the amputed copy ``x`` is missing either
+    sporadically, at random given ``y`` with probability ``sigmoid(-1 + 0.5 y)`` (about
+    28%), or, with ``systematic``, wholly in the 3 clusters of
+    :func:`binary_two_level_layout` (the same every seed) and nowhere else. The
+    missingness draws use their own random stream (seeded by ``[seed, 4]``).
+
+    Args:
+        seed: Seed for the data and the missingness.
+        n_clusters: Number of clusters (at least 4).
+        systematic: Whether ``x`` is missing systematically (whole clusters) rather than
+            sporadically.
+
+    Returns:
+        ``(complete, amputed)``: DataFrames with columns ``g`` (int), ``y`` (float) and
+        ``x`` (``Int64`` 0/1; ``pd.NA`` where missing in ``amputed``).
+    """
+    sizes, dropped = binary_two_level_layout(n_clusters)
+    g = np.repeat(np.arange(n_clusters, dtype=np.int64), sizes)
+    rng = np.random.default_rng(seed)
+    a_j = rng.normal(0.0, np.sqrt(0.5), n_clusters)
+    b_j = rng.standard_normal(n_clusters)
+    y = a_j[g] + rng.standard_normal(len(g))
+    eta = (BINARY_TWO_LEVEL_TRUTH["intercept"] + BINARY_TWO_LEVEL_TRUTH["slope"] * y
+           + b_j[g])
+    x = (rng.random(len(g)) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)
+    complete = pd.DataFrame({"g": g, "y": y, "x": pd.array(x, dtype="Int64")})
+    if systematic:
+        missing = np.isin(g, dropped)
+    else:
+        miss_rng = np.random.default_rng([seed, 4])
+        missing = miss_rng.random(len(g)) < 1.0 / (1.0 + np.exp(-(-1.0 + 0.5 * y)))
+    amputed = complete.copy()
+    amputed.loc[missing, "x"] = pd.NA
+    return complete, amputed
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: write a generated data set to CSV."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

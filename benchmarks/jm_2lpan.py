@@ -143,11 +143,25 @@ def main(argv: list[str] | None = None) -> None:
         "import": round(t1 - t0, 3),
         "read": round(t2 - t1, 3),
     }
-    if args.phases:
-        cold1, _, mean = impute(args.seed, 1)
-        warm1, _, _ = impute(args.seed + 1, 1)
-        warm_full, _, _ = impute(args.seed + 2, args.maxit)
-        per_iteration = (warm_full - warm1) / (args.maxit - 1)
+    out |= timed_calls(impute, args.seed, args.maxit, args.phases, targets)
+    print(json.dumps(out))
+
+
+def timed_calls(impute, seed: int, maxit: int, phases: bool, targets) -> dict:
+    """The timings of a benchmark process's ``jm.mice`` calls (shared with jm_2lbin.py).
+
+    Args:
+        impute: ``(seed, maxit) -> (call seconds, complete seconds, {target: mean imputed})``.
+        phases: split a cold one-iteration call into compilation, set-up and seconds per
+            iteration; else time a first and a warm call of ``maxit`` iterations.
+        targets: the imputed columns.
+    """
+    out: dict = {}
+    if phases:
+        cold1, _, mean = impute(seed, 1)
+        warm1, _, _ = impute(seed + 1, 1)
+        warm_full, _, _ = impute(seed + 2, maxit)
+        per_iteration = (warm_full - warm1) / (maxit - 1)
         out |= {
             "cold_maxit1": round(cold1, 3),
             "warm_maxit1": round(warm1, 3),
@@ -158,8 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         out |= {f"mean_imputed_{t}": value for t, value in mean.items()}
     else:
-        first, first_complete, mean = impute(args.seed, args.maxit)
-        warm, warm_complete, warm_mean = impute(args.seed + 1, args.maxit)
+        first, first_complete, mean = impute(seed, maxit)
+        warm, warm_complete, warm_mean = impute(seed + 1, maxit)
         out |= {
             "first_call": round(first, 3),
             "first_complete": round(first_complete, 3),
@@ -169,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         for target in targets:
             out[f"mean_imputed_{target}"] = mean[target]
             out[f"mean_imputed_{target}_warm"] = warm_mean[target]
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":

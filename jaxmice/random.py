@@ -107,8 +107,8 @@ def polya_gamma(key: jax.Array, c: jax.Array) -> jax.Array:
     PG(1, c) is ``sum_k g_k / (2 pi^2 ((k - 1/2)^2 + c^2 / (4 pi^2)))`` with ``g_k`` iid
     Exp(1). The first :data:`PG_TERMS` terms are drawn; the rest enter by their mean (the exact
     mean less that of the drawn terms), so the draw's mean is exact and its variance is short
-    by under 3e-6 of the whole. Straight-line code: no rejection loop (Devroye's exact sampler
-    would compile one per call site).
+    by 3e-6 of the whole at c = 0, 5e-6 at |c| = 2 and 2e-4 at |c| = 10. Straight-line
+    code: no rejection loop (Devroye's exact sampler would compile one per call site).
 
     Args:
         key: PRNG key; c: f[...] the tilts (linear predictors).

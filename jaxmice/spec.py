@@ -101,7 +101,7 @@ def quickpred(
     return adapter.labelled_matrix(pred, names, names)
 
 
-def _default_method(kind: str, row_codes: np.ndarray) -> str:
+def default_method(kind: str, row_codes: np.ndarray) -> str:
     """The default method for a kind; its multilevel alternative when the row has a cluster."""
     name = DEFAULT_METHOD[kind]
     if (row_codes == -2).any():
@@ -162,7 +162,7 @@ def default_methods(values: np.ndarray, observed: np.ndarray, schema: Schema,
         elif _is_cluster_level(j, values, observed, schema, pred[j]):
             methods.append(CLUSTER_LEVEL_METHOD[schema.columns[j].kind])
         else:
-            methods.append(_default_method(col.kind, pred[j]))
+            methods.append(default_method(col.kind, pred[j]))
     return methods
 
 

@@ -24,8 +24,8 @@ from .passive import Passive, passive
 from .schema import Schema
 from .spec import (
     CODE_MEANING,
-    DEFAULT_METHOD,
     cluster_spread,
+    default_method,
     default_methods,
     resolve_predictor_matrix,
 )
@@ -121,14 +121,15 @@ def _passive(name: Hashable, entry: Any, names: Sequence[Hashable]) -> Passive:
 
 
 def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
-                  observed: np.ndarray, where: np.ndarray) -> None:
+                  observed: np.ndarray, where: np.ndarray, values: np.ndarray) -> None:
     """Column ``j`` can be imputed by ``info`` with predictor row ``row: i[p]``."""
     names, name, col = schema.names, schema.names[j], schema.columns[j]
     if col.kind not in info.kinds:
+        suggestion = default_method(col.kind, row)
         raise ValueError(
             f"method {info.name!r} cannot impute column {name!r} of kind {col.kind} "
-            f"(it takes: {', '.join(sorted(info.kinds))}); try "
-            f"{DEFAULT_METHOD[col.kind]!r} or set the column's kind"
+            f"(it takes: {', '.join(sorted(info.kinds))}); try {suggestion!r} or set the "
+            "column's kind"
         )
     if (row == -2).any() and not info.needs_cluster:
         alt = info.multilevel_alternative
@@ -152,6 +153,25 @@ def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
     if where[:, j].any() and not observed[:, j].any():
         raise ValueError(f"column {name!r} is entirely missing: there is nothing to impute "
                          "it from; drop it or define it passively")
+    if where[:, j].any() and col.kind in ("nominal", "ordinal"):
+        _check_levels_observed(name, col.levels, values[:, j], observed[:, j])
+
+
+def _check_levels_observed(name: Hashable, levels: tuple, codes: np.ndarray,
+                           observed: np.ndarray) -> None:
+    """Every level of an imputed categorical column is observed in some row: a model has
+    nothing to learn an unobserved level's share from.
+
+    Raises:
+        ValueError: naming the column and the levels.
+    """
+    seen = np.unique(codes[observed]).astype(int)
+    unseen = [levels[k] for k in range(len(levels)) if k not in seen]
+    if unseen:
+        raise ValueError(
+            f"column {name!r}: level(s) {unseen} are never observed, so no model can impute "
+            "them; drop the unused categories (df[col].cat.remove_unused_categories()) or "
+            "merge them with a neighbouring level")
 
 
 def _methods(method: Any, values: np.ndarray, observed: np.ndarray, where: np.ndarray,
@@ -179,7 +199,7 @@ def _methods(method: Any, values: np.ndarray, observed: np.ndarray, where: np.nd
             models[j] = get_method(entry)
         except ValueError as err:
             raise ValueError(f"column {name!r}: {err}") from None
-        _check_method(models[j], j, schema, pred[j], observed, where)
+        _check_method(models[j], j, schema, pred[j], observed, where, values)
     return tuple(methods), models, passives
 
 

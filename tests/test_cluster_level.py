@@ -237,3 +237,25 @@ def test_make_method_gives_2l_pmm_for_row_level_columns(df):
     data = df.copy()
     data.loc[::7, "x"] = np.nan
     assert jm.make_method(data, jm.make_predictor_matrix(data, cluster="school"))["x"] == "2l.pmm"
+
+
+def test_a_cluster_level_categorical_keeps_its_levels_and_dtype(df):
+    """mice issue 555 (2lonly.pmm on a factor gives invalid levels): a school-level nominal
+    column gets 2lonly.polyreg by default; the completed column has the user's categories and
+    dtype, is constant within schools, and observed schools keep their level."""
+    g = _school_codes(df)
+    rng = np.random.default_rng(9)
+    levels = ["rural", "suburb", "city"]
+    per_school = rng.integers(0, 3, g.max() + 1)
+    kind = pd.Series(pd.Categorical.from_codes(per_school[g], levels))
+    missing_schools = rng.random(g.max() + 1) < 0.3
+    data = df[["school", "x"]].assign(area=kind.mask(missing_schools[g]))
+    pred = jm.make_predictor_matrix(data, cluster="school")
+    assert jm.make_method(data, pred)["area"] == "2lonly.polyreg"
+    imp = jm.mice(data, m=2, maxit=1, predictor_matrix=pred, seed=3, progress=False)
+    for i in range(2):
+        done = imp.complete(i)["area"]
+        assert done.dtype == data["area"].dtype and done.notna().all()
+        assert (done.groupby(g).nunique() == 1).all()
+        seen = ~missing_schools[g]
+        assert (done[seen] == data["area"][seen]).all()

@@ -49,6 +49,9 @@ def _column(kind: str, cluster_level: bool, rng: np.random.Generator,
         "ordinal": rng.integers(0, len(LEVELS), size),
         "count": rng.poisson(2.0, size),
     }[kind]
+    if cluster_level and kind in ("binary", "nominal", "ordinal"):
+        # every level in some observed cluster (cluster 1 is the missing one)
+        draws = np.arange(size) % (2 if kind == "binary" else len(LEVELS))
     values = draws[cluster] if cluster_level else draws
     missing = (np.isin(cluster, [1]) | np.isin(np.arange(N), [7, 22]) if cluster_level
                else rng.random(N) < 0.25)

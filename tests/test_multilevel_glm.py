@@ -166,15 +166,14 @@ def test_each_cluster_effect_follows_its_own_rows_and_missing_clusters_the_margi
 def test_2l_pois_accepts_most_moves():
     _, inputs, _, _, _ = _chain("2l.pois", "count")
     from jaxmice.methods import l2_pois
-    from jaxmice.methods.multilevel_glm import glm_visit, start_state
+    from jaxmice.methods.multilevel_glm import glm_visit
 
     target = jm.methods.get_method("2l.pois").target("t", "count", 0, J, np.asarray(
         inputs.codes))
     w = np.asarray(inputs.ry, float)
     mean = float(w @ np.asarray(inputs.y) / w.sum())
     facts = glm_visit(inputs, target, jnp.asarray(mean), "uniform-shrinkage", 5.0)
-    start = l2_pois.posterior_mode(start_state(facts, jnp.log(mean), J), facts, inputs.y,
-                                   inputs.cluster)
+    start = jm.methods.get_method("2l.pois").bind(target).init(inputs)
 
     @jax.jit
     def rate(key):
@@ -185,3 +184,85 @@ def test_2l_pois_accepts_most_moves():
         return jax.lax.scan(body, start, jax.random.split(key, 300))[1].mean()
 
     assert float(rate(jax.random.PRNGKey(2))) > 0.5
+
+
+# ------------------------------------------------------------------ awkward data, bad input
+
+AWKWARD_J, AWKWARD_PER = 12, 25
+
+
+def _awkward(column: pd.Series, name: str = "t") -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = AWKWARD_J * AWKWARD_PER
+    return pd.DataFrame({"g": np.repeat(np.arange(AWKWARD_J), AWKWARD_PER),
+                         "x": rng.normal(size=n), name: column.mask(rng.random(n) < 0.3)})
+
+
+def _impute(df: pd.DataFrame, method: str, **kwargs) -> jm.Imputations:
+    pred = jm.make_predictor_matrix(df, cluster="g")
+    imp = jm.mice(df, m=2, maxit=3, method={"t": method}, predictor_matrix=pred, seed=1,
+                  progress=False, **kwargs)
+    assert imp.logged_events.empty, imp.logged_events
+    assert np.isfinite(np.asarray(imp.data)).all()
+    return imp
+
+
+def _codes(rng: np.random.Generator, levels: int) -> np.ndarray:
+    return rng.integers(0, levels, AWKWARD_J * AWKWARD_PER)
+
+
+@pytest.mark.parametrize(("method", "ordered"), [("2l.polyreg", False), ("2l.polr", True)])
+def test_a_level_missing_from_some_clusters_gives_stable_draws(method, ordered):
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(AWKWARD_J), AWKWARD_PER)
+    codes = _codes(rng, 3)
+    codes[(g < 5) & (codes == 2)] = 1  # level c never occurs in clusters 0-4
+    column = pd.Series(pd.Categorical.from_codes(codes, list("abc"), ordered=ordered))
+    done = _impute(_awkward(column), method).complete(1)
+    assert list(done.t.cat.categories) == list("abc") and done.t.notna().all()
+
+
+def _binary(values: np.ndarray) -> pd.Series:
+    return pd.Series(pd.array(values, dtype="Int64"))
+
+
+def test_one_value_in_a_cluster_and_separation_give_stable_draws():
+    rng = np.random.default_rng(2)
+    df = _awkward(_binary(np.zeros(AWKWARD_J * AWKWARD_PER, int)))
+    g, x = df.g.to_numpy(), df.x.to_numpy()
+    t = (rng.random(len(df)) < 0.4).astype(int)
+    t[g == 3], t[g == 4] = 1, 0  # one value only in clusters 3 and 4
+    t[g == 5] = x[g == 5] > 0  # perfect separation on x inside cluster 5
+    df["t"] = _binary(t).mask(df.t.isna())
+    imp = _impute(df, "2l.bin")
+    filled = np.asarray(imp.data)[:, :, 2]  # f[m, n]
+    missing = df.t.isna().to_numpy()
+    for cluster, expected in ((3, 1.0), (4, 0.0)):
+        rows = missing & (g == cluster)
+        assert abs(filled[:, rows].mean() - expected) < 0.35  # pulled to the cluster's value
+    # separation inside one cluster, on a predictor with a common slope: finite draws, at the
+    # cluster's own share (about a half)
+    assert abs(filled[:, missing & (g == 5)].mean() - 0.5) < 0.3
+
+
+def test_separation_everywhere_and_an_all_zero_count_cluster_give_stable_draws():
+    df = _awkward(_binary(np.zeros(AWKWARD_J * AWKWARD_PER, int)))
+    df["t"] = _binary((df.x > 0).astype(int).to_numpy()).mask(df.t.isna())
+    _impute(df, "2l.bin")
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(2.0, len(df))
+    counts[df.g == 2] = 0
+    _impute(df.assign(t=_binary(counts).mask(df.t.isna())), "2l.pois", kinds={"t": "count"})
+
+
+def test_bad_categorical_input_gets_a_clear_early_error():
+    rng = np.random.default_rng(4)
+    three = pd.Series(pd.Categorical.from_codes(_codes(rng, 3), list("abc")))
+    with pytest.raises(ValueError, match=r"'2l\.bin' cannot impute column 't' of kind nominal "
+                                         r".*try '2l\.polyreg'"):
+        _impute(_awkward(three), "2l.bin")
+    unseen = pd.Series(pd.Categorical.from_codes(_codes(rng, 2), list("abc")))
+    with pytest.raises(ValueError, match=r"column 't': level\(s\) \['c'\] are never observed"):
+        _impute(_awkward(unseen), "2l.polyreg")
+    with pytest.raises(ValueError, match="'2l.pois' cannot impute column 't' of kind binary"):
+        _impute(_awkward(_binary(_codes(rng, 2))), "2l.pois")

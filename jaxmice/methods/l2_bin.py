@@ -6,7 +6,7 @@ Random intercept plus random slopes for predictors coded 2 or 4, cluster means f
 and 4 (as 2l.pan). Each sweep draws the Pólya-Gamma precisions given the linear predictor,
 then fixed and random effects jointly from the Gaussian they make (2l.pan's step), then Psi.
 The state (Psi, beta, b) is carried between visits, so the chained-equations iterations are
-the burn-in; :data:`.multilevel_glm.START_SWEEPS` sweeps run before the first visit. Why this
+the burn-in, from the start of :func:`.multilevel_glm.working_start`. Why this
 sampler rather than a Laplace fit plus an approximate draw (R's 2l.bin), a probit formulation
 or HMC: it is exact, needs no optimiser or tuning, reuses the collapsed (beta, b) step whose
 mixing 2l.pan's tests show, and is loop-free, so it compiles small. See
@@ -16,7 +16,6 @@ mixing 2l.pan's tests show, and is loop-free, so it compiles small. See
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .logreg import PRIOR_SD
@@ -30,12 +29,11 @@ from .multilevel import (
     random_effect_facts,
 )
 from .multilevel_glm import (
-    START_SWEEPS,
     EffectsState,
     glm_visit,
+    logit_start,
     logit_sweep,
     repeat,
-    start_state,
 )
 
 
@@ -62,9 +60,8 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         return repeat(sweep, key, state, count)
 
     def init(inputs: VisitInputs) -> EffectsState:
-        facts, share = visit(inputs)
-        start = start_state(facts, jnp.log(share) - jnp.log1p(-share), target.n_clusters)
-        return sweeps_from(jax.random.PRNGKey(0), start, inputs, facts, START_SWEEPS)
+        facts, _ = visit(inputs)
+        return logit_start(facts, inputs.y, facts.w, inputs.cluster, target.n_clusters)
 
     def draw(key: jax.Array, state: EffectsState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_y = jax.random.split(key)

@@ -14,7 +14,8 @@ infinite; the intercept is in beta, so the first cut point is 0). Design as 2l.p
 
 The log gaps have N(0, :data:`GAP_PRIOR_SD`^2) priors, so a level observed in no row still
 gives finite draws. The state (Psi, beta, b, cut points) is carried between visits (a warm
-start); :data:`.multilevel_glm.START_SWEEPS` sweeps run before the first. A binary target is
+start), from :func:`.multilevel_glm.working_start` with the latent values' conditional means
+at the intercept-only fit as working response. A binary target is
 the probit mixed model (no cut points to draw).
 """
 
@@ -39,13 +40,12 @@ from .multilevel import (
     random_effect_facts,
 )
 from .multilevel_glm import (
-    START_SWEEPS,
     EffectsState,
     GlmVisit,
     gaussian_step,
     glm_visit,
     repeat,
-    start_state,
+    working_start,
 )
 
 #: Metropolis steps for the cut points per sweep
@@ -111,6 +111,11 @@ def draw_cut_points(key: jax.Array, log_gaps: jax.Array, eta: jax.Array, y: jax.
     return jax.lax.scan(one, (log_gaps, log_post(log_gaps)), keys)[0][0]
 
 
+def _log_density(x: jax.Array) -> jax.Array:
+    """log of the standard normal density, -inf at infinite ``x``."""
+    return -0.5 * x**2 - 0.9189385332046727
+
+
 def draw_latent(key: jax.Array, eta: jax.Array, cuts: jax.Array, y: jax.Array) -> jax.Array:
     """Latent values ``N(eta, 1)`` truncated to their level's interval: f[n] (by the inverse
     cdf on the side of the nearer tail, so far tails stay finite)."""
@@ -158,9 +163,16 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         # probit cut points at the observed cumulative shares, shifted so the first is 0
         cum = ndtri(jnp.clip(jnp.cumsum(shares)[:-1], 1e-6, 1 - 1e-6))
         log_gaps = jnp.log(jnp.maximum(jnp.diff(cum), 1e-3))
-        start = OrdinalState(start_state(facts, -cum[0], target.n_clusters), log_gaps)
-        return repeat(lambda k, s: sweep(k, s, inputs, facts, counts), jax.random.PRNGKey(0),
-                      start, START_SWEEPS)
+        # latent values at their conditional means given the intercept-only fit eta = -cum_0
+        cuts = cut_points(log_gaps) + cum[0]
+        level = inputs.y.astype(jnp.int32)
+        lower, upper = cuts[level], cuts[level + 1]
+        log_mass = log_interval(lower, upper)
+        density = jnp.exp(_log_density(lower) - log_mass) - jnp.exp(_log_density(upper)
+                                                                   - log_mass)
+        latent = jnp.where(facts.w > 0, -cum[0] + density, 0.0)
+        effects = working_start(facts, latent, facts.w, inputs.cluster, target.n_clusters)
+        return OrdinalState(effects, log_gaps)
 
     def draw(key: jax.Array, state: OrdinalState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_y = jax.random.split(key)

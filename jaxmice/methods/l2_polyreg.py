@@ -7,8 +7,9 @@ z' b_jk`` for k = 1..K-1, each category with its own random effects ``b_jk ~ N(0
 (design as 2l.pan: random slopes for codes 2 and 4, cluster means for 3 and 4). Each sweep
 visits the categories in turn: given the others' linear predictors, category k's model is a
 binary logit with offset ``log(1 + sum_{l != k} exp(eta_l))`` (Holmes and Held 2006), drawn by
-2l.bin's exact Pólya-Gamma step (:func:`.multilevel_glm.logit_sweep`). State and start as
-2l.bin, with one (Psi, beta, b) per category; Psi_k's prior has the information
+2l.bin's exact Pólya-Gamma step (:func:`.multilevel_glm.logit_sweep`). State as 2l.bin, with
+one (Psi, beta, b) per category, each started from the logit of its level against the
+reference; Psi_k's prior has the information
 ``p_k (1 - p_k)`` of category k's share.
 """
 
@@ -29,13 +30,12 @@ from .multilevel import (
     random_effect_facts,
 )
 from .multilevel_glm import (
-    START_SWEEPS,
     EffectsState,
     GlmVisit,
     glm_visit,
+    logit_start,
     logit_sweep,
     repeat,
-    start_state,
 )
 
 
@@ -88,12 +88,16 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
 
     def init(inputs: VisitInputs) -> EffectsState:
         facts, shares = visit(inputs)
-        starts = [start_state(facts._replace(s0=facts.s0 / (s * (1.0 - s))),
-                              jnp.log(s) - jnp.log(shares[0]), target.n_clusters)
-                  for s in shares[1:]]
-        start = jax.tree.map(lambda *a: jnp.stack(a), *starts)
-        return repeat(lambda k, s: sweep(k, s, inputs, facts, shares), jax.random.PRNGKey(0),
-                      start, START_SWEEPS)
+
+        def start(k: jax.Array) -> EffectsState:
+            # level k against the reference, on the rows holding either
+            pair = facts.w * ((inputs.y == 0) | (inputs.y == k))
+            info = shares[k] * (1.0 - shares[k])
+            return logit_start(facts._replace(s0=facts.s0 / info),
+                               (inputs.y == k).astype(pair.dtype), pair, inputs.cluster,
+                               target.n_clusters)
+
+        return jax.lax.map(start, jnp.arange(1, n_levels))
 
     def draw(key: jax.Array, state: EffectsState, inputs: VisitInputs) -> Draw:
         k_gibbs, k_y = jax.random.split(key)

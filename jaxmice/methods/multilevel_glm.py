@@ -34,8 +34,11 @@ fixed effects have independent normal priors, sd ``prior_sd`` (logreg's 5) on th
 standardised scale of each predictor and :data:`INTERCEPT_SD` for the intercept (logreg's),
 which keep draws finite under separation inside and across clusters.
 
-The variance parameters and effects are carried between visits (a warm start, as 2l.pan);
-:func:`start_effects` runs :data:`START_SWEEPS` sweeps before the first visit.
+The variance parameters and effects are carried between visits (a warm start, as 2l.pan). The
+chain starts where one iteratively reweighted least-squares step from the intercept-only fit
+leads (:func:`working_start`): EM estimates of Psi for that working linear mixed model (2l.pan's
+start) and the effects at their modes. Running sweeps before the first visit instead would
+compile the whole sweep a second time, into the initialisation program.
 """
 
 from __future__ import annotations
@@ -53,20 +56,20 @@ from .base import Target, VisitInputs
 from .multilevel import (
     CovariancePrior,
     TwoLevelDesign,
+    WithinScales,
     covariance_prior,
     draw_covariance,
     draw_effects,
     fitting_stats,
     linear_predictor,
     prior_scales,
+    start_covariance,
     two_level_design,
     within_scales,
 )
 
 #: prior sd of the intercept (the other fixed effects: :data:`PRIOR_SD` per predictor sd)
 INTERCEPT_SD = 10.0
-#: Gibbs sweeps run before the first visit, from the start of :func:`start_effects`
-START_SWEEPS = 20
 
 
 class EffectsState(NamedTuple):
@@ -135,13 +138,28 @@ def glm_visit(inputs: VisitInputs, target: Target, info: jax.Array, psi_prior: s
     return GlmVisit(design, w, fixed_precision(design, w, prior_sd), prior, s0)
 
 
-def start_state(visit: GlmVisit, intercept: jax.Array, n_clusters: int) -> EffectsState:
-    """The state the start sweeps run from: Psi at the sampling variances, beta at the
-    intercept ``intercept`` (the link of the observed mean), b at 0."""
-    q = visit.s0.shape[0]
-    beta = jnp.zeros(visit.design.x.shape[1], visit.w.dtype).at[0].set(intercept)
-    return EffectsState(psi=jnp.diag(visit.s0), beta=beta,
-                        b=jnp.zeros((n_clusters, q), visit.w.dtype))
+def working_start(visit: GlmVisit, response: jax.Array, weight: jax.Array,
+                  cluster: jax.Array, n_clusters: int) -> EffectsState:
+    """The chain's start: Psi from EM for the linear mixed model with working response
+    ``response: f[n]`` and precisions ``weight: f[n]`` (one IRLS step from the intercept-only
+    fit; residual variance 1), then beta and b at their modes given that Psi."""
+    stats = gaussian_stats(visit, response, weight)
+    has_obs = jax.ops.segment_sum(weight, cluster, n_clusters) > 0
+    scales = WithinScales(sigma2=jnp.ones((), weight.dtype), sampling=visit.s0)
+    psi = start_covariance(visit.design, stats, scales, has_obs)
+    sol = solve_pls_factor(cholesky(psi), stats)
+    return EffectsState(psi=psi, beta=sol.beta, b=sol.u @ sol.lam.T)
+
+
+def logit_start(visit: GlmVisit, success: jax.Array, weight: jax.Array, cluster: jax.Array,
+                n_clusters: int) -> EffectsState:
+    """:func:`working_start` of a logit model of ``success: f[n]`` (0/1) on the rows of weight
+    ``weight: f[n]``: the working response at the intercept-only fit ``logit p``."""
+    p = jnp.clip((weight @ success + 0.5) / (weight.sum() + 1.0), 1e-6, 1 - 1e-6)
+    info = p * (1.0 - p)
+    response = jnp.log(p) - jnp.log1p(-p) + (success - p) / info
+    return working_start(visit, jnp.where(weight > 0, response, 0.0), weight * info, cluster,
+                         n_clusters)
 
 
 def gaussian_stats(visit: GlmVisit, response: jax.Array, weight: jax.Array) -> LmmStats:
