@@ -2,14 +2,10 @@
 #
 # Usage: Rscript benchmarks/r/impact_jomo.R [CSV [OUT.json [N_BURN [N_ITER [M [SEED]]]]]]
 #
-# Defaults: CSV benchmarks/results/impact_incomplete_for_r.csv, OUT
-# benchmarks/results/impact_jomo.json, N_BURN 1000, N_ITER 100, M 10, SEED 1. The CSV is
-# the shipped incomplete IMPACT data, written by
+# Defaults: CSV jaxmice/datasets/data/impact_incomplete.csv (the shipped incomplete IMPACT
+# data), OUT benchmarks/results/impact_jomo.json, N_BURN 1000, N_ITER 100, M 10, SEED 1.
 #
-#   python -c "import jaxmice as jm; jm.datasets.load_impact(incomplete=True).to_csv(
-#       'benchmarks/results/impact_incomplete_for_r.csv', index=False)"
-#
-# (empty fields are missing; "None" is a level of pupil, not a missing value).
+# ("NA" or empty fields are missing; "None" is a level of pupil, not a missing value).
 #
 # Imputation model (joint latent-normal model of jomo, via mitml): the incomplete
 # pupil, ct, hypots, tsah and edh, all as factors (categorical), on the fixed predictors
@@ -25,7 +21,7 @@
 
 args <- commandArgs(trailingOnly = TRUE)
 arg <- function(i, default) if (length(args) >= i) args[[i]] else default
-csv <- arg(1L, "benchmarks/results/impact_incomplete_for_r.csv")
+csv <- arg(1L, "jaxmice/datasets/data/impact_incomplete.csv")
 out <- arg(2L, "benchmarks/results/impact_jomo.json")
 n_burn <- as.integer(arg(3L, "1000"))
 n_iter <- as.integer(arg(4L, "100"))
