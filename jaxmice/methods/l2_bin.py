@@ -42,6 +42,7 @@ def observed_share(inputs: VisitInputs) -> jax.Array:
     w = inputs.ry.astype(inputs.y.dtype)
     return (w @ inputs.y + 0.5) / (w.sum() + 1.0)
 
+
 def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
          prior_sd: float = PRIOR_SD) -> Imputer:
     """Bind ``2l.bin`` to a binary target (codes 0/1)."""
@@ -73,6 +74,7 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         return Draw(values=values, state=new, ok=ok)
 
     return Imputer(init=init, draw=draw)
+
 
 METHOD = MethodInfo(
     name="2l.bin", kinds=frozenset({"binary"}), make=make, needs_cluster=True,
