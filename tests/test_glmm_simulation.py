@@ -117,8 +117,9 @@ Seconds per replication (2-core CPU; imputation plus the batch of six fits), A /
 0.64; pmm 0.19 / 0.84. glmer's batch is most of bin-y's and count's time in B. The whole slow
 module: about 22 min (A) and 43 min (B).
 
-Miss: ord-x, 2l.polr, o1 covers 0.988 > 0.98 in A (o2 0.974) and 0.986 in B. Not a sampler
-fault: on 200 replications of A the pooled o1 is unbiased (+0.002) and B is right (the sd of
+Miss: ord-x, 2l.polr, o1 covers 0.990 > 0.98 in A (500 replications, landed code; o2
+0.964) and 0.986 in B. Not a sampler fault: on 200 replications of A the pooled o1 is
+unbiased (+0.002) and B is right (the sd of
 qbar - q_complete, 0.053, against sqrt((1 + 1/m) B) 0.051), but qbar varies less than the
 complete data's estimate (sd 0.081 against 0.083; T^(1/2) = 0.099): the imputation model has
 one slope of z for all of o's levels (proportional odds), the analysis three free dummies, so
