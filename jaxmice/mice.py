@@ -60,6 +60,7 @@ def mice(
     kinds: Mapping[Hashable, str] | None = None,
     method_options: Mapping[Hashable, Mapping[str, Any]] | None = None,
     data_init: Any = None,
+    delta: Mapping[Hashable, float] | None = None,
 ) -> Imputations:
     """Multiple imputation by chained equations, m chains at once.
 
@@ -86,6 +87,12 @@ def mice(
         data_init: starting values for the imputed cells (R's ``data.init``): one complete
             DataFrame like ``df`` for every chain, or a list of m of them (e.g. over-dispersed
             starts for convergence checks). Default: random draws from the observed values.
+        delta: per-column sensitivity shifts for an MNAR analysis, e.g. ``{"Weight": 5.0}``:
+            a continuous column's imputations are shifted by delta (at every iteration, so
+            the other columns are imputed given the shifted values, as R's ``post``
+            adjustment); a binary column's method adds delta to its linear predictor (log
+            odds for logit models). The shifts are data, not part of the compiled program: a
+            tipping-point loop over deltas compiles once.
 
     Returns:
         The :class:`~jaxmice.imputations.Imputations`.
@@ -94,7 +101,7 @@ def mice(
     values, observed, schema = adapter.encode(df, kinds)
     spec = specify(values, observed, schema, method=method, predictor_matrix=predictor_matrix,
                    where=where, visit_sequence=visit_sequence, post=post,
-                   method_options=method_options)
+                   method_options=method_options, delta=delta)
     plan, consts = build_plan(spec, values, observed)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))

@@ -39,8 +39,9 @@ def design_codes(row: np.ndarray, term_of: np.ndarray, column: int) -> np.ndarra
 def _design(spec: Specification) -> tuple[tuple[Term, ...], np.ndarray]:
     """The design's terms and the data column of each design column (i[Q], intercept 0)."""
     pred = spec.predictor
+    # codes -3 and -4 (a selection model's equations) are predictors too; -2 is the cluster
     predictors = sorted({k for j in spec.visit_sequence
-                         for k in np.flatnonzero(pred[j] > 0).tolist()})
+                         for k in np.flatnonzero((pred[j] != 0) & (pred[j] != -2)).tolist()})
     terms = make_terms(spec.schema, predictors)
     return terms, np.array([0] + [t.column for t in terms for _ in t.labels])
 
@@ -94,6 +95,10 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
         k: jax.device_put(np.array(v, dtype=np.int32).reshape(n_visits, len(term_of))
                           if k == "codes" else np.array(v, dtype=np.int32))
         for k, v in rows.items()})
+    delta = np.zeros(values.shape[1])
+    for j, shift in spec.delta.items():
+        delta[j] = shift
     consts = sampler.Consts(observed=jax.device_put(observed), where=jax.device_put(where),
-                            clusters=jax.device_put(clusters), visits=visits)
+                            clusters=jax.device_put(clusters), visits=visits,
+                            delta=jax.device_put(delta))
     return plan, consts

@@ -99,12 +99,15 @@ class Consts(NamedTuple):
         where: bool[n, p] cells to impute.
         clusters: i[n, p] cluster codes of each row by cluster column (0 elsewhere).
         visits: the visit table.
+        delta: f[p] each column's sensitivity shift (0 for none). Data, not part of the plan:
+            a tipping-point analysis over many deltas reuses one compiled program.
     """
 
     observed: jax.Array
     where: jax.Array
     clusters: jax.Array
     visits: Visits
+    delta: jax.Array
 
 
 class IterationStats(NamedTuple):
@@ -135,10 +138,11 @@ def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
     x = build_design(data, plan.terms)
     ry = consts.observed[:, j]
     gram = cross_products(x, ry.astype(x.dtype))
-    sel = select_predictors(gram, codes > 0)
+    sel = select_predictors(gram, codes != 0)
     inputs = VisitInputs(y=data[:, j], ry=ry, wy=consts.where[:, j], x=x, keep=sel.keep,
                          gram=gram, codes=codes,
-                         cluster=consts.clusters[:, visits.cluster_column[v]])
+                         cluster=consts.clusters[:, visits.cluster_column[v]],
+                         delta=consts.delta[j])
     return inputs, sel.constant.astype(jnp.int8) + 2 * sel.collinear.astype(jnp.int8)
 
 
@@ -171,7 +175,10 @@ def _branch_step(plan: Plan, b: int, key: jax.Array, slot: jax.Array, inputs: Vi
     imputer = branch.method.bind(branch.target)
     state = jax.tree.map(lambda s: s[slot], states[b])
     out = imputer.draw(key, state, inputs)
-    values = out.values if branch.post is None else branch.post(out.values)
+    values = out.values
+    if branch.target.kind == "continuous":  # binary methods shift their linear predictor
+        values = values + inputs.delta
+    values = values if branch.post is None else branch.post(values)
     # a failed fit or a non-finite draw is never written: the previous values stay
     ok = out.ok & jnp.all(jnp.isfinite(values) | ~inputs.wy)
     new = jax.tree.map(partial(jnp.where, ok), out.state, state)

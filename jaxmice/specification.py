@@ -12,14 +12,14 @@ the sampler's static plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from .adapters import pandas as adapter
-from .methods import NO_METHOD, PASSIVE, MethodInfo, get_method
+from .methods import NO_METHOD, PASSIVE, MethodInfo, available_methods, get_method
 from .passive import Passive, passive
 from .schema import Schema
 from .spec import (
@@ -49,6 +49,7 @@ class Specification:
         options: each imputed column's options as sorted ``(name, value)`` pairs, by position.
         post: each column's ``f[n] -> f[n]`` applied to its draws, by position.
         events: what was changed on the way (predictors removed), as log records.
+        delta: each shifted column's sensitivity shift, by position (see :func:`_delta`).
     """
 
     schema: Schema
@@ -61,6 +62,7 @@ class Specification:
     options: Mapping[int, tuple]
     post: Mapping[int, Callable]
     events: tuple[dict, ...] = ()
+    delta: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -268,6 +270,42 @@ def _post(post: Mapping | None, schema: Schema, methods: tuple[str, ...]
     return out
 
 
+def _delta(delta: Mapping | None, schema: Schema, methods: tuple[str, ...],
+           models: Mapping[int, MethodInfo]) -> dict[int, float]:
+    """The sensitivity shifts by column position, checked: a continuous column's imputations
+    are shifted by delta; a binary column's method adds delta to its linear predictor (log
+    odds, or the probit index), which only methods that declare it can do.
+
+    Raises:
+        ValueError / TypeError: naming the column and the problem.
+    """
+    out = {}
+    for name, shift in dict(delta or {}).items():
+        if name not in schema.names:
+            raise ValueError(f"delta names unknown column {name!r}; data columns are "
+                             f"{list(schema.names)}")
+        j = schema.position(name)
+        if isinstance(shift, bool) or not isinstance(shift, (int, float, np.integer,
+                                                            np.floating)):
+            raise TypeError(f"delta for column {name!r} must be a number, got {shift!r}")
+        if not np.isfinite(shift):
+            raise ValueError(f"delta for column {name!r} must be finite, got {shift!r}")
+        if not is_modelled(methods[j]):
+            raise ValueError(f"delta given for column {name!r}, which is not imputed")
+        kind = schema.columns[j].kind
+        if kind == "binary" and not models[j].delta:
+            takers = sorted(k for k, info in available_methods().items()
+                            if info.delta and "binary" in info.kinds)
+            raise ValueError(f"delta for binary column {name!r}: method {methods[j]!r} cannot "
+                             f"shift its linear predictor; use one that can ({takers})")
+        if kind not in ("continuous", "binary"):
+            raise ValueError(f"delta for column {name!r} of kind {kind}: a shift is defined "
+                             "for continuous columns (the imputed values) and binary ones (the "
+                             "log odds) only")
+        out[j] = float(shift)
+    return out
+
+
 def _drop_incomplete_predictors(pred: np.ndarray, methods: tuple[str, ...],
                                 observed: np.ndarray, where: np.ndarray, schema: Schema
                                 ) -> tuple[np.ndarray, list[dict]]:
@@ -327,6 +365,7 @@ def specify(
     visit_sequence: str | Sequence[Hashable] | None = None,
     post: Mapping[Hashable, Callable] | None = None,
     method_options: Mapping[Hashable, Mapping[str, Any]] | None = None,
+    delta: Mapping[Hashable, float] | None = None,
 ) -> Specification:
     """Build and validate the imputation model of encoded data (see :func:`jaxmice.mice` for
     the arguments).
@@ -344,10 +383,12 @@ def specify(
     _check_clusters(schema, values, observed, where_arr, pred, models)
     options = _options(method_options, schema, methods, models)
     post_by_column = _post(post, schema, methods)
+    shifts = _delta(delta, schema, methods, models)
     pred, events = _drop_incomplete_predictors(pred, methods, observed, where_arr, schema)
     order = _visit_order(visit_sequence, methods, where_arr, schema)
     return Specification(
         schema=schema, methods=methods, models=MappingProxyType(models),
         passives=MappingProxyType(passives), predictor=_read_only(pred),
         where=_read_only(where_arr), visit_sequence=order, options=MappingProxyType(options),
-        post=MappingProxyType(post_by_column), events=tuple(events))
+        post=MappingProxyType(post_by_column), events=tuple(events),
+        delta=MappingProxyType(shifts))

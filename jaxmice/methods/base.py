@@ -73,6 +73,9 @@ class VisitInputs(NamedTuple):
         codes: i[q] predictor-matrix code of each design column (1 for the intercept, 0 for
             columns that are not predictors of this target), e.g. 2 marks a random slope.
         cluster: i[n] cluster code of each row (all zero for single-level methods).
+        delta: f[] the sensitivity shift of this column (``jm.mice(delta=...)``; 0 when not
+            given). The sampler adds it to the draws of a continuous target; a method of a
+            binary target that declares ``MethodInfo.delta`` adds it to its linear predictor.
     """
 
     y: jax.Array
@@ -83,6 +86,7 @@ class VisitInputs(NamedTuple):
     gram: jax.Array
     codes: jax.Array
     cluster: jax.Array
+    delta: jax.Array | float = 0.0
 
 
 class Draw(NamedTuple):
@@ -155,6 +159,9 @@ class MethodInfo:
             column constant within clusters).
         design_facts: ``(codes: i[q]) -> {Target field: int}``, the static facts the method
             needs from its row of design codes (e.g. ``n_random``, ``n_means``).
+        delta: whether it adds ``VisitInputs.delta`` to its linear predictor, so that it can
+            take a sensitivity shift on a binary target (a continuous target's draws are
+            shifted by the sampler, whatever the method).
     """
 
     name: str
@@ -166,6 +173,7 @@ class MethodInfo:
     allowed_codes: frozenset[int] = field(default_factory=lambda: frozenset({0, 1}))
     level: str = "row"
     design_facts: Callable[[np.ndarray], Mapping[str, int]] = no_design_facts
+    delta: bool = False
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:

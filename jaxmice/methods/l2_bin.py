@@ -68,7 +68,8 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         k_gibbs, k_y = jax.random.split(key)
         facts, _ = visit(inputs)
         new = sweeps_from(k_gibbs, state, inputs, facts, sweeps)
-        eta = linear_predictor(facts.design, new.beta, new.b, inputs.cluster)
+        # delta: a sensitivity shift of the log odds
+        eta = linear_predictor(facts.design, new.beta, new.b, inputs.cluster) + inputs.delta
         values = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(inputs.y.dtype)
         ok = finite(new.beta, new.b, new.psi) & inputs.ry.any()
         return Draw(values=values, state=new, ok=ok)
@@ -79,5 +80,5 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
 METHOD = MethodInfo(
     name="2l.bin", kinds=frozenset({"binary"}), make=make, needs_cluster=True,
     allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
-    description="logistic mixed model, Gibbs sampler (Pólya-Gamma)",
+    description="logistic mixed model, Gibbs sampler (Pólya-Gamma)", delta=True,
 )

@@ -40,7 +40,8 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
 
         mode = newton_mode(neg_log_post, jnp.zeros(xs.shape[1], xs.dtype))
         beta, ok = draw_laplace(k_par, mode)
-        values = jax.random.bernoulli(k_y, jax.nn.sigmoid(xs @ beta)).astype(inputs.y.dtype)
+        eta = xs @ beta + inputs.delta  # delta: a sensitivity shift of the log odds
+        values = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(inputs.y.dtype)
         return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
@@ -48,5 +49,5 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
 
 METHOD = MethodInfo(
     name="logreg", kinds=frozenset({"binary"}), make=make, multilevel_alternative="2l.bin",
-    description="logistic regression (Bayesian draw)",
+    description="logistic regression (Bayesian draw)", delta=True,
 )
