@@ -132,6 +132,14 @@ class Imputations:
                                 detail=f"non-finite or failed fit in chains "
                                        f"{(np.flatnonzero(failed) + 1).tolist()}; previous "
                                        "values kept"))
+            fallback = np.asarray(stats.fallback)[:, v]
+            if fallback.any():
+                out.append(dict(iteration=t, variable=name, method=method,
+                                event="cluster fits failed",
+                                detail=f"up to {int(fallback.max())} cluster(s) per chain (in "
+                                       f"{int((fallback > 0).sum())} of {self.m} chains) "
+                                       "could not be fitted and drew their parameters from "
+                                       "the population distribution"))
         for k, (j, spec) in enumerate(self.plan.passives):
             bad = ~np.asarray(stats.passive_ok)[:, k]
             if bad.any():

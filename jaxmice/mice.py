@@ -14,7 +14,7 @@ from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
 from .imputations import Imputations
-from .plan import build_plan
+from .plan import build_plan, cluster_events
 from .schema import Schema
 from .specification import specify
 
@@ -112,6 +112,6 @@ def mice(
         schema=schema, values=values, observed=observed, where=spec.where,
         predictor=spec.predictor, methods=spec.methods, passives=spec.passives, plan=plan,
         consts=consts, root=root, seed=seed, data=data, states=states, history=[],
-        events=list(spec.events),
+        events=list(spec.events) + cluster_events(spec, values, observed, plan, consts),
     )
     return imp.iterate(maxit, progress=progress)

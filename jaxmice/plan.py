@@ -102,3 +102,29 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
                             clusters=jax.device_put(clusters), visits=visits,
                             delta=jax.device_put(delta))
     return plan, consts
+
+
+def cluster_events(spec: Specification, values: np.ndarray, observed: np.ndarray,
+                   plan: sampler.Plan, consts: sampler.Consts) -> list[dict]:
+    """The clusters that methods fitting each cluster on its own cannot fit, from the observed
+    pattern alone (:attr:`~jaxmice.methods.MethodInfo.cluster_notes`), as log records of
+    iteration 0."""
+    schema, events = spec.schema, []
+    visits = consts.visits
+    columns, cluster_columns = np.asarray(visits.column), np.asarray(visits.cluster_column)
+    codes, clusters = np.asarray(visits.codes), np.asarray(consts.clusters)
+    for v, b in enumerate(plan.visit_branch):
+        branch = plan.branches[b]
+        j, g = int(columns[v]), int(cluster_columns[v])
+        if branch.method.cluster_notes is None:
+            continue
+        has_cluster = (spec.predictor[j] == -2).any()
+        labels = (adapter.cluster_index(values, observed, schema, schema.names[g]).labels
+                  if has_cluster else ("all rows",))
+        notes = branch.method.cluster_notes(observed[:, j], clusters[:, g],
+                                            max(branch.target.n_clusters, 1), codes[v])
+        for k, reason in notes:
+            events.append(dict(iteration=0, variable=schema.names[j],
+                               method=branch.method.name, event="cluster not fitted",
+                               detail=f"cluster {labels[k]!r}: {reason}"))
+    return events

@@ -120,6 +120,7 @@ class IterationStats(NamedTuple):
         dropped: i[V, Q] why each design column was dropped at each visit (0 kept or not a
             predictor, 1 constant, 2 collinear).
         passive_ok: bool[k] whether each passive column stayed finite.
+        fallback: i[V] clusters whose own fit failed at each visit (:attr:`Draw.fallback`).
     """
 
     mean: jax.Array
@@ -127,6 +128,7 @@ class IterationStats(NamedTuple):
     ok: jax.Array
     dropped: jax.Array
     passive_ok: jax.Array
+    fallback: jax.Array
 
 
 def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
@@ -169,8 +171,9 @@ def _chain_stats(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array
 
 
 def _branch_step(plan: Plan, b: int, key: jax.Array, slot: jax.Array, inputs: VisitInputs,
-                 states: tuple) -> tuple[jax.Array, jax.Array, tuple]:
-    """Run branch ``b``'s method; returns draws, whether they are usable, and the states."""
+                 states: tuple) -> tuple[jax.Array, jax.Array, jax.Array, tuple]:
+    """Run branch ``b``'s method; returns draws, whether they are usable, the clusters whose
+    fit failed, and the states."""
     branch = plan.branches[b]
     imputer = branch.method.bind(branch.target)
     state = jax.tree.map(lambda s: s[slot], states[b])
@@ -183,7 +186,8 @@ def _branch_step(plan: Plan, b: int, key: jax.Array, slot: jax.Array, inputs: Vi
     ok = out.ok & jnp.all(jnp.isfinite(values) | ~inputs.wy)
     new = jax.tree.map(partial(jnp.where, ok), out.state, state)
     branch_states = jax.tree.map(lambda s, n: s.at[slot].set(n), states[b], new)
-    return values, ok, states[:b] + (branch_states,) + states[b + 1:]
+    fallback = jnp.asarray(out.fallback, jnp.int32)
+    return values, ok, fallback, states[:b] + (branch_states,) + states[b + 1:]
 
 
 def _fill_chain(plan: Plan, data: jax.Array, consts: Consts, key: jax.Array
@@ -226,20 +230,20 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
         data, states = carry
         inputs, why_dropped = visit_inputs(plan, data, consts, v)
         branches = [partial(_branch_step, plan, b) for b in range(len(plan.branches))]
-        values, ok, states = jax.lax.switch(consts.visits.branch[v], branches,
+        values, ok, fallback, states = jax.lax.switch(consts.visits.branch[v], branches,
                                             jax.random.fold_in(key, v), consts.visits.slot[v],
                                             inputs, states)
         j = consts.visits.column[v]
         data = data.at[:, j].set(jnp.where(inputs.wy & ok, values, data[:, j]))
         data, passive_ok = _apply_passives(plan, data, consts)
-        return (data, states), (ok, why_dropped, passive_ok)
+        return (data, states), (ok, why_dropped, passive_ok, fallback)
 
     n_visits = consts.visits.column.shape[0]
-    (data, states), (ok, dropped, passive_ok) = jax.lax.scan(
+    (data, states), (ok, dropped, passive_ok, fallback) = jax.lax.scan(
         visit, (data, states), jnp.arange(n_visits))
     mean, var = _chain_stats(plan, data, consts)
     stats = IterationStats(mean=mean, var=var, ok=ok, dropped=dropped,
-                           passive_ok=jnp.all(passive_ok, axis=0))
+                           passive_ok=jnp.all(passive_ok, axis=0), fallback=fallback)
     return data, states, stats
 
 

@@ -97,11 +97,16 @@ class Draw(NamedTuple):
         state: the method's new state (``()`` for stateless methods).
         ok: bool[] False when the fit failed; the sampler then keeps the previous values and
             logs the failure.
+        fallback: i[] clusters whose own fit failed at this visit (e.g. a Hessian that is not
+            positive definite), so that they drew their parameters from the population
+            distribution instead, as a wholly missing cluster does; logged (0 for methods
+            without per-cluster fits).
     """
 
     values: jax.Array
     state: Any
     ok: jax.Array
+    fallback: jax.Array | int = 0
 
 
 class Imputer(NamedTuple):
@@ -162,6 +167,10 @@ class MethodInfo:
         delta: whether it adds ``VisitInputs.delta`` to its linear predictor, so that it can
             take a sensitivity shift on a binary target (a continuous target's draws are
             shifted by the sampler, whatever the method).
+        cluster_notes: for methods that fit each cluster on its own, ``(ry: bool[n], cluster:
+            i[n], n_clusters: int, codes: i[q]) -> [(cluster, reason), ...]``, the clusters the
+            observed pattern alone makes unfittable (no observed row, too few residual
+            degrees of freedom, ...), computed once before the run and logged.
     """
 
     name: str
@@ -174,6 +183,7 @@ class MethodInfo:
     level: str = "row"
     design_facts: Callable[[np.ndarray], Mapping[str, int]] = no_design_facts
     delta: bool = False
+    cluster_notes: Callable[..., list[tuple[int, str]]] | None = None
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
