@@ -123,7 +123,6 @@ def newton_minimize_batch(
     dtype = x0.dtype
     # B members x (2d + 1) points: the value and exact gradient at each
     gradients = jax.vmap(jax.vmap(jax.value_and_grad(fun), in_axes=(0, None)))
-    values_at = jax.vmap(fun)
 
     def derivatives(x):
         """Values, gradients and Hessians at ``x: f[B, d]``: each Hessian by central
@@ -138,6 +137,78 @@ def newton_minimize_batch(
         hess = (grads[:, 1:d + 1] - grads[:, d + 1:]) / (2.0 * h[:, :, None])
         return values[:, 0], grads[:, 0], 0.5 * (hess + jnp.swapaxes(hess, 1, 2))
 
+    return _newton_loop(derivatives, lambda x: jax.vmap(fun)(x, data), x0, max_iter=max_iter,
+                        tol=tol, max_halvings=max_halvings)
+
+
+def newton_minimize_grouped(
+    row_loss: Callable[[jax.Array, Any], jax.Array],
+    x0: jax.Array,
+    rows: Any,
+    group: jax.Array,
+    group_loss: Callable[[jax.Array, Any], jax.Array] | None = None,
+    group_data: Any = None,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    max_halvings: int = 40,
+) -> NewtonResult:
+    """:func:`newton_minimize_batch` for criteria that are sums over rows, one per group:
+    ``f_b(x) = sum_{i: group_i = b} row_loss(x, row_i) + group_loss(x, group_data_b)``.
+
+    Rows need no padding into groups: values, gradients and exact (forward-over-reverse)
+    Hessians are taken row by row at each row's group parameters and summed by group with
+    ``segment_sum``, one pass over the rows per Newton step (used for the per-cluster fits
+    of the two-stage and selection models).
+
+    Args:
+        row_loss: ``(f[d], row) -> f[]`` one row's contribution.
+        x0: f[B, d] the starts, one per group.
+        rows: a pytree with a leading axis n.
+        group: i[n] each row's group, in ``0 .. B-1``.
+        group_loss: optional ``(f[d], group_data_b) -> f[]`` added per group (e.g. a penalty
+            holding fixed parameters at their start).
+        group_data: a pytree with a leading axis B, for ``group_loss``.
+        max_iter, tol, max_halvings: as :func:`newton_minimize`.
+
+    Returns:
+        The :class:`NewtonResult` with a leading axis B on every field.
+    """
+    b = x0.shape[0]
+
+    def by_group(values):
+        return jax.ops.segment_sum(values, group, num_segments=b)
+
+    def extra(x, fn):
+        if group_loss is None:
+            return jnp.zeros(b, x.dtype)
+        return jax.vmap(fn)(x, group_data)
+
+    def values_at(x):
+        return by_group(jax.vmap(row_loss)(x[group], rows)) + extra(x, group_loss)
+
+    def derivatives(x):
+        at = x[group]
+        value, grad = jax.vmap(jax.value_and_grad(row_loss))(at, rows)
+        hess = by_group(jax.vmap(jax.hessian(row_loss))(at, rows))
+        value, grad = by_group(value), by_group(grad)
+        if group_loss is not None:
+            g_value, g_grad = jax.vmap(jax.value_and_grad(group_loss))(x, group_data)
+            value, grad = value + g_value, grad + g_grad
+            hess = hess + jax.vmap(jax.hessian(group_loss))(x, group_data)
+        return value, grad, 0.5 * (hess + jnp.swapaxes(hess, 1, 2))
+
+    return _newton_loop(derivatives, values_at, x0, max_iter=max_iter, tol=tol,
+                        max_halvings=max_halvings)
+
+
+def _newton_loop(derivatives: Callable, values_at: Callable, x0: jax.Array, *, max_iter: int,
+                 tol: float, max_halvings: int) -> NewtonResult:
+    """The damped Newton iteration of B members at once, given ``derivatives(x: f[B, d]) ->
+    (f[B], f[B, d], f[B, d, d])`` and ``values_at(x) -> f[B]``."""
+    b, d = x0.shape
+    dtype = x0.dtype
+
     def line_search(x, value, direction, slope, active):
         def accepted(step, trial):
             return jnp.isfinite(trial) & (trial <= value + 1e-4 * step * slope)
@@ -149,7 +220,7 @@ def newton_minimize_batch(
         def body(carry):
             step, trial, k = carry
             go = searching(carry)
-            trial = jnp.where(go, values_at(x + 0.5 * step[:, None] * direction, data), trial)
+            trial = jnp.where(go, values_at(x + 0.5 * step[:, None] * direction), trial)
             return jnp.where(go, 0.5 * step, step), trial, k + go
 
         # starts at step 2 with an infinite trial, so the first pass tries the full step and
