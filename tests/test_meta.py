@@ -19,6 +19,33 @@ from jaxmice import meta
 REFERENCE = json.loads((Path(__file__).parent / "data" / "meta_reference.json").read_text())
 TOL = 1e-6
 N_DRAWS = 20000
+UNIVARIATE_K = 16
+
+# compiled once per shape and method (eagerly, every call would trace Newton's loop again);
+# ``included`` and ``structure`` always passed as arrays, so the tests share the programs
+_compiled = jax.jit(meta.meta_analysis, static_argnames="method")
+
+
+def fit_meta(y, v, *, method="reml", included=None, structure=None) -> meta.MetaResult:
+    k, d = np.shape(y)
+    included = np.ones(k, bool) if included is None else included
+    structure = np.ones((d, d), bool) if structure is None else structure
+    return _compiled(y, v, method=method, included=included, structure=structure)
+
+
+def fit_univariate(yi, vi, *, method="reml", included=None) -> meta.MetaResult:
+    vi = np.asarray(vi)
+    return fit_meta(np.asarray(yi)[:, None], vi[:, None, None], method=method,
+                    included=included)
+
+
+def _padded(yi, vi, k=UNIVARIATE_K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Univariate data padded with garbage to ``k`` studies, so that all univariate fits share
+    one program per method: (yi, vi, included)."""
+    n = len(yi)
+    garbage = np.array([np.nan, np.inf, -1.0, 0.0] * k)[:k - n]
+    included = np.arange(k) < n
+    return (np.concatenate([yi, garbage]), np.concatenate([vi, garbage[::-1]]), included)
 
 
 def _berkey() -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +68,8 @@ def _close(actual, expected, tol=TOL) -> float:
 @pytest.mark.parametrize("method,r_method", [("reml", "reml"), ("ml", "ml"), ("mm", "dl")])
 def test_univariate_matches_metafor(case, method, r_method):
     data, ref = REFERENCE[case], REFERENCE[case][r_method]
-    fit = meta.univariate(np.array(data["yi"]), np.array(data["vi"]), method=method)
+    yi, vi, included = _padded(np.array(data["yi"]), np.array(data["vi"]))
+    fit = fit_univariate(yi, vi, method=method, included=included)
     assert bool(fit.converged)
     assert int(fit.n_studies) == len(data["yi"])
     _close(fit.estimate[0], ref["estimate"])
@@ -63,7 +91,7 @@ def test_univariate_matches_metafor(case, method, r_method):
 def test_bivariate_matches_metafor(method):
     y, v = _berkey()
     ref = REFERENCE["berkey"][method]
-    fit = meta.meta_analysis(y, v, method=method)
+    fit = fit_meta(y, v, method=method)
     assert bool(fit.converged)
     _close(fit.estimate, ref["estimate"])
     _close(np.sqrt(np.diag(fit.covariance)), ref["se"])
@@ -85,8 +113,8 @@ def _moments_by_formula(y: np.ndarray, v: np.ndarray) -> np.ndarray:
     n, d = y.shape
     w = [np.linalg.inv(vk) for vk in v]
     a = sum(w)
-    m = np.linalg.solve(a, sum(wk @ yk for wk, yk in zip(w, y)))
-    q = sum(wk @ np.outer(yk - m, yk - m) for wk, yk in zip(w, y))
+    m = np.linalg.solve(a, sum(wk @ yk for wk, yk in zip(w, y, strict=True)))
+    q = sum(wk @ np.outer(yk - m, yk - m) for wk, yk in zip(w, y, strict=True))
     b = a - sum(wk @ np.linalg.inv(a) @ wk for wk in w)
     psi = np.linalg.solve(b, q - (n - 1) * np.eye(d))
     psi = 0.5 * (psi + psi.T)
@@ -101,7 +129,10 @@ def test_moments_closed_form_equal_variances():
     v = np.broadcast_to(np.diag(v_diag), (3, 2, 2))
     expected = np.cov(y.T) - np.diag(v_diag)
     assert np.all(np.linalg.eigvalsh(expected) > 0)
-    fit = meta.meta_analysis(y, v, method="mm")
+    # padded to k = 7 with garbage, to share the program of the next test
+    padded_y = np.concatenate([y, np.full((4, 2), np.nan)])
+    padded_v = np.concatenate([v, np.zeros((4, 2, 2))])
+    fit = fit_meta(padded_y, padded_v, method="mm", included=np.arange(7) < 3)
     np.testing.assert_allclose(fit.psi, expected, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(fit.estimate, y.mean(axis=0), atol=1e-14)
     # Psi is treated as known: the covariance of the mean is that of the GLS fit at Psi
@@ -113,7 +144,7 @@ def test_moments_general_formula_and_psd_projection(rng):
     y = rng.normal(size=(k, d)) * np.array([1.0, 0.3])
     roots = rng.normal(size=(k, d, d)) * 0.3
     v = roots @ np.swapaxes(roots, 1, 2) + 0.05 * np.eye(d)
-    fit = meta.meta_analysis(y, v, method="mm")
+    fit = fit_meta(y, v, method="mm")
     np.testing.assert_allclose(fit.psi, _moments_by_formula(y, v), rtol=1e-10, atol=1e-13)
     assert np.all(np.linalg.eigvalsh(np.asarray(fit.psi)) > -1e-14)
 
@@ -126,8 +157,8 @@ def test_moments_and_reml_on_a_large_simulation():
     v = roots @ np.swapaxes(roots, 1, 2) + 0.1 * np.eye(d)
     truth = rng.multivariate_normal(mu, psi, size=k)
     y = truth + np.einsum("kij,kj->ki", np.linalg.cholesky(v), rng.normal(size=(k, d)))
-    reml = meta.meta_analysis(y, v, method="reml")
-    mm = meta.meta_analysis(y, v, method="mm")
+    reml = fit_meta(y, v, method="reml")
+    mm = fit_meta(y, v, method="mm")
     assert bool(reml.converged) and bool(mm.converged)
     # standard errors of Psi's entries by the delta method from psi_par_cov
     rows, cols = np.tril_indices(d)
@@ -156,11 +187,13 @@ def test_moments_and_reml_on_a_large_simulation():
 def test_padding_with_garbage_equals_dropping(method):
     data = REFERENCE["bcg"]
     yi, vi = np.array(data["yi"]), np.array(data["vi"])
+    # garbage in the middle and at the end
     padded_y = np.concatenate([yi[:5], [np.nan, np.inf], yi[5:], [np.nan]])
     padded_v = np.concatenate([vi[:5], [np.nan, -1.0], vi[5:], [0.0]])
     included = np.isfinite(padded_y)
-    fit = meta.univariate(padded_y, padded_v, method=method, included=included)
-    plain = meta.univariate(yi, vi, method=method)
+    assert len(padded_y) == UNIVARIATE_K
+    fit = fit_univariate(padded_y, padded_v, method=method, included=included)
+    plain = fit_univariate(yi, vi, method=method)
     assert int(fit.n_studies) == len(yi)
     for name in ("estimate", "covariance", "psi", "psi_par", "psi_par_cov", "loglik"):
         np.testing.assert_allclose(getattr(fit, name), getattr(plain, name), rtol=1e-10,
@@ -173,8 +206,8 @@ def test_bivariate_padding_with_garbage_equals_dropping():
     padded_y = np.concatenate([y, np.full((2, 2), np.nan)])
     padded_v = np.concatenate([v, np.full((2, 2, 2), np.nan)])
     included = np.arange(7) < 5
-    fit = meta.meta_analysis(padded_y, padded_v, included=included)
-    plain = meta.meta_analysis(y, v)
+    fit = fit_meta(padded_y, padded_v, included=included)
+    plain = fit_meta(y, v)
     for name in ("estimate", "covariance", "psi", "psi_par", "loglik"):
         np.testing.assert_allclose(getattr(fit, name), getattr(plain, name), rtol=1e-9,
                                    atol=1e-12, err_msg=name)
@@ -185,14 +218,15 @@ def test_bivariate_padding_with_garbage_equals_dropping():
 def test_diagonal_structure_equals_separate_univariate_fits(method):
     y, v = _berkey()
     v_diag = np.diagonal(v, axis1=1, axis2=2)
-    fit = meta.meta_analysis(y, jax.vmap(jnp.diag)(v_diag), method=method,
+    fit = fit_meta(y, jax.vmap(jnp.diag)(v_diag), method=method,
                              structure=np.eye(2, dtype=bool))
     assert bool(fit.converged)
     assert float(fit.psi[0, 1]) == 0.0 and float(fit.psi_par[1]) == 0.0
     assert np.all(np.asarray(fit.psi_par_cov)[1] == 0.0)
     loglik = 0.0
     for j in range(2):
-        single = meta.univariate(y[:, j], v_diag[:, j], method=method)
+        single = fit_univariate(*_padded(y[:, j], v_diag[:, j])[:2], method=method,
+                                included=_padded(y[:, j], v_diag[:, j])[2])
         np.testing.assert_allclose(fit.estimate[j], single.estimate[0], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(fit.covariance[j, j], single.covariance[0, 0], rtol=1e-9,
                                    atol=1e-12)
@@ -211,8 +245,8 @@ def test_switched_off_dimension():
     v3[:, :2, :2], v3[:, 2, 2] = v, 1.0
     structure = np.zeros((3, 3), bool)
     structure[:2, :2] = True
-    fit = meta.meta_analysis(y3, v3, structure=structure)
-    plain = meta.meta_analysis(y, v)
+    fit = fit_meta(y3, v3, structure=structure)
+    plain = fit_meta(y, v)
     assert bool(fit.converged)
     assert np.all(np.asarray(fit.psi)[2] == 0.0) and np.all(np.asarray(fit.psi)[:, 2] == 0.0)
     np.testing.assert_allclose(fit.psi[:2, :2], plain.psi, rtol=1e-8, atol=1e-12)
@@ -222,7 +256,7 @@ def test_switched_off_dimension():
 
 def test_structure_mask_fixed_elements_in_psi_par_cov():
     y, v = _berkey()
-    fit = meta.meta_analysis(y, v, method="mm", structure=np.eye(2, dtype=bool))
+    fit = fit_meta(y, v, method="mm", structure=np.eye(2, dtype=bool))
     assert float(fit.psi[0, 1]) == 0.0
     assert np.all(np.asarray(fit.structure) == np.eye(2, dtype=bool))
 
@@ -247,12 +281,12 @@ def test_vmap_equals_loop_and_jit():
     structures[1] = np.eye(2, dtype=bool)
 
     def fit(y, included, structure):
-        return meta.meta_analysis(y, v, method="reml", included=included, structure=structure)
+        return meta.meta_analysis(y, v, method="reml", included=included,
+                                  structure=structure)
 
-    single = jax.jit(fit)
     batched = jax.jit(jax.vmap(fit))(ys, included, structures)
     for b in range(batch):
-        one = single(ys[b], included[b], structures[b])
+        one = fit_meta(ys[b], v, included=included[b], structure=structures[b])
         for name in meta.MetaResult._fields:
             np.testing.assert_allclose(getattr(batched, name)[b], getattr(one, name),
                                        rtol=1e-8, atol=1e-11, err_msg=f"{name}[{b}]")
@@ -286,7 +320,7 @@ def _check_cov(draws: np.ndarray, expected: np.ndarray, z: float = 4.5) -> None:
 
 def test_draw_parameters_moments():
     y, v = _berkey()
-    fit = meta.meta_analysis(y, v, method="reml")
+    fit = fit_meta(y, v, method="reml")
     mu, psi = jax.jit(jax.vmap(meta.draw_parameters, in_axes=(0, None)))(_keys(1), fit)
     mu, psi = np.asarray(mu), np.asarray(psi)
     _check_mean(mu, np.asarray(fit.estimate))
@@ -296,8 +330,8 @@ def test_draw_parameters_moments():
     rows, cols = np.tril_indices(d)
     cov = np.asarray(fit.psi_par_cov)
     extra = np.zeros((d, d))
-    for a, (i, m) in enumerate(zip(rows, cols)):
-        for b, (j, n) in enumerate(zip(rows, cols)):
+    for a, (i, m) in enumerate(zip(rows, cols, strict=True)):
+        for b, (j, n) in enumerate(zip(rows, cols, strict=True)):
             if m == n:
                 extra[i, j] += cov[a, b]
     _check_mean(psi.reshape(N_DRAWS, -1), (np.asarray(fit.psi) + extra).ravel())
@@ -306,11 +340,11 @@ def test_draw_parameters_moments():
 
 def test_draw_parameters_keeps_the_structure_and_mm_psi():
     y, v = _berkey()
-    fit = meta.meta_analysis(y, v, method="reml", structure=np.eye(2, dtype=bool))
+    fit = fit_meta(y, v, method="reml", structure=np.eye(2, dtype=bool))
     _, psi = jax.vmap(meta.draw_parameters, in_axes=(0, None))(_keys(2)[:200], fit)
     assert np.all(np.asarray(psi)[:, 0, 1] == 0.0)
     assert np.all(np.asarray(psi)[:, 0, 0] > 0.0)
-    mm = meta.meta_analysis(y, v, method="mm")
+    mm = fit_meta(y, v, method="mm")
     mu, psi = jax.vmap(meta.draw_parameters, in_axes=(0, None))(_keys(3)[:200], mm)
     assert np.all(np.asarray(psi) == np.asarray(mm.psi)[None])
     assert np.asarray(mu).std(axis=0).min() > 0.0
