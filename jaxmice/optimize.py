@@ -137,75 +137,19 @@ def newton_minimize_batch(
         hess = (grads[:, 1:d + 1] - grads[:, d + 1:]) / (2.0 * h[:, :, None])
         return values[:, 0], grads[:, 0], 0.5 * (hess + jnp.swapaxes(hess, 1, 2))
 
-    return _newton_loop(derivatives, lambda x: jax.vmap(fun)(x, data), x0, max_iter=max_iter,
+    return newton_loop(derivatives, lambda x: jax.vmap(fun)(x, data), x0, max_iter=max_iter,
                         tol=tol, max_halvings=max_halvings)
 
 
-def newton_minimize_grouped(
-    row_loss: Callable[[jax.Array, Any], jax.Array],
-    x0: jax.Array,
-    rows: Any,
-    group: jax.Array,
-    group_loss: Callable[[jax.Array, Any], jax.Array] | None = None,
-    group_data: Any = None,
-    *,
-    max_iter: int = 100,
-    tol: float = 1e-10,
-    max_halvings: int = 40,
-) -> NewtonResult:
-    """:func:`newton_minimize_batch` for criteria that are sums over rows, one per group:
-    ``f_b(x) = sum_{i: group_i = b} row_loss(x, row_i) + group_loss(x, group_data_b)``.
-
-    Rows need no padding into groups: values, gradients and exact (forward-over-reverse)
-    Hessians are taken row by row at each row's group parameters and summed by group with
-    ``segment_sum``, one pass over the rows per Newton step (used for the per-cluster fits
-    of the two-stage and selection models).
-
-    Args:
-        row_loss: ``(f[d], row) -> f[]`` one row's contribution.
-        x0: f[B, d] the starts, one per group.
-        rows: a pytree with a leading axis n.
-        group: i[n] each row's group, in ``0 .. B-1``.
-        group_loss: optional ``(f[d], group_data_b) -> f[]`` added per group (e.g. a penalty
-            holding fixed parameters at their start).
-        group_data: a pytree with a leading axis B, for ``group_loss``.
-        max_iter, tol, max_halvings: as :func:`newton_minimize`.
-
-    Returns:
-        The :class:`NewtonResult` with a leading axis B on every field.
-    """
-    b = x0.shape[0]
-
-    def by_group(values):
-        return jax.ops.segment_sum(values, group, num_segments=b)
-
-    def extra(x, fn):
-        if group_loss is None:
-            return jnp.zeros(b, x.dtype)
-        return jax.vmap(fn)(x, group_data)
-
-    def values_at(x):
-        return by_group(jax.vmap(row_loss)(x[group], rows)) + extra(x, group_loss)
-
-    def derivatives(x):
-        at = x[group]
-        value, grad = jax.vmap(jax.value_and_grad(row_loss))(at, rows)
-        hess = by_group(jax.vmap(jax.hessian(row_loss))(at, rows))
-        value, grad = by_group(value), by_group(grad)
-        if group_loss is not None:
-            g_value, g_grad = jax.vmap(jax.value_and_grad(group_loss))(x, group_data)
-            value, grad = value + g_value, grad + g_grad
-            hess = hess + jax.vmap(jax.hessian(group_loss))(x, group_data)
-        return value, grad, 0.5 * (hess + jnp.swapaxes(hess, 1, 2))
-
-    return _newton_loop(derivatives, values_at, x0, max_iter=max_iter, tol=tol,
-                        max_halvings=max_halvings)
-
-
-def _newton_loop(derivatives: Callable, values_at: Callable, x0: jax.Array, *, max_iter: int,
-                 tol: float, max_halvings: int) -> NewtonResult:
-    """The damped Newton iteration of B members at once, given ``derivatives(x: f[B, d]) ->
-    (f[B], f[B, d], f[B, d, d])`` and ``values_at(x) -> f[B]``."""
+def newton_loop(derivatives: Callable, values_at: Callable, x0: jax.Array, *,
+                max_iter: int = 100, tol: float = 1e-10, max_halvings: int = 40
+                ) -> NewtonResult:
+    """The damped Newton iteration of B members at once, given their ``derivatives(x: f[B,
+    d]) -> (values f[B], gradients f[B, d], Hessians f[B, d, d])`` and ``values_at(x) ->
+    f[B]`` (for the line search); the engine of :func:`newton_minimize_batch`, for criteria
+    whose derivatives are cheaper to assemble by hand (e.g. sums over rows of a function of
+    a few linear indices, :mod:`jaxmice.methods.selection`). Options as
+    :func:`newton_minimize`."""
     b, d = x0.shape
     dtype = x0.dtype
 

@@ -133,7 +133,7 @@ def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
             f"(it takes: {', '.join(sorted(info.kinds))}); try {suggestion!r} or set the "
             "column's kind"
         )
-    if (row == -2).any() and not info.needs_cluster:
+    if (row == -2).any() and not (info.needs_cluster or info.optional_cluster):
         alt = info.multilevel_alternative
         hint = f"use a multilevel method such as {alt!r}" if alt else "use a 2l method"
         cluster = names[int(np.flatnonzero(row == -2)[0])]
@@ -142,6 +142,9 @@ def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
             f"{info.name!r} is a single-level method and would use the cluster id as a number; "
             f"{hint}, or set that entry to 0"
         )
+    if (info.needs_cluster or info.optional_cluster) and (row == -2).sum() > 1:
+        raise ValueError(f"column {name!r}: method {info.name!r} takes one cluster variable "
+                         "(code -2) in its predictor_matrix row, not several")
     if info.needs_cluster and (row == -2).sum() != 1:
         raise ValueError(f"column {name!r}: method {info.name!r} needs exactly one cluster "
                          "variable (code -2) in its predictor_matrix row")
@@ -151,7 +154,11 @@ def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
         raise ValueError(
             f"column {name!r}: predictor code {bad[0]} ({CODE_MEANING[bad[0]]}) for "
             f"{names[j_bad]!r} is not supported by method {info.name!r}"
+            + ("; codes -3 and -4 (the selection and outcome equations of a selection "
+               "model) are for 2l.heckman" if bad[0] in (-3, -4) else "")
         )
+    if info.check_row is not None:
+        info.check_row(name, row, names)
     if where[:, j].any() and not observed[:, j].any():
         raise ValueError(f"column {name!r} is entirely missing: there is nothing to impute "
                          "it from; drop it or define it passively")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (
     l2_bin,
+    l2_heckman,
     l2_lmer,
     l2_norm,
     l2_pan,
@@ -34,7 +35,7 @@ from .base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitIn
 _BUILTIN = (
     pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
     l2_pan, l2_norm, l2_lmer, l2_pmm, l2only_mean, l2only_norm, l2only_pmm, l2_bin,
-    l2_polyreg, l2_polr, l2_pois, l2only_polyreg,
+    l2_polyreg, l2_polr, l2_pois, l2only_polyreg, l2_heckman,
 )
 
 _REGISTRY: dict[str, MethodInfo] = {}
@@ -87,6 +88,7 @@ def available_methods() -> dict[str, MethodInfo]:
 
 for _module in _BUILTIN:
     register_method(_module.METHOD)
+register_method(l2_heckman.ALIAS)
 
 __all__ = [
     "Draw", "Imputer", "MethodInfo", "Target", "VisitInputs", "NO_METHOD", "PASSIVE",

@@ -1,0 +1,304 @@
+"""The bivariate sample-selection (Heckman) model, fitted cluster by cluster, and exact draws of
+outcomes that were not selected; the parts of :mod:`.l2_heckman`.
+
+A row is observed (selected, ``s = 1``) when its selection latent ``x_S beta_S + u_S`` is
+positive; its outcome is ``y = x_O beta_O + sigma u_O`` (continuous) or
+``1(x_O beta_O + u_O > 0)`` (binary, probit), with ``(u_S, u_O)`` standard bivariate normal
+with correlation rho. Rho = 0 is missing at random given the predictors; rho != 0 is missing
+not at random, identified by the exclusion restriction (predictors in the selection equation
+only, code -3) and by normality.
+
+Parameters of one cluster, ``theta: f[d]`` with ``d = 2 q + 2`` for a design of q columns:
+``beta_S`` (q), ``beta_O`` (q), ``log sigma``, ``atanh rho``. Design columns outside an
+equation, and ``log sigma`` for a binary outcome, are *fixed*: held at their start by a
+unit quadratic penalty, so every cluster has one shape and a positive definite curvature
+there; they are left out of the meta-analysis.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import log_ndtr, ndtr, ndtri
+
+from ..optimize import newton_loop
+
+#: Gauss-Legendre nodes for the bivariate normal cdf's integral over the angle
+BVN_NODES = 24
+#: the selection index fixed for clusters whose every row is selected: Phi(8) = 1 - 6e-16, so
+#: the selection part of their likelihood is constant and their fit is the outcome model's
+ALL_SELECTED_INDEX = 8.0
+#: Newton iterations of a cluster's fit (converged clusters stop early)
+MAX_ITER = 60
+#: a fit is accepted when its largest gradient component, over the square root of the
+#: Hessian's diagonal (the size of a step measured in standard errors), is below this
+GRADIENT_TOL = 1e-4
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(BVN_NODES)
+
+
+def bvn_cdf(h: jax.Array, k: jax.Array, rho: jax.Array) -> jax.Array:
+    """P(X < h, Y < k) for standard bivariate normals with correlation ``rho``: f[...].
+
+    Plackett's identity ``d Phi2 / d rho = phi2(h, k; rho)`` integrated from 0 over the angle
+    ``t = asin(r)``: ``Phi2 = Phi(h) Phi(k) + 1/(2 pi) int_0^asin(rho) exp(-(h^2 - 2hk sin t +
+    k^2) / (2 cos^2 t)) dt``, by Gauss-Legendre quadrature (smooth for |rho| < 1, so JAX
+    differentiates it; checked against scipy in the tests).
+    """
+    h, k, rho = jnp.broadcast_arrays(h, k, rho)
+    end = jnp.arcsin(jnp.clip(rho, -1.0 + 1e-12, 1.0 - 1e-12))
+    t = 0.5 * end[..., None] * (jnp.asarray(_NODES, h.dtype) + 1.0)
+    sin_t, cos2_t = jnp.sin(t), jnp.cos(t) ** 2
+    hh, kk = h[..., None], k[..., None]
+    integrand = jnp.exp(-(hh**2 - 2.0 * hh * kk * sin_t + kk**2) / (2.0 * cos2_t))
+    integral = 0.5 * end * (integrand @ jnp.asarray(_WEIGHTS, h.dtype))
+    return ndtr(h) * ndtr(k) + integral / (2.0 * jnp.pi)
+
+
+class Equations(NamedTuple):
+    """Which parameters each cluster's fit estimates.
+
+    Attributes:
+        selection: bool[q] design columns of the selection equation (intercept, codes 1, 2, -3).
+        outcome: bool[q] design columns of the outcome equation (intercept, codes 1, 2, -4).
+        gaussian: static: the outcome is continuous (else binary, probit).
+    """
+
+    selection: jax.Array
+    outcome: jax.Array
+    gaussian: bool
+
+
+def equations(codes: jax.Array, keep: jax.Array, gaussian: bool) -> Equations:
+    """The :class:`Equations` from a visit's design codes (intercept coded 1) and kept columns."""
+    both = (codes == 1) | (codes == 2)
+    return Equations(selection=keep & (both | (codes == -3)),
+                     outcome=keep & (both | (codes == -4)), gaussian=gaussian)
+
+
+def free_parameters(eq: Equations) -> jax.Array:
+    """bool[2q + 2] the parameters estimated (the rest are fixed at their start)."""
+    return jnp.concatenate([eq.selection, eq.outcome,
+                            jnp.array([eq.gaussian, True])])
+
+
+def split(theta: jax.Array, q: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """``theta: f[2q + 2]`` as (beta_S f[q], beta_O f[q], sigma f[], rho f[])."""
+    return theta[:q], theta[q:2 * q], jnp.exp(theta[2 * q]), jnp.tanh(theta[2 * q + 1])
+
+
+class Row(NamedTuple):
+    """One row of the likelihood: outcome ``y: f[]`` (read when selected), selected ``s:
+    bool[]``, and ``weight: f[]`` (0 drops the row)."""
+
+    y: jax.Array
+    s: jax.Array
+    weight: jax.Array
+
+
+def index_log_likelihood(index: jax.Array, row: Row, gaussian: bool) -> jax.Array:
+    """f[] one row's log-likelihood as a function of its four indices ``(a, b, log sigma,
+    atanh rho)``, with ``a = x beta_S`` and ``b = x beta_O``.
+
+    Not selected: ``log Phi(-a)``. Selected, continuous: ``log Phi((a + rho r) / sqrt(1 -
+    rho^2)) + log phi(r) - log sigma`` with ``r = (y - b) / sigma``; selected, binary: ``log
+    Phi2(a, +-b; +-rho)``, with the sign of the observed y.
+    """
+    a, b, log_sigma, z = index[0], index[1], index[2], index[3]
+    rho = jnp.tanh(z)
+    if gaussian:
+        sigma = jnp.exp(log_sigma)
+        r = (row.y - b) / sigma
+        # 1 - rho^2 = 1 / cosh(z)^2, without the cancellation near |rho| = 1
+        selected = (log_ndtr((a + rho * r) * jnp.cosh(z)) - 0.5 * r**2 - log_sigma
+                    - 0.5 * jnp.log(2.0 * jnp.pi))
+    else:
+        sign = 2.0 * row.y - 1.0
+        selected = jnp.log(jnp.maximum(bvn_cdf(a, sign * b, sign * rho), 1e-300))
+    return row.weight * jnp.where(row.s, selected, log_ndtr(-a))
+
+
+def row_log_likelihood(theta: jax.Array, x: jax.Array, row: Row, eq: Equations) -> jax.Array:
+    """f[] one row's log-likelihood at the parameters ``theta: f[2q + 2]``, design ``x:
+    f[q]``."""
+    q = x.shape[0]
+    index = jnp.stack([x @ (theta[:q] * eq.selection), x @ (theta[q:2 * q] * eq.outcome),
+                       theta[2 * q], theta[2 * q + 1]])
+    return index_log_likelihood(index, row, eq.gaussian)
+
+
+def _indices(theta: jax.Array, x: jax.Array, group: jax.Array, eq: Equations) -> jax.Array:
+    """f[n, 4] each row's indices at its group's parameters ``theta: f[G, 2q + 2]``."""
+    q = x.shape[1]
+    at = theta[group]
+    return jnp.stack([jnp.sum(x * at[:, :q] * eq.selection, axis=1),
+                      jnp.sum(x * at[:, q:2 * q] * eq.outcome, axis=1),
+                      at[:, 2 * q], at[:, 2 * q + 1]], axis=1)
+
+
+def grouped_derivatives(theta: jax.Array, x: jax.Array, rows: Row, group: jax.Array,
+                        eq: Equations) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Each group's negative log-likelihood, gradient and exact Hessian at ``theta: f[G, d]``:
+    (f[G], f[G, d], f[G, d, d]).
+
+    A row's likelihood depends on the parameters through four indices, linear in them, so its
+    derivatives are those of a function of four arguments (by autodiff) times the design:
+    ``H = J' H_index J`` with ``J = blockdiag(x_S, x_O, 1, 1)``, summed by group. That costs
+    a handful of operations per row, where a Hessian over all 2q + 2 parameters per row would
+    cost 2q + 2 passes.
+    """
+    n_groups = theta.shape[0]
+    index = _indices(theta, x, group, eq)
+
+    def loss(ix, row):
+        return -index_log_likelihood(ix, row, eq.gaussian)
+
+    value, grad = jax.vmap(jax.value_and_grad(loss))(index, rows)
+    hess = jax.vmap(jax.hessian(loss))(index, rows)  # f[n, 4, 4]
+
+    def total(v):
+        return jax.ops.segment_sum(v, group, num_segments=n_groups)
+
+    xs, xo = x * eq.selection, x * eq.outcome
+    designs = (xs, xo)
+    g_blocks = [total(grad[:, k, None] * designs[k]) for k in range(2)]
+    g = jnp.concatenate(g_blocks + [total(grad[:, 2:])], axis=1)
+    # Hessian blocks: the q x q design blocks, the design x scalar ones, the 2 x 2 scalars
+    xx = [[total(hess[:, u, v, None, None] * designs[u][:, :, None] * designs[v][:, None, :])
+           for v in range(2)] for u in range(2)]
+    xz = [total(hess[:, u, 2:, None] * designs[u][:, None, :]) for u in range(2)]  # G, 2, q
+    zz = total(hess[:, 2:, 2:])
+    top = jnp.concatenate([jnp.concatenate([xx[0][0], xx[0][1]], axis=2),
+                           jnp.concatenate([xx[1][0], xx[1][1]], axis=2)], axis=1)
+    side = jnp.concatenate([xz[0], xz[1]], axis=2)  # G, 2, 2q
+    h = jnp.concatenate([jnp.concatenate([top, jnp.swapaxes(side, 1, 2)], axis=2),
+                         jnp.concatenate([side, zz], axis=2)], axis=1)
+    return total(value), g, h
+
+
+class ClusterFits(NamedTuple):
+    """Each cluster's maximum-likelihood fit.
+
+    Attributes:
+        theta: f[J, d] the estimates.
+        covariance: f[J, d, d] their covariance (the inverse observed information).
+        ok: bool[J] the fit converged: finite, positive definite Hessian, small gradient.
+    """
+
+    theta: jax.Array
+    covariance: jax.Array
+    ok: jax.Array
+
+
+def start_values(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array, n_clusters: int,
+                 eq: Equations, all_selected: jax.Array) -> jax.Array:
+    """f[J, d] each cluster's start: the selection intercept at the probit of its selected
+    share (others 0), the outcome equation by least squares on its selected rows (a linear
+    probability for a binary outcome, rescaled to the probit scale), rho 0.
+
+    Clusters with every row selected get the selection index :data:`ALL_SELECTED_INDEX`.
+    """
+    q = x.shape[1]
+    w = s.astype(x.dtype)
+    count = jax.ops.segment_sum(jnp.ones_like(w), cluster, n_clusters)
+    share = (jax.ops.segment_sum(w, cluster, n_clusters) + 0.5) / (count + 1.0)
+    xo = x * eq.outcome
+    gram = jax.ops.segment_sum(w[:, None, None] * xo[:, :, None] * xo[:, None, :], cluster,
+                               n_clusters)
+    eye = jnp.eye(q, dtype=x.dtype)
+    gram = gram + eye * (~eq.outcome) + 1e-8 * eye
+    beta_o = jnp.linalg.solve(gram, jax.ops.segment_sum((w * y)[:, None] * xo, cluster,
+                                                        n_clusters)[..., None])[..., 0]
+    resid = jnp.where(s, y - jnp.sum(xo * beta_o[cluster], axis=1), 0.0)
+    var = jax.ops.segment_sum(resid**2, cluster, n_clusters) / jnp.maximum(
+        jax.ops.segment_sum(w, cluster, n_clusters) - 1.0, 1.0)
+    sd = jnp.sqrt(jnp.maximum(var, 1e-8))
+    if not eq.gaussian:  # a linear probability model's slopes, on the probit scale
+        share_y = jnp.clip(beta_o[:, 0], 0.05, 0.95)
+        scale = 1.0 / jnp.maximum(jnp.exp(-0.5 * ndtri(share_y) ** 2) / jnp.sqrt(2 * jnp.pi),
+                                  0.05)
+        beta_o = (beta_o * scale[:, None]).at[:, 0].set(ndtri(share_y))
+        sd = jnp.ones_like(sd)
+    intercept = jnp.where(all_selected, ALL_SELECTED_INDEX, ndtri(share))
+    beta_s = jnp.zeros((n_clusters, q), x.dtype).at[:, 0].set(intercept)
+    return jnp.concatenate([beta_s, beta_o, jnp.log(sd)[:, None],
+                            jnp.zeros((n_clusters, 1), x.dtype)], axis=1)
+
+
+def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
+                 n_clusters: int, eq: Equations, free: jax.Array, rows: jax.Array | None = None
+                 ) -> ClusterFits:
+    """Each cluster's selection model by maximum likelihood (damped Newton, all clusters at
+    once).
+
+    Args:
+        x: f[n, q] the design (unused columns are ignored through ``eq``).
+        y: f[n] outcomes (read where selected).
+        s: bool[n] selected rows.
+        cluster: i[n] cluster of each row.
+        n_clusters: J (static).
+        eq: the equations.
+        free: bool[J, d] the parameters each cluster estimates; the others are held at the
+            start (:func:`start_values`).
+        rows: bool[n] rows in the likelihood (default all).
+
+    Returns:
+        The :class:`ClusterFits`.
+    """
+    all_selected = ~free[:, -1]
+    theta0 = start_values(x, y, s, cluster, n_clusters, eq, all_selected)
+    weight = jnp.ones_like(y) if rows is None else rows.astype(y.dtype)
+    data = Row(y=jnp.where(s, y, 0.0), s=s, weight=weight)
+    held = (~free).astype(x.dtype)
+
+    # fixed parameters are held at their start by a unit quadratic
+    def derivatives(theta):
+        value, grad, hess = grouped_derivatives(theta, x, data, cluster, eq)
+        gap = (theta - theta0) * held
+        return (value + 0.5 * jnp.sum(gap**2, axis=1), grad + gap,
+                hess + jax.vmap(jnp.diag)(held))
+
+    def values_at(theta):
+        index = _indices(theta, x, cluster, eq)
+        loss = -jax.vmap(index_log_likelihood, in_axes=(0, 0, None))(index, data, eq.gaussian)
+        gap = (theta - theta0) * held
+        return (jax.ops.segment_sum(loss, cluster, num_segments=n_clusters)
+                + 0.5 * jnp.sum(gap**2, axis=1))
+
+    result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER)
+    hess = result.hess
+    lam = jnp.linalg.eigvalsh(hess)
+    scale = jnp.sqrt(jnp.maximum(jnp.diagonal(hess, axis1=1, axis2=2), 1e-300))
+    small = jnp.max(jnp.abs(result.grad) / scale, axis=1) < GRADIENT_TOL
+    finite = jnp.all(jnp.isfinite(result.x), axis=1) & jnp.all(jnp.isfinite(hess), axis=(1, 2))
+    ok = finite & (lam[:, 0] > 0) & small
+    safe = jnp.where(ok[:, None, None], hess, jnp.eye(hess.shape[1], dtype=hess.dtype))
+    covariance = jnp.linalg.inv(safe)
+    return ClusterFits(theta=result.x, covariance=covariance, ok=ok)
+
+
+def draw_unselected(key: jax.Array, a: jax.Array, b: jax.Array, sigma: jax.Array,
+                    rho: jax.Array, gaussian: bool, delta: jax.Array | float = 0.0
+                    ) -> jax.Array:
+    """Outcomes of rows that were not selected, from their exact conditional: f[n].
+
+    ``u_S`` is drawn from the standard normal truncated to ``u_S < -a`` (not selected), then
+    ``u_O | u_S ~ N(rho u_S, 1 - rho^2)``; the outcome is ``b + sigma u_O`` (continuous) or
+    ``1(b + delta + u_O > 0)`` (binary; delta shifts the probit index).
+
+    Args:
+        a: f[n] selection index; b: f[n] outcome index; sigma, rho: f[n] (or scalars).
+    """
+    k_s, k_o = jax.random.split(key)
+    upper = -a
+    u = jax.random.uniform(k_s, a.shape, a.dtype)
+    # by the log cdf, so an upper bound deep in the lower tail stays finite
+    p = jnp.exp(log_ndtr(upper))
+    u_s = jnp.minimum(ndtri(jnp.clip(u * p, 1e-300, 1.0 - 1e-16)), upper)
+    u_o = rho * u_s + jnp.sqrt(1.0 - rho**2) * jax.random.normal(k_o, a.shape, a.dtype)
+    if gaussian:
+        return b + sigma * u_o
+    return (b + delta + u_o > 0).astype(a.dtype)
