@@ -9,7 +9,7 @@ compiled programs are kept whole in ``~/.cache/jaxmice/programs`` (:mod:`jaxmice
 compiles a data shape it has seen before.
 """
 
-from . import datasets, models  # noqa: E402
+from . import datasets, meta, models  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
 from .compare import D1, D2, D3  # noqa: E402
 from .convergence import convergence, convergence_summary  # noqa: E402
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "available_methods", "ClusterIndex", "convergence", "convergence_summary", "D1", "D2", "D3",
     "datasets", "glm", "glmer", "icc", "Imputations", "lmer", "make_method",
-    "make_predictor_matrix", "md_pattern", "MethodInfo", "mice", "models", "passive", "plot_corr",
-    "plot_pattern", "plot_pred", "pool", "Pooled", "quickpred", "register_method", "squeeze",
-    "Target",
+    "make_predictor_matrix", "md_pattern", "meta", "MethodInfo", "mice", "models", "passive",
+    "plot_corr", "plot_pattern", "plot_pred", "pool", "Pooled", "quickpred", "register_method",
+    "squeeze", "Target",
 ]
