@@ -272,6 +272,9 @@ def coverage(method: str, kind: str, family: str, reps: int, seed: int = 1000) -
 @pytest.mark.parametrize(("method", "kind", "family"), [CASES[0], CASES[2]],
                          ids=["2l.2stage.norm", "2l.2stage.bin"])
 def test_coverage_of_the_fixed_effects(method, kind, family):
+    """Measured (300 replications, commit c79245e): 2l.2stage.norm covers (intercept, slope)
+    0.937, 0.950 (complete data 0.927, 0.943), bias -0.014, 0.001; 2l.2stage.bin 0.937, 0.980
+    (complete data 0.927, 0.950), bias -0.002, -0.001. About 6 minutes per method."""
     out = coverage(method, kind, family, reps=300)
     print(method, out)
     assert np.all((out["coverage"] >= 0.91) & (out["coverage"] <= 0.99)), out
