@@ -74,6 +74,7 @@ BUDGETS: dict[str, float] = {
     "pmm": 4.0, "polr": 6.0, "polyreg": 4.5, "sample": 2.5,
     "2l.bin": 4.0, "2l.pois": 4.0, "2l.polr": 8.0, "2l.polyreg": 12.0,
     "2lonly.polyreg": 5.5,
+    "2l.2stage.norm": 4.0, "2l.2stage.bin": 4.0, "2l.2stage.pois": 4.0, "2l.2stage.pmm": 4.0,
 }
 # a method not listed yet (issue 14 adds 2l.2stage.*, 2l.heckman): each kind's branch of its
 # job is built under this

@@ -7,6 +7,10 @@ Users register their own from outside the package with :func:`register_method`.
 from __future__ import annotations
 
 from . import (
+    l2_2stage_bin,
+    l2_2stage_norm,
+    l2_2stage_pmm,
+    l2_2stage_pois,
     l2_bin,
     l2_heckman,
     l2_lmer,
@@ -35,7 +39,8 @@ from .base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitIn
 _BUILTIN = (
     pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
     l2_pan, l2_norm, l2_lmer, l2_pmm, l2only_mean, l2only_norm, l2only_pmm, l2_bin,
-    l2_polyreg, l2_polr, l2_pois, l2only_polyreg, l2_heckman,
+    l2_polyreg, l2_polr, l2_pois, l2only_polyreg,
+    l2_2stage_norm, l2_2stage_bin, l2_2stage_pois, l2_2stage_pmm, l2_heckman,
 )
 
 _REGISTRY: dict[str, MethodInfo] = {}
