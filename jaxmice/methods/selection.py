@@ -193,39 +193,91 @@ class ClusterFits(NamedTuple):
     ok: jax.Array
 
 
+#: Fisher scoring steps of the probit selection fit that starts each cluster's Newton fit
+PROBIT_STEPS = 6
+
+
+def _by_group(values: jax.Array, group: jax.Array, n_groups: int) -> jax.Array:
+    return jax.ops.segment_sum(values, group, num_segments=n_groups)
+
+
+def _least_squares(x: jax.Array, y: jax.Array, w: jax.Array, group: jax.Array, n_groups: int,
+                   used: jax.Array) -> jax.Array:
+    """f[G, k] each group's weighted least squares of ``y: f[n]`` on the ``used: bool[k]``
+    columns of ``x: f[n, k]`` (0 for the others)."""
+    xu = x * used
+    gram = _by_group(w[:, None, None] * xu[:, :, None] * xu[:, None, :], group, n_groups)
+    eye = jnp.eye(x.shape[1], dtype=x.dtype)
+    gram = gram + eye * (~used) + 1e-8 * eye
+    rhs = _by_group((w * y)[:, None] * xu, group, n_groups)
+    return jnp.linalg.solve(gram, rhs[..., None])[..., 0]
+
+
+def _probit(x: jax.Array, s: jax.Array, group: jax.Array, n_groups: int, used: jax.Array,
+            intercept: jax.Array) -> jax.Array:
+    """f[G, q] each group's probit fit of ``s`` on the ``used`` columns, by
+    :data:`PROBIT_STEPS` Fisher-scoring steps from ``intercept: f[G]`` (steps capped at 2 in
+    the coefficients' norm, so a separated group stays finite)."""
+    xu = x * used
+    eye = jnp.eye(x.shape[1], dtype=x.dtype)
+
+    def step(beta, _):
+        a = jnp.sum(xu * beta[group], axis=1)
+        log_phi = -0.5 * a**2 - 0.5 * jnp.log(2.0 * jnp.pi)
+        log_p, log_q = log_ndtr(a), log_ndtr(-a)
+        score = jnp.where(s, jnp.exp(log_phi - log_p), -jnp.exp(log_phi - log_q))
+        info = jnp.exp(2.0 * log_phi - log_p - log_q)
+        grad = _by_group(score[:, None] * xu, group, n_groups)
+        fisher = _by_group(info[:, None, None] * xu[:, :, None] * xu[:, None, :], group,
+                           n_groups) + eye * (~used) + 1e-8 * eye
+        move = jnp.linalg.solve(fisher, grad[..., None])[..., 0]
+        size = jnp.linalg.norm(move, axis=1, keepdims=True)
+        return beta + move * jnp.minimum(1.0, 2.0 / jnp.maximum(size, 1e-300)), None
+
+    beta0 = jnp.zeros((n_groups, x.shape[1]), x.dtype).at[:, 0].set(intercept)
+    return jax.lax.scan(step, beta0, None, length=PROBIT_STEPS)[0]
+
+
 def start_values(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array, n_clusters: int,
                  eq: Equations, all_selected: jax.Array) -> jax.Array:
-    """f[J, d] each cluster's start: the selection intercept at the probit of its selected
-    share (others 0), the outcome equation by least squares on its selected rows (a linear
-    probability for a binary outcome, rescaled to the probit scale), rho 0.
+    """f[J, d] each cluster's start: Heckman's two-step estimate. The selection equation by a
+    probit fit; a continuous outcome by least squares on the selected rows with the inverse
+    Mills ratio as an extra regressor, whose coefficient estimates rho sigma; a binary
+    outcome by a linear probability model rescaled to the probit scale, with rho 0.
 
     Clusters with every row selected get the selection index :data:`ALL_SELECTED_INDEX`.
     """
     q = x.shape[1]
     w = s.astype(x.dtype)
-    count = jax.ops.segment_sum(jnp.ones_like(w), cluster, n_clusters)
-    share = (jax.ops.segment_sum(w, cluster, n_clusters) + 0.5) / (count + 1.0)
-    xo = x * eq.outcome
-    gram = jax.ops.segment_sum(w[:, None, None] * xo[:, :, None] * xo[:, None, :], cluster,
-                               n_clusters)
-    eye = jnp.eye(q, dtype=x.dtype)
-    gram = gram + eye * (~eq.outcome) + 1e-8 * eye
-    beta_o = jnp.linalg.solve(gram, jax.ops.segment_sum((w * y)[:, None] * xo, cluster,
-                                                        n_clusters)[..., None])[..., 0]
-    resid = jnp.where(s, y - jnp.sum(xo * beta_o[cluster], axis=1), 0.0)
-    var = jax.ops.segment_sum(resid**2, cluster, n_clusters) / jnp.maximum(
-        jax.ops.segment_sum(w, cluster, n_clusters) - 1.0, 1.0)
-    sd = jnp.sqrt(jnp.maximum(var, 1e-8))
-    if not eq.gaussian:  # a linear probability model's slopes, on the probit scale
+    count = _by_group(jnp.ones_like(w), cluster, n_clusters)
+    n_sel = _by_group(w, cluster, n_clusters)
+    share = (n_sel + 0.5) / (count + 1.0)
+    beta_s = _probit(x, s, cluster, n_clusters, eq.selection, ndtri(share))
+    beta_s = jnp.where(all_selected[:, None],
+                       jnp.zeros_like(beta_s).at[:, 0].set(ALL_SELECTED_INDEX), beta_s)
+    a = jnp.sum(x * eq.selection * beta_s[cluster], axis=1)
+    mills = jnp.exp(-0.5 * a**2 - 0.5 * jnp.log(2.0 * jnp.pi) - log_ndtr(a))
+    if eq.gaussian:
+        design = jnp.concatenate([x, mills[:, None]], axis=1)
+        used = jnp.concatenate([eq.outcome, jnp.array([True])])
+        coef = _least_squares(design, y, w, cluster, n_clusters, used)
+        beta_o, rho_sigma = coef[:, :q], coef[:, q]
+        rho_sigma = jnp.where(all_selected, 0.0, rho_sigma)
+        resid = jnp.where(s, y - jnp.sum(design * used * coef[cluster], axis=1), 0.0)
+        spread = _by_group(w * mills * (mills + a), cluster, n_clusters)
+        var = (_by_group(resid**2, cluster, n_clusters) + rho_sigma**2 * spread) / jnp.maximum(
+            n_sel, 1.0)
+        sd = jnp.sqrt(jnp.maximum(var, 1e-8))
+        rho = jnp.clip(rho_sigma / sd, -0.9, 0.9)
+    else:  # a linear probability model's slopes, on the probit scale
+        beta_o = _least_squares(x, y, w, cluster, n_clusters, eq.outcome)
         share_y = jnp.clip(beta_o[:, 0], 0.05, 0.95)
         scale = 1.0 / jnp.maximum(jnp.exp(-0.5 * ndtri(share_y) ** 2) / jnp.sqrt(2 * jnp.pi),
                                   0.05)
         beta_o = (beta_o * scale[:, None]).at[:, 0].set(ndtri(share_y))
-        sd = jnp.ones_like(sd)
-    intercept = jnp.where(all_selected, ALL_SELECTED_INDEX, ndtri(share))
-    beta_s = jnp.zeros((n_clusters, q), x.dtype).at[:, 0].set(intercept)
-    return jnp.concatenate([beta_s, beta_o, jnp.log(sd)[:, None],
-                            jnp.zeros((n_clusters, 1), x.dtype)], axis=1)
+        sd, rho = jnp.ones(n_clusters, x.dtype), jnp.zeros(n_clusters, x.dtype)
+    return jnp.concatenate([beta_s, beta_o, jnp.log(sd)[:, None], jnp.arctanh(rho)[:, None]],
+                           axis=1)
 
 
 def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
@@ -254,12 +306,15 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
     data = Row(y=jnp.where(s, y, 0.0), s=s, weight=weight)
     held = (~free).astype(x.dtype)
 
-    # fixed parameters are held at their start by a unit quadratic
+    # fixed parameters stay at their start: the likelihood's derivatives in them are
+    # dropped, and a unit quadratic holds them (so every Hessian is nonsingular there)
+    pair = free[:, :, None] & free[:, None, :]
+
     def derivatives(theta):
         value, grad, hess = grouped_derivatives(theta, x, data, cluster, eq)
         gap = (theta - theta0) * held
-        return (value + 0.5 * jnp.sum(gap**2, axis=1), grad + gap,
-                hess + jax.vmap(jnp.diag)(held))
+        return (value + 0.5 * jnp.sum(gap**2, axis=1), grad * free + gap,
+                jnp.where(pair, hess, 0.0) + jax.vmap(jnp.diag)(held))
 
     def values_at(theta):
         index = _indices(theta, x, cluster, eq)
