@@ -29,14 +29,20 @@ Each visit:
    truncation removes, ``1 - rho^2 delta(a)``; for a binary outcome both use the exact
    probability.
 
+Clusters without any observed value (systematically missing, as a study that did not measure
+the variable) are imputed from the outcome model with their drawn parameters, not conditioned
+on non-selection: their values are missing by design, not by the selection process
+(``systematic="design"``, the default). micemd conditions them on non-selection like every
+other missing value, which pulls them towards the low side when rho > 0;
+``systematic="selection"`` does the same here.
+
 Options: ``pmm`` (default False) matches each draw to the nearest observed outcomes (5 donors)
-and imputes a donor's value; ``meta_method`` (default "reml").
+and imputes a donor's value; ``meta_method`` (default "reml"); ``systematic`` (above).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable
 from typing import NamedTuple
 
 import jax
@@ -45,6 +51,7 @@ import numpy as np
 
 from ..meta import METHODS as META_METHODS
 from ..meta import draw_parameters, draw_study_effects, meta_analysis
+from ..schema import Column
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .pmm import DONORS, match
 from .selection import Equations, draw_unselected, equations, fit_clusters, free_parameters
@@ -89,8 +96,16 @@ def _block_inputs(theta: jax.Array, cov: jax.Array, dims: jax.Array, included: j
             jnp.where(included[:, None, None], sub, eye))
 
 
-def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imputer:
+#: how a cluster without any observed value is imputed (option ``systematic``)
+SYSTEMATIC = ("design", "selection")
+
+
+def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
+         systematic: str = "design") -> Imputer:
     """Bind ``2l.heckman`` to a continuous or binary target."""
+    if systematic not in SYSTEMATIC:
+        raise ValueError(f"2l.heckman for column {target.name!r}: systematic must be one of "
+                         f"{SYSTEMATIC}, got {systematic!r}")
     if meta_method not in META_METHODS:
         raise ValueError(f"2l.heckman for column {target.name!r}: meta_method must be one of "
                          f"{META_METHODS}, got {meta_method!r}")
@@ -114,6 +129,7 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imp
         # model is fitted to all rows (group 0), and every cluster draws from it, as micemd
         # does; the pattern is the same in every chain, so this costs no second fit
         by_cluster = categories(s, inputs.cluster, groups, eq)
+        no_value = jax.ops.segment_sum(s.astype(jnp.int32), inputs.cluster, groups) == 0
         pooled = ((by_cluster.full.sum() < 2) | ((by_cluster.full | by_cluster.outcome_only)
                                                  .sum() < 2)) if n_clusters else True
         group = jnp.where(pooled, 0, inputs.cluster)
@@ -170,6 +186,11 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imp
         sigma = jnp.where(gaussian, jnp.exp(theta_row[:, 2 * q]), 1.0)
         rho = jnp.tanh(theta_row[:, 2 * q + 1])
         a, b = jnp.sum(x * beta_s, axis=1), jnp.sum(x * beta_o, axis=1)
+        if n_clusters and systematic == "design":
+            # a cluster without any observed value did not measure the variable: its rows
+            # were never subject to selection, so they draw from the outcome model itself
+            # (an unbounded selection latent)
+            a = jnp.where(no_value[inputs.cluster], -jnp.inf, a)
         values = draw_unselected(k_y, a, b, sigma, rho, gaussian, inputs.delta)
         if pmm:
             values = y[match(k_pmm, y, s, values, DONORS)]
@@ -205,9 +226,19 @@ def cluster_notes(ry: np.ndarray, cluster: np.ndarray, n_clusters: int, codes: n
     return notes
 
 
-def check_row(name: Hashable, row: np.ndarray, names: tuple) -> None:
-    """Warn when no predictor is in the selection equation only: the model is then
-    identified by the normality of the errors alone."""
+def check_row(column: Column, row: np.ndarray, names: tuple) -> None:
+    """A binary outcome is coded 0/1 (or has two labels), and without a predictor in the
+    selection equation only the model is identified by normality alone (a warning).
+
+    Raises:
+        ValueError: a numeric binary outcome coded other than 0/1, naming the column.
+    """
+    name = column.name
+    if column.kind == "binary" and column.numeric and not set(column.levels) <= {0, 1}:
+        raise ValueError(
+            f"2l.heckman for column {name!r}: a binary outcome must be coded 0/1 (or hold two "
+            f"labels, e.g. a two-level category), got the values {list(column.levels)}; "
+            "recode it, e.g. df[col] = (df[col] == high).astype(float)")
     if not (row == -3).any():
         warnings.warn(
             f"2l.heckman for column {name!r}: no predictor has code -3 (selection equation "
