@@ -156,8 +156,12 @@ def grouped_derivatives(theta: jax.Array, x: jax.Array, rows: Row, group: jax.Ar
     def loss(ix, row):
         return -index_log_likelihood(ix, row, eq.gaussian)
 
-    value, grad = jax.vmap(jax.value_and_grad(loss))(index, rows)
-    hess = jax.vmap(jax.hessian(loss))(index, rows)  # f[n, 4, 4]
+    def gradient(ix, row):
+        value, grad = jax.value_and_grad(loss)(ix, row)
+        return grad, (value, grad)
+
+    # forward over reverse, with the value and gradient from the same pass
+    hess, (value, grad) = jax.vmap(jax.jacfwd(gradient, has_aux=True))(index, rows)
 
     def total(v):
         return jax.ops.segment_sum(v, group, num_segments=n_groups)
