@@ -318,7 +318,7 @@ def test_no_exclusion_restriction_warns():
     df, _ = mnar_frame(1, n_clusters=4, per=50)
     pred = jm.make_predictor_matrix(df, cluster="g")
     with pytest.warns(UserWarning, match=r"column 'y'.*no predictor has code -3"):
-        jm.mice(df, m=1, maxit=1, method={"y": "2l.heckman"}, predictor_matrix=pred,
+        jm.mice(df, m=1, maxit=0, method={"y": "2l.heckman"}, predictor_matrix=pred,
                 progress=False)
 
 
