@@ -48,7 +48,8 @@ def simulate_rows(rng: np.random.Generator, n: int, rho: float, gaussian: bool
 
 def scipy_fit(x: np.ndarray, y: np.ndarray, s: np.ndarray, gaussian: bool, start: np.ndarray
               ) -> np.ndarray:
-    """The same likelihood written with scipy, maximised by BFGS then Nelder-Mead then BFGS:
+    """The same likelihood (and prior on atanh rho) written with scipy, maximised by BFGS then
+    Nelder-Mead then BFGS:
     (beta_S f[4], beta_O f[3], [log sigma], atanh rho)."""
     xo = x[:, :3]
 
@@ -62,7 +63,8 @@ def scipy_fit(x: np.ndarray, y: np.ndarray, s: np.ndarray, gaussian: bool, start
         else:
             rho, sign = np.tanh(p[7]), 2 * y - 1
             sel = np.log(np.maximum(bvn_owen(a, sign * b, sign * rho), 1e-300))
-        return -np.sum(np.where(s, sel, stats.norm.logcdf(-a)))
+        prior = 0.5 * (p[-1] / selection.RHO_PRIOR_SD) ** 2  # the same weak prior
+        return -np.sum(np.where(s, sel, stats.norm.logcdf(-a))) + prior
 
     res = optimize.minimize(nll, start, method="BFGS", options=dict(gtol=1e-9))
     res = optimize.minimize(nll, res.x, method="Nelder-Mead",

@@ -9,11 +9,13 @@ Each visit:
 
 1. Fits every cluster's bivariate selection model (probit selection, normal or probit
    outcome, correlation rho) by maximum likelihood, all clusters at once
-   (:mod:`.selection`). A fit counts only if it converged with a positive definite Hessian
-   and a small gradient; the others are treated as systematically missing (counted in the
-   log). A cluster with no observed outcome is systematically missing; one whose every row is
-   observed has no selection information: its outcome equation is fitted alone, and its
-   selection parameters and rho come from the population. Both are logged before the run.
+   (:mod:`.selection`), under a weak N(0, 5^2) prior on atanh(rho) that keeps a small
+   cluster without an exclusion restriction finite. A fit counts only if it converged with a
+   positive definite Hessian and a small gradient; the others are treated as systematically
+   missing (counted in the log). A cluster with no observed outcome is systematically
+   missing; one whose every row is observed has no selection information: its outcome
+   equation is fitted alone, and its selection parameters and rho come from the population.
+   Both are logged before the run.
 2. Meta-analyses the clusters' ``beta_S``, ``beta_O``, ``log sigma`` and ``atanh rho``, each
    block on its own as micemd does (:func:`jaxmice.meta.meta_analysis`, ``meta_method``
    "reml", "ml" or "mm"), draws the population mean and between-cluster covariance of each

@@ -31,11 +31,17 @@ BVN_NODES = 24
 #: the selection index fixed for clusters whose every row is selected: Phi(8) = 1 - 6e-16, so
 #: the selection part of their likelihood is constant and their fit is the outcome model's
 ALL_SELECTED_INDEX = 8.0
+#: prior sd of atanh(rho): N(0, 5^2) is flat over every rho the data can tell from +-1 (it
+#: shrinks an estimate with standard error s by the factor 1 / (1 + s^2 / 25)), and keeps the
+#: fit finite where they cannot (a small cluster without an exclusion restriction drives the
+#: likelihood's maximum to |rho| = 1)
+RHO_PRIOR_SD = 5.0
 #: Newton iterations of a cluster's fit (converged clusters stop early)
 MAX_ITER = 60
-#: a fit is accepted when its largest gradient component, over the square root of the
-#: Hessian's diagonal (the size of a step measured in standard errors), is below this
-GRADIENT_TOL = 1e-4
+#: a fit is accepted when Newton's method converged and, before its last (full) step, the
+#: largest gradient component over the square root of the Hessian's diagonal (the distance to
+#: the maximum in standard errors) was below this; the last step then squares it
+GRADIENT_TOL = 1e-2
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(BVN_NODES)
 
@@ -288,7 +294,7 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
                  n_clusters: int, eq: Equations, free: jax.Array, rows: jax.Array | None = None
                  ) -> ClusterFits:
     """Each cluster's selection model by maximum likelihood (damped Newton, all clusters at
-    once).
+    once), with the weak prior :data:`RHO_PRIOR_SD` on atanh(rho).
 
     Args:
         x: f[n, q] the design (unused columns are ignored through ``eq``).
@@ -314,18 +320,23 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
     # dropped, and a unit quadratic holds them (so every Hessian is nonsingular there)
     pair = free[:, :, None] & free[:, None, :]
 
+    # the prior on atanh(rho) where rho is estimated
+    prior = jnp.zeros(free.shape[1], x.dtype).at[-1].set(RHO_PRIOR_SD**-2) * free
+
+    def penalty(theta):
+        gap = (theta - theta0) * held
+        return 0.5 * jnp.sum(gap**2 + prior * theta**2, axis=1), gap + prior * theta
+
     def derivatives(theta):
         value, grad, hess = grouped_derivatives(theta, x, data, cluster, eq)
-        gap = (theta - theta0) * held
-        return (value + 0.5 * jnp.sum(gap**2, axis=1), grad * free + gap,
-                jnp.where(pair, hess, 0.0) + jax.vmap(jnp.diag)(held))
+        extra, extra_grad = penalty(theta)
+        return (value + extra, grad * free + extra_grad,
+                jnp.where(pair, hess, 0.0) + jax.vmap(jnp.diag)(held + prior))
 
     def values_at(theta):
         index = _indices(theta, x, cluster, eq)
         loss = -jax.vmap(index_log_likelihood, in_axes=(0, 0, None))(index, data, eq.gaussian)
-        gap = (theta - theta0) * held
-        return (jax.ops.segment_sum(loss, cluster, num_segments=n_clusters)
-                + 0.5 * jnp.sum(gap**2, axis=1))
+        return jax.ops.segment_sum(loss, cluster, num_segments=n_clusters) + penalty(theta)[0]
 
     result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER)
     hess = result.hess
@@ -333,7 +344,7 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
     scale = jnp.sqrt(jnp.maximum(jnp.diagonal(hess, axis1=1, axis2=2), 1e-300))
     small = jnp.max(jnp.abs(result.grad) / scale, axis=1) < GRADIENT_TOL
     finite = jnp.all(jnp.isfinite(result.x), axis=1) & jnp.all(jnp.isfinite(hess), axis=(1, 2))
-    ok = finite & (lam[:, 0] > 0) & small
+    ok = finite & (lam[:, 0] > 0) & small & result.converged
     safe = jnp.where(ok[:, None, None], hess, jnp.eye(hess.shape[1], dtype=hess.dtype))
     covariance = jnp.linalg.inv(safe)
     return ClusterFits(theta=result.x, covariance=covariance, ok=ok)
