@@ -98,6 +98,9 @@ def _block_inputs(theta: jax.Array, cov: jax.Array, dims: jax.Array, included: j
             jnp.where(included[:, None, None], sub, eye))
 
 
+#: the meta-analyses' stopping tolerance: Psi is drawn from its uncertainty, so an optimum
+#: to a relative decrement of 1e-9 (metafor's agreement needs 1e-13) is plenty
+META_TOL = 1e-9
 #: how a cluster without any observed value is imputed (option ``systematic``)
 SYSTEMATIC = ("design", "selection")
 
@@ -164,7 +167,7 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
             def block(key, dims, included, structure):
                 est, v = _block_inputs(theta, cov, dims, included)
                 fit = meta_analysis(est, v, method=meta_method, included=included,
-                                    structure=structure)
+                                    structure=structure, tol=META_TOL)
                 k_par, k_eff = jax.random.split(key)
                 mu, psi = draw_parameters(k_par, fit)
                 return draw_study_effects(k_eff, mu, psi, est, v, included), fit.converged

@@ -204,7 +204,7 @@ class ClusterFits(NamedTuple):
 
 
 #: Fisher scoring steps of the probit selection fit that starts each cluster's Newton fit
-PROBIT_STEPS = 6
+PROBIT_STEPS = 3
 
 
 def _by_group(values: jax.Array, group: jax.Array, n_groups: int) -> jax.Array:
@@ -338,7 +338,7 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
         loss = -jax.vmap(index_log_likelihood, in_axes=(0, 0, None))(index, data, eq.gaussian)
         return jax.ops.segment_sum(loss, cluster, num_segments=n_clusters) + penalty(theta)[0]
 
-    result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER)
+    result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER, tol=1e-8)
     hess = result.hess
     lam = jnp.linalg.eigvalsh(hess)
     scale = jnp.sqrt(jnp.maximum(jnp.diagonal(hess, axis1=1, axis2=2), 1e-300))
