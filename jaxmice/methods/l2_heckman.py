@@ -101,6 +101,9 @@ def _block_inputs(theta: jax.Array, cov: jax.Array, dims: jax.Array, included: j
 #: the meta-analyses' stopping tolerance: Psi is drawn from its uncertainty, so an optimum
 #: to a relative decrement of 1e-9 (metafor's agreement needs 1e-13) is plenty
 META_TOL = 1e-9
+#: a draw of a block's Psi whose largest eigenvalue exceeds this multiple of the estimate's is
+#: replaced by the estimate
+PSI_DRAW_LIMIT = 10.0
 #: how a cluster without any observed value is imputed (option ``systematic``)
 SYSTEMATIC = ("design", "selection")
 
@@ -170,6 +173,12 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
                                     structure=structure, tol=META_TOL)
                 k_par, k_eff = jax.random.split(key)
                 mu, psi = draw_parameters(k_par, fit)
+                # with a handful of clusters Psi's uncertainty is huge and a draw of it can be
+                # absurd: one more than PSI_DRAW_LIMIT times the estimate's scale is replaced
+                # by the estimate (micemd's guard in its two-stage methods)
+                scale = jnp.linalg.eigvalsh(fit.psi)[-1]
+                wild = jnp.linalg.eigvalsh(psi)[-1] > PSI_DRAW_LIMIT * scale
+                psi = jnp.where(wild, fit.psi, psi)
                 return draw_study_effects(k_eff, mu, psi, est, v, included), fit.converged
 
             vec_draws, vec_conv = jax.vmap(block)(
