@@ -112,7 +112,7 @@ def _symmetrise(a: jax.Array) -> jax.Array:
     return 0.5 * (a + jnp.swapaxes(a, -1, -2))
 
 
-def _psd_sqrt(a: jax.Array) -> jax.Array:
+def psd_sqrt(a: jax.Array) -> jax.Array:
     """A square root ``R`` with ``R R' = a`` for ``a: f[..., d, d]`` symmetric, eigenvalues
     floored at 0: works where Cholesky fails (singular or slightly indefinite ``a``)."""
     lam, vec = jnp.linalg.eigh(_symmetrise(a))
@@ -121,7 +121,7 @@ def _psd_sqrt(a: jax.Array) -> jax.Array:
 
 def _psd_project(a: jax.Array) -> jax.Array:
     """``a: f[d, d]`` with its negative eigenvalues set to 0."""
-    root = _psd_sqrt(a)
+    root = psd_sqrt(a)
     return root @ root.T
 
 
@@ -351,9 +351,9 @@ def draw_parameters(key: jax.Array, result: MetaResult) -> tuple[jax.Array, jax.
     d = result.estimate.shape[0]
     key_mu, key_psi = jax.random.split(key)
     z_mu = jax.random.normal(key_mu, (d,), result.estimate.dtype)
-    mu = result.estimate + _psd_sqrt(result.covariance) @ z_mu
+    mu = result.estimate + psd_sqrt(result.covariance) @ z_mu
     z_par = jax.random.normal(key_psi, result.psi_par.shape, result.psi_par.dtype)
-    par = (result.psi_par + _psd_sqrt(result.psi_par_cov) @ z_par) * _par_mask(result.structure)
+    par = (result.psi_par + psd_sqrt(result.psi_par_cov) @ z_par) * _par_mask(result.structure)
     low = _unpack(par, d)
     known = jnp.all(result.psi_par_cov == 0.0)
     return mu, jnp.where(known, result.psi, low @ low.T)
@@ -394,4 +394,4 @@ def draw_study_effects(
     mean = jnp.where(fitted[:, None], mean, mu)
     cov = jnp.where(fitted[:, None, None], cov, psi)
     z = jax.random.normal(key, (k, d), psi.dtype)
-    return mean + jnp.einsum("kij,kj->ki", _psd_sqrt(cov), z)
+    return mean + jnp.einsum("kij,kj->ki", psd_sqrt(cov), z)

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..meta import METHODS as META_METHODS
-from ..meta import draw_parameters, draw_study_effects, meta_analysis
+from ..meta import draw_parameters, draw_study_effects, meta_analysis, psd_sqrt
 from ..schema import Column
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .pmm import DONORS, match
@@ -60,11 +60,6 @@ from .selection import Equations, draw_unselected, equations, fit_clusters, free
 
 #: predictor codes 2l.heckman accepts besides the cluster's -2
 HECKMAN_CODES = frozenset({0, 1, 2, -3, -4})
-
-
-def _psd_sqrt(a: jax.Array) -> jax.Array:
-    lam, vec = jnp.linalg.eigh(0.5 * (a + a.T))
-    return vec * jnp.sqrt(jnp.maximum(lam, 0.0))
 
 
 class Categories(NamedTuple):
@@ -151,7 +146,7 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
         outcome_ok = (cat.full | cat.outcome_only) & fits.ok
 
         # the pooled model: one parameter draw shared by every row
-        pooled_theta = fits.theta[0] + _psd_sqrt(fits.covariance[0]) @ jax.random.normal(
+        pooled_theta = fits.theta[0] + psd_sqrt(fits.covariance[0]) @ jax.random.normal(
             k_pooled, (2 * q + 2,), x.dtype) * free[0]
         theta_row = jnp.broadcast_to(pooled_theta, (n, 2 * q + 2))
         usable = full_ok[0]

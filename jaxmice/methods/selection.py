@@ -91,18 +91,12 @@ def free_parameters(eq: Equations) -> jax.Array:
                             jnp.array([eq.gaussian, True])])
 
 
-def split(theta: jax.Array, q: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """``theta: f[2q + 2]`` as (beta_S f[q], beta_O f[q], sigma f[], rho f[])."""
-    return theta[:q], theta[q:2 * q], jnp.exp(theta[2 * q]), jnp.tanh(theta[2 * q + 1])
-
-
 class Row(NamedTuple):
-    """One row of the likelihood: outcome ``y: f[]`` (read when selected), selected ``s:
-    bool[]``, and ``weight: f[]`` (0 drops the row)."""
+    """One row of the likelihood: outcome ``y: f[]`` (read when selected) and selected ``s:
+    bool[]``."""
 
     y: jax.Array
     s: jax.Array
-    weight: jax.Array
 
 
 def index_log_likelihood(index: jax.Array, row: Row, gaussian: bool) -> jax.Array:
@@ -124,16 +118,7 @@ def index_log_likelihood(index: jax.Array, row: Row, gaussian: bool) -> jax.Arra
     else:
         sign = 2.0 * row.y - 1.0
         selected = jnp.log(jnp.maximum(bvn_cdf(a, sign * b, sign * rho), 1e-300))
-    return row.weight * jnp.where(row.s, selected, log_ndtr(-a))
-
-
-def row_log_likelihood(theta: jax.Array, x: jax.Array, row: Row, eq: Equations) -> jax.Array:
-    """f[] one row's log-likelihood at the parameters ``theta: f[2q + 2]``, design ``x:
-    f[q]``."""
-    q = x.shape[0]
-    index = jnp.stack([x @ (theta[:q] * eq.selection), x @ (theta[q:2 * q] * eq.outcome),
-                       theta[2 * q], theta[2 * q + 1]])
-    return index_log_likelihood(index, row, eq.gaussian)
+    return jnp.where(row.s, selected, log_ndtr(-a))
 
 
 def _indices(theta: jax.Array, x: jax.Array, group: jax.Array, eq: Equations) -> jax.Array:
@@ -291,8 +276,7 @@ def start_values(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array, n
 
 
 def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
-                 n_clusters: int, eq: Equations, free: jax.Array, rows: jax.Array | None = None
-                 ) -> ClusterFits:
+                 n_clusters: int, eq: Equations, free: jax.Array) -> ClusterFits:
     """Each cluster's selection model by maximum likelihood (damped Newton, all clusters at
     once), with the weak prior :data:`RHO_PRIOR_SD` on atanh(rho).
 
@@ -305,15 +289,13 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
         eq: the equations.
         free: bool[J, d] the parameters each cluster estimates; the others are held at the
             start (:func:`start_values`).
-        rows: bool[n] rows in the likelihood (default all).
 
     Returns:
         The :class:`ClusterFits`.
     """
     all_selected = ~free[:, -1]
     theta0 = start_values(x, y, s, cluster, n_clusters, eq, all_selected)
-    weight = jnp.ones_like(y) if rows is None else rows.astype(y.dtype)
-    data = Row(y=jnp.where(s, y, 0.0), s=s, weight=weight)
+    data = Row(y=jnp.where(s, y, 0.0), s=s)
     held = (~free).astype(x.dtype)
 
     # fixed parameters stay at their start: the likelihood's derivatives in them are
