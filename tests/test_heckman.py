@@ -260,8 +260,9 @@ def test_binary_outcome_with_cluster_wholly_observed():
     df, y = mnar_frame(4, n_clusters=6, per=400, gaussian=False, wholly_missing=1)
     df.loc[df.g == "c2", "y"] = y[(df.g == "c2").to_numpy()]
     pred = heckman_predictors(df)
+    # a float 0/1 column is continuous (as numeric is in R): binary is asked for
     imp = jm.mice(df, m=4, maxit=1, method={"y": "2l.heckman"}, predictor_matrix=pred,
-                  seed=3, progress=False)
+                  seed=3, progress=False, kinds={"y": "binary"})
     missing = df.y.isna().to_numpy()
     share = np.mean([imp.complete(k).y.to_numpy()[missing].mean() for k in range(4)])
     truth = y[missing].mean()
