@@ -7,20 +7,15 @@ studies to evaluate statistical methods", Stat Med 38, Table 6). For one term wi
 ``theta`` and ``R`` usable replications with estimates ``e_i``, standard errors ``s_i`` and
 intervals ``[l_i, u_i]`` (``ebar`` the mean estimate):
 
-============  =========================================  =========================================
-measure       estimate                                   MCSE
-============  =========================================  =========================================
-bias          ``ebar - theta``                           ``empse / sqrt(R)``
-rel_bias      ``(ebar - theta) / theta`` (NaN at 0)      ``bias_mcse / |theta|``
-empse         ``sd(e)`` (divisor ``R - 1``)              ``empse / sqrt(2 (R - 1))``
-modelse       ``sqrt(mean(s^2))``                        ``sqrt(var(s^2) / (4 R modelse^2))``
-mse           ``mean((e - theta)^2)``                    ``sqrt(sum(((e - theta)^2 - mse)^2)
-                                                         / (R (R - 1)))``
-rmse          ``sqrt(mse)``                              ``mse_mcse / (2 rmse)`` (delta method)
-coverage      share of ``l_i <= theta <= u_i``           ``sqrt(c (1 - c) / R)``
-be_coverage   share of ``l_i <= ebar <= u_i``            ``sqrt(c (1 - c) / R)``
-width         ``mean(u - l)``                            ``sd(u - l) / sqrt(R)``
-============  =========================================  =========================================
+- ``bias = ebar - theta``; MCSE ``empse / sqrt(R)``.
+- ``rel_bias = (ebar - theta) / theta`` (NaN when ``theta = 0``); MCSE ``bias_mcse / |theta|``.
+- ``empse = sd(e)``; MCSE ``empse / sqrt(2 (R - 1))``.
+- ``modelse = sqrt(mean(s^2))``; MCSE ``sqrt(var(s^2) / (4 R modelse^2))``.
+- ``mse = mean((e - theta)^2)``; MCSE ``sqrt(sum(((e - theta)^2 - mse)^2) / (R (R - 1)))``.
+- ``rmse = sqrt(mse)``; MCSE ``mse_mcse / (2 rmse)`` (delta method).
+- ``coverage``: the share ``c`` of ``l_i <= theta <= u_i``; MCSE ``sqrt(c (1 - c) / R)``.
+- ``be_coverage``: the share ``c`` of ``l_i <= ebar <= u_i``; MCSE ``sqrt(c (1 - c) / R)``.
+- ``width = mean(u - l)``; MCSE ``sd(u - l) / sqrt(R)``.
 
 ``var`` and ``sd`` have divisor ``R - 1``. These are rsimsum's conventions (its
 ``.performance``): ``modelse`` is the root mean squared standard error (not the mean standard
@@ -32,7 +27,9 @@ Intervals are the given ``conf_low``/``conf_high`` (e.g. the pooled t-intervals 
 of :meth:`jaxmice.Pooled.summary`), else ``estimate +- z std_error`` with the normal quantile of
 ``conf_level`` (rsimsum's default). A replication enters a term's measures when its estimate, its
 standard error and (when given) both interval limits are not NaN, as rsimsum (``na.rm``) counts
-a replication when its estimate and standard error are present; ``n_reps`` reports how many did.
+a replication when its estimate and standard error are present (a NaN interval, which rsimsum
+would count as not covering, drops the replication here); ``n_reps`` reports how many did.
+Measures that need more replications than there are (e.g. ``empse`` with one) are NaN.
 """
 
 from __future__ import annotations
@@ -47,7 +44,7 @@ import numpy as np
 from .adapters import pandas as adapter
 from .pool import Pooled
 
-__all__ = ["score", "MEASURES"]
+__all__ = ["MEASURES", "measures", "score"]
 
 MEASURES = ("bias", "rel_bias", "empse", "modelse", "mse", "rmse", "coverage", "be_coverage",
             "width")

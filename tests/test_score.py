@@ -9,6 +9,7 @@ independent batches of a known-truth simulation.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,25 @@ def test_nan_replications_are_dropped():
     out = jm.score(df, {"b": 1.0})
     pd.testing.assert_frame_equal(out, jm.score(hand_frame(), {"b": 1.0}))
     assert out["n_reps"].iloc[0] == 4
+
+
+def test_too_few_replications_give_nan_without_warnings():
+    df = hand_frame().assign(term=["b", "c", "c", "c"])
+    df.loc[[1, 2, 3], "estimate"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = jm.score(df, 1.0).set_index("term")
+    assert out.loc["b", "n_reps"] == 1 and out.loc["c", "n_reps"] == 0
+    assert out.loc["b", "bias"] == pytest.approx(-0.2) and out.loc["b", "coverage"] == 1.0
+    assert math.isnan(out.loc["b", "empse"]) and math.isnan(out.loc["b", "bias_mcse"])
+    assert out.loc["c"].drop("n_reps").isna().all()
+
+
+def test_by_two_columns():
+    df = pd.concat([hand_frame().assign(n=50, mech=mech) for mech in ("MCAR", "MAR")])
+    out = jm.score(df, 1.0, by=["mech", "n"])
+    assert out[["mech", "n", "term"]].values.tolist() == [["MCAR", 50, "b"], ["MAR", 50, "b"]]
+    assert out["bias"].tolist() == pytest.approx([0.025, 0.025])
 
 
 def test_known_truth_monte_carlo():
