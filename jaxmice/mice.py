@@ -3,6 +3,7 @@ sampler."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
@@ -61,7 +62,8 @@ def mice(
     method_options: Mapping[Hashable, Mapping[str, Any]] | None = None,
     data_init: Any = None,
     delta: Mapping[Hashable, float] | None = None,
-) -> Imputations:
+    chunk_size: int | None = None,
+) -> Any:
     """Multiple imputation by chained equations, m chains at once.
 
     Args:
@@ -94,24 +96,50 @@ def mice(
             odds for logit models). The shifts are data, not part of the compiled program: a
             tipping-point loop over deltas compiles once.
 
+        chunk_size: for a batch (``df`` a list of DataFrames), the replications run at once
+            (default: as many as fit :data:`jaxmice.batch.MEMORY_BUDGET`).
+
+    ``df`` may be a list of DataFrames (the replications of a simulation study): they are
+    imputed together as one compiled program, with an extra vmapped replication axis, and
+    the result is a :class:`~jaxmice.batch.Batch` (``batch[r]`` is replication r's
+    :class:`~jaxmice.imputations.Imputations`). Replication r is imputed with the seed
+    ``batch.seeds[r]``, so ``jm.mice(dfs[r], seed=batch.seeds[r], ...)`` reproduces it.
+
     Returns:
-        The :class:`~jaxmice.imputations.Imputations`.
+        The :class:`~jaxmice.imputations.Imputations`, or a :class:`~jaxmice.batch.Batch`.
     """
+    if adapter.is_frame_sequence(df):
+        from .batch import mice_batch
+
+        return mice_batch(df, m=m, maxit=maxit, method=method, predictor_matrix=predictor_matrix,
+                          where=where, visit_sequence=visit_sequence, post=post, seed=seed,
+                          progress=progress, kinds=kinds, method_options=method_options,
+                          data_init=data_init, delta=delta, chunk_size=chunk_size)
+    if chunk_size is not None:
+        raise ValueError("chunk_size applies to a batch of data sets (a list of DataFrames)")
     _check_counts(m, maxit)
-    values, observed, schema = adapter.encode(df, kinds)
-    spec = specify(values, observed, schema, method=method, predictor_matrix=predictor_matrix,
-                   where=where, visit_sequence=visit_sequence, post=post,
-                   method_options=method_options, delta=delta)
-    plan, consts = build_plan(spec, values, observed)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))
-    root = jax.random.PRNGKey(seed)
-    start = _data_init(data_init, m, values, spec.where, schema)
-    data, states = sampler.initialize(plan, m, jax.device_put(values), consts, root, start)
-    imp = Imputations(
+    imp = prepare(df, m, seed, method=method, predictor_matrix=predictor_matrix, where=where,
+                  visit_sequence=visit_sequence, post=post, kinds=kinds,
+                  method_options=method_options, delta=delta)
+    start = _data_init(data_init, m, imp.values, imp.where, imp.schema)
+    data, states = sampler.initialize(imp.plan, m, jax.device_put(imp.values), imp.consts,
+                                      imp.root, start)
+    imp = dataclasses.replace(imp, data=data, states=states)
+    return imp.iterate(maxit, progress=progress)
+
+
+def prepare(df: Any, m: int, seed: int, **options: Any) -> Imputations:
+    """Encode, specify and plan one data set: an :class:`Imputations` without chains yet
+    (``data`` and ``states`` are None), the part of :func:`mice` a batch runs per data set."""
+    values, observed, schema = adapter.encode(df, options.pop("kinds"))
+    spec = specify(values, observed, schema, **options)
+    plan, consts = build_plan(spec, values, observed)
+    return Imputations(
         schema=schema, values=values, observed=observed, where=spec.where,
         predictor=spec.predictor, methods=spec.methods, passives=spec.passives, plan=plan,
-        consts=consts, root=root, seed=seed, data=data, states=states, history=[],
-        events=list(spec.events) + cluster_events(spec, values, observed, plan, consts),
+        consts=consts, root=jax.random.PRNGKey(seed), seed=seed, data=None, states=None,
+        history=[], events=list(spec.events) + cluster_events(spec, values, observed, plan,
+                                                              consts),
     )
-    return imp.iterate(maxit, progress=progress)

@@ -327,6 +327,12 @@ def is_frame_like(obj: Any) -> bool:
     return isinstance(obj, (pd.DataFrame, pd.Series))
 
 
+def is_frame_sequence(obj: Any) -> bool:
+    """Whether ``obj`` is a list or tuple of DataFrames (a batch of replications)."""
+    return (isinstance(obj, (list, tuple)) and len(obj) > 0
+            and all(isinstance(f, pd.DataFrame) for f in obj))
+
+
 def is_table(obj: Any) -> bool:
     """Whether ``obj`` is a DataFrame (a table of named columns)."""
     return isinstance(obj, pd.DataFrame)
@@ -377,6 +383,12 @@ def stack_long(frames: Sequence[pd.DataFrame], first: int = 1) -> pd.DataFrame:
         part.insert(0, ".imp", first + k)
         parts.append(part)
     return pd.concat(parts, axis=0)
+
+
+def stack_reps(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Stack per-replication tables with a ``rep`` column (0-based) first."""
+    parts = [frame.assign(rep=r)[["rep", *frame.columns]] for r, frame in enumerate(frames)]
+    return pd.concat(parts, axis=0, ignore_index=True)
 
 
 def chain_frame(arr: np.ndarray, names: Sequence) -> pd.DataFrame:

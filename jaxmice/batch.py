@@ -1,0 +1,312 @@
+"""Batches of replications: ``jm.mice([df_1, ..., df_R])`` as one compiled program.
+
+A simulation study imputes R data sets of one design. Each replication is encoded, checked and
+planned as :func:`jaxmice.mice` would do it alone; replications whose plans and shapes agree
+(one design: the same columns, kinds, methods, row count and cluster counts; cluster sizes and
+missingness patterns are data and may differ) then run together: the sampler's iteration,
+vmapped over the m chains, is vmapped once more over a chunk of replications. Each chunk is
+padded to the same number of replications (the last one repeated), so one program, compiled
+once, serves every chunk; one progress bar counts the chunks. Replications whose shapes differ
+(another row count) form their own group and program.
+
+Seeds: replication r is imputed with the integer seed ``batch.seeds[r]`` (drawn from
+``numpy.random.SeedSequence(seed)``; the first k seeds of a batch of R are those of a batch of
+k), exactly as ``jm.mice(df_r, seed=batch.seeds[r])`` would impute it alone: the same keys, so
+the same draws. ``batch.reproduce(r)`` runs that single call. Results do not depend on the
+chunk a replication fell in nor on the batch's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import sampler
+from ._precision import in_float64
+from .adapters import pandas as adapter
+from .imputations import Imputations, _fit_arrays
+from .programs import program
+from .progress import show_progress
+
+#: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
+CHUNK = 32
+#: device bytes a chunk of replications may take (about): the default chunk size follows
+MEMORY_BUDGET = 2 * 2**30
+#: bytes per completed-data cell one replication's iteration holds at its peak, measured
+#: (the design, cross products and each method's intermediates, per chain and row)
+BYTES_PER_CELL = 400
+
+
+def replication_seeds(seed: int, count: int) -> np.ndarray:
+    """``i[count]`` the integer seed of each replication (prefix-stable in ``count``)."""
+    state = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint32)
+    return (state & np.uint32(0x7FFFFFFF)).astype(np.int64)
+
+
+@program(static_argnums=(0, 1))
+def initialize_batch(plan: sampler.Plan, m: int, values: jax.Array, consts: sampler.Consts,
+                     roots: jax.Array) -> tuple[jax.Array, tuple]:
+    """:func:`jaxmice.sampler.initialize` for a chunk: ``values: f[C, n, p]``, ``consts``
+    and ``roots`` with a leading C axis; data ``f[C, m, n, p]`` out."""
+    return jax.vmap(partial(sampler.initialize.fn, plan, m))(values, consts, roots)
+
+
+@program(static_argnums=(0,))
+def iterate_batch(plan: sampler.Plan, data: jax.Array, states: tuple, consts: sampler.Consts,
+                  roots: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple, Any]:
+    """:func:`jaxmice.sampler.iterate` for a chunk: a leading C axis on everything but ``t``."""
+    step = jax.vmap(partial(sampler.iterate.fn, plan), in_axes=(0, 0, 0, 0, None))
+    return step(data, states, consts, roots, t)
+
+
+def default_chunk_size(prepared: Imputations, m: int) -> int:
+    """Replications per chunk: :data:`CHUNK`, or fewer where that would take more than
+    :data:`MEMORY_BUDGET`. It depends on the design's shape only, never on the batch's size:
+    XLA's floating-point results depend on the chunk's width (its reductions and products are
+    ordered by shape), so one width makes replication r the same in every batch."""
+    n, p = prepared.values.shape
+    q = max(len(prepared.plan.terms), 1)
+    per_replication = BYTES_PER_CELL * m * n * (p + q)
+    return int(max(1, min(CHUNK, MEMORY_BUDGET // per_replication)))
+
+
+def _stack(items: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *leaves: np.stack([np.asarray(a) for a in leaves]), *items)
+
+
+def _take(tree: Any, i: int) -> Any:
+    return jax.tree.map(lambda leaf: leaf[i], tree)
+
+
+def _run_group(members: list[Imputations], m: int, maxit: int, chunk: int, bar: Any
+               ) -> tuple[list, list, list]:
+    """Impute replications of one plan and shape, ``chunk`` at a time.
+
+    Returns:
+        Per replication: data ``f[m, n, p]`` and states (host arrays), and the list of its
+        per-iteration :class:`~jaxmice.sampler.IterationStats`.
+    """
+    plan = members[0].plan
+    datas, states_out, histories = [], [], []
+    for first in range(0, len(members), chunk):
+        part = members[first:first + chunk]
+        padded = part + [part[-1]] * (chunk - len(part))  # every chunk one shape: one program
+        values = jax.device_put(np.stack([imp.values for imp in padded]))
+        consts = jax.device_put(_stack([imp.consts for imp in padded]))
+        roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]))
+        data, states = initialize_batch(plan, m, values, consts, roots)
+        stats = []
+        for t in range(1, maxit + 1):
+            data, states, s = iterate_batch(plan, data, states, consts, roots, np.int32(t))
+            stats.append(s)
+        data, states, stats = jax.device_get((data, states, stats))
+        for i in range(len(part)):
+            datas.append(data[i])
+            states_out.append(_take(states, i))
+            histories.append([_take(s, i) for s in stats])
+        if bar is not None:
+            bar.update(1)
+    return datas, states_out, histories
+
+
+@in_float64
+def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: int | None,
+               progress: bool | None, chunk_size: int | None, data_init: Any = None,
+               **options: Any) -> Batch:
+    """Impute a batch of data sets (see :func:`jaxmice.mice`, which calls this for a list)."""
+    from .mice import _check_counts, prepare
+
+    _check_counts(m, maxit)
+    if data_init is not None:
+        raise ValueError("data_init is not supported for a batch of data sets; impute the "
+                         "replication alone to give starting values")
+    if chunk_size is not None and (isinstance(chunk_size, bool)
+                                   or not isinstance(chunk_size, (int, np.integer))
+                                   or chunk_size < 1):
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        seeds = np.asarray(seed, np.int64).reshape(-1)
+        if seeds.size != len(frames):
+            raise ValueError(f"seed has {seeds.size} entries for {len(frames)} data sets; give "
+                             "one integer, or one per data set")
+    else:
+        seeds = replication_seeds(seed, len(frames))
+    columns = list(frames[0].columns)
+    prepared = []
+    for r, frame in enumerate(frames):
+        if list(frame.columns) != columns:
+            raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data set "
+                             f"of a batch needs those of data set 0, {columns}")
+        try:
+            prepared.append(prepare(frame, m, int(seeds[r]), **dict(options)))
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"data set {r}: {err}") from err
+    groups: dict[Any, list[int]] = {}
+    for r, imp in enumerate(prepared):
+        groups.setdefault((imp.plan, imp.values.shape), []).append(r)
+    chunks = {key: chunk_size or default_chunk_size(prepared[idx[0]], m)
+              for key, idx in groups.items()}
+    bar = None
+    total = sum(-(-len(idx) // chunks[key]) for key, idx in groups.items())
+    if show_progress(progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="imputing", unit="chunk", leave=False)
+    data: list = [None] * len(frames)
+    states: list = [None] * len(frames)
+    history: list = [None] * len(frames)
+    for key, idx in groups.items():
+        out = _run_group([prepared[r] for r in idx], m, maxit, chunks[key], bar)
+        for r, d, s, h in zip(idx, *out, strict=True):
+            data[r], states[r], history[r] = d, s, h
+    if bar is not None:
+        bar.close()
+    return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
+                 history=tuple(history), seeds=seeds, frames=tuple(frames),
+                 options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
+                 n_groups=len(groups))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The imputations of a batch of data sets (``jm.mice([df_1, ..., df_R])``).
+
+    ``len(batch)`` is R and ``batch[r]`` replication r's
+    :class:`~jaxmice.imputations.Imputations`, built on demand from the batch's arrays.
+
+    Attributes:
+        prepared: per replication, its encoded and planned data (no chains).
+        data: per replication, ``f[m, n, p]`` the completed data (host).
+        states: per replication, the methods' states.
+        history: per replication, its per-iteration statistics.
+        seeds: ``i[R]`` the seed of each replication (``jm.mice(df_r, seed=seeds[r])``).
+        frames: the data sets, as given.
+        options: the :func:`jaxmice.mice` arguments of the run.
+        n_groups: programs the batch needed (one per distinct plan and shape).
+    """
+
+    prepared: tuple
+    data: tuple
+    states: tuple
+    history: tuple
+    seeds: np.ndarray
+    frames: tuple
+    options: dict
+    n_groups: int
+
+    def __len__(self) -> int:
+        return len(self.prepared)
+
+    @in_float64
+    def __getitem__(self, r: int) -> Imputations:
+        if not -len(self) <= r < len(self):
+            raise IndexError(f"replication {r} does not exist: the batch has {len(self)}")
+        r = r % len(self)
+        imp = dataclasses.replace(self.prepared[r], data=jax.device_put(self.data[r]),
+                                  states=jax.device_put(self.states[r]), history=[])
+        events = list(imp.events)
+        for t, stats in enumerate(self.history[r], start=1):
+            events.extend(imp._events(t, stats))
+        return dataclasses.replace(imp, history=list(self.history[r]), events=events)
+
+    def __iter__(self):
+        return (self[r] for r in range(len(self)))
+
+    def reproduce(self, r: int) -> Imputations:
+        """Replication r imputed alone, bit for bit as in the batch: a batch of the one data
+        set with its seed, ``jm.mice([frames[r]], seed=[seeds[r]], ...)[0]`` with the batch's
+        options (same chunk width, so the same program). ``jm.mice(frames[r],
+        seed=seeds[r])`` (no batch) draws the same values up to rounding (about 1e-15): its
+        program has no replication axis, and XLA orders some sums by shape."""
+        from .mice import mice
+
+        return mice([self.frames[r]], seed=[int(self.seeds[r])], progress=False,
+                    **self.options)[0]
+
+    @in_float64
+    def fit(self, formula: str, family: str = "gaussian", reml: bool = True,
+            chunk_size: int | None = None) -> BatchFits:
+        """Fit a model to all R x m completed data sets (R: ``with(imp, lmer(...))`` per
+        replication), as batched compiled fits of ``chunk_size`` replications at a time
+        (each chunk padded to one shape, so one program).
+
+        Returns:
+            :class:`BatchFits`; ``.pool()`` pools per replication.
+        """
+        m = self.options["m"]
+        groups: dict[tuple, list[int]] = {}
+        for r, arr in enumerate(self.data):
+            groups.setdefault(arr.shape, []).append(r)
+        located: list = [None] * len(self)
+        for idx in groups.values():
+            chunk = chunk_size or default_chunk_size(self.prepared[idx[0]], m)
+            for first in range(0, len(idx), chunk):
+                part = idx[first:first + chunk]
+                padded = part + [part[-1]] * (chunk - len(part))
+                arrays = np.concatenate([
+                    np.where(self.prepared[r]._present[None], self.data[r], np.nan)
+                    for r in padded])
+                fits = _fit_arrays(formula, arrays, self.prepared[part[0]].schema, family,
+                                   reml)
+                for i, r in enumerate(part):
+                    located[r] = (fits, i * m)
+        return BatchFits(located=tuple(located), m=m)
+
+
+@dataclass(frozen=True)
+class BatchFits:
+    """Per replication, the m fits of one model (see :meth:`Batch.fit`)."""
+
+    located: tuple
+    m: int
+
+    def __len__(self) -> int:
+        return len(self.located)
+
+    def __getitem__(self, r: int) -> Any:
+        """Replication r's m fits (:class:`~jaxmice.models.MixedModel` each), as a list."""
+        fits, first = self.located[r]
+        return [fits[first + k] for k in range(self.m)]
+
+    def pool(self, dfcom: float | None = None) -> PooledBatch:
+        """Rubin's rules per replication (as each replication's ``fit(...).pool()``, fixed
+        effects only)."""
+        from .pool import pool
+
+        out = []
+        for fits, first in self.located:
+            rows = slice(first, first + self.m)
+            out.append(pool(fits.beta[rows], fits.vcov[rows],
+                            dfcom=fits.dfcom if dfcom is None else dfcom,
+                            names=fits.fixed_names))
+        return PooledBatch(tuple(out))
+
+
+@dataclass(frozen=True)
+class PooledBatch:
+    """Per replication, its :class:`~jaxmice.pool.Pooled` result; ``batch_pooled[r]``."""
+
+    pooled: tuple
+
+    def __len__(self) -> int:
+        return len(self.pooled)
+
+    def __getitem__(self, r: int) -> Any:
+        return self.pooled[r]
+
+    def __iter__(self):
+        return iter(self.pooled)
+
+    def summary(self, conf_int: bool = True, conf_level: float = 0.95) -> Any:
+        """One long table: each replication's pooled summary with a ``rep`` column first
+        (0-based), the input :func:`jaxmice.score` reads."""
+        frames = [p.summary(conf_int=conf_int, conf_level=conf_level) for p in self.pooled]
+        return adapter.stack_reps(frames)
