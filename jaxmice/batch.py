@@ -247,7 +247,7 @@ class Batch:
             groups.setdefault(arr.shape, []).append(r)
         located: list = [None] * len(self)
         for idx in groups.values():
-            chunk = chunk_size or default_chunk_size(self.prepared[idx[0]], m)
+            chunk = chunk_size or min(default_chunk_size(self.prepared[idx[0]], m), len(idx))
             for first in range(0, len(idx), chunk):
                 part = idx[first:first + chunk]
                 padded = part + [part[-1]] * (chunk - len(part))

@@ -90,11 +90,28 @@ def test_obesity_example_quick(tmp_path):
     assert set(result["pooled"].summary().term) >= {"(Intercept)", "Age"}
 
 
-@pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
-def test_example_scripts_use_the_shared_runner(name):
-    source = (EXAMPLES / f"{name}.py").read_text()
+@pytest.mark.parametrize("name, script", [("popmis", "popmis"), ("impact", "impact"),
+                                          ("obesity", "obesity"),
+                                          ("simulation", "simulation_study")])
+def test_example_scripts_use_the_shared_runner(name, script):
+    source = (EXAMPLES / f"{script}.py").read_text()
     assert f'run_example("{name}")' in source
-    load_example(name)  # imports cleanly (the run is guarded by __main__)
+    load_example(script)  # imports cleanly (the run is guarded by __main__)
+
+
+def test_simulation_study_quick(tmp_path, capsys):
+    """The example study's quick run: 8 replications per method, a score row per method and
+    term, the figure and table written; 2l.pan's bias within 4 Monte Carlo SEs of 0 for the
+    slopes (8 replications: a smoke test of the pipeline, the coverage is checked at scale in
+    benchmarks/bench_simulation.py)."""
+    result = run_example("simulation", ["--quick", "--out", str(tmp_path)])
+    scores = result["scores"]
+    assert scores.method.tolist() == ["2l.pan"] * 3 + ["pmm"] * 3
+    assert (scores.n_reps == 8).all()
+    pan = scores[scores.method == "2l.pan"].set_index("term")
+    assert (abs(pan.loc[["x1", "x2"], "bias"]) < 4 * pan.loc[["x1", "x2"], "bias_mcse"]).all()
+    assert all(path.exists() for path in result["files"])
+    assert "8 replications" in capsys.readouterr().out
 
 
 def test_run_example_quick_options(tmp_path):
@@ -105,7 +122,7 @@ def test_run_example_quick_options(tmp_path):
 def test_demo_and_examples_share_one_command_line():
     from jaxmice.case_studies import CASE_STUDIES, case_study_kwargs
 
-    assert CASE_STUDIES == ("popmis", "impact", "obesity")
+    assert CASE_STUDIES == ("popmis", "impact", "obesity", "simulation")
     args = cli.build_parser().parse_args(["demo", "impact", "--quick", "--m", "4", "--seed", "7"])
     assert args.case == "impact"
     assert case_study_kwargs("impact", args) == dict(m=4, maxit=3, rows=150, seed=7,
@@ -114,10 +131,12 @@ def test_demo_and_examples_share_one_command_line():
     assert case_study_kwargs("popmis", full) == dict(seed=1, progress=False)
 
 
-@pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
-def test_case_studies_leave_matplotlib_backend_alone(name):
+@pytest.mark.parametrize("name, script", [("popmis", "popmis"), ("impact", "impact"),
+                                          ("obesity", "obesity"),
+                                          ("simulation", "simulation_study")])
+def test_case_studies_leave_matplotlib_backend_alone(name, script):
     """Figures draw on their own Agg canvas: no example or case study calls matplotlib.use."""
-    sources = [(EXAMPLES / f"{name}.py").read_text(),
+    sources = [(EXAMPLES / f"{script}.py").read_text(),
                (Path(popmis.__file__).parent / f"{name}.py").read_text()]
     assert not any("matplotlib.use" in source or "pyplot" in source for source in sources)
 

@@ -12,11 +12,11 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-CASE_STUDIES = ("popmis", "impact", "obesity")
+CASE_STUDIES = ("popmis", "impact", "obesity", "simulation")
 
 # what ``--quick`` changes per case study (small runs, as the tests make them)
 QUICK = {"popmis": dict(m=3, maxit=3), "impact": dict(m=3, maxit=3, rows=150),
-         "obesity": dict(m=3, maxit=3)}
+         "obesity": dict(m=3, maxit=3), "simulation": dict(m=2, maxit=2, reps=8)}
 
 
 def add_case_study_options(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,8 @@ def case_study_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(QUICK[name]) if args.quick else {}
     kwargs.update({key: value for key, value in (("m", args.m), ("maxit", args.maxit))
                    if value is not None})
+    if getattr(args, "reps", None) is not None:
+        kwargs["reps"] = args.reps
     quiet = args.quick or args.no_progress
     return dict(kwargs, seed=args.seed, progress=False if quiet else None)
 
@@ -56,4 +58,6 @@ def run_example(name: str, argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog=f"examples/{name}.py",
                                      description=study.__doc__.splitlines()[0])
     add_case_study_options(parser)
+    if hasattr(study, "add_options"):  # a case study's own options (simulation: --reps)
+        study.add_options(parser)
     return run_case_study(name, parser.parse_args(argv))
