@@ -80,7 +80,8 @@ def mice(
         visit_sequence: ``"roman"`` (left to right, default), ``"arabic"``, ``"monotone"``
             (fewest missing first), ``"revmonotone"``, or a list of column names.
         post: per column ``f[n] -> f[n]`` applied to each draw, e.g. ``jm.squeeze(1, 10)``.
-        seed: integer seed; the same seed gives the same imputations.
+        seed: integer seed; the same seed gives the same imputations. For a batch, one
+            integer (replication seeds drawn from it) or one per data set.
         progress: show a progress bar: None (default) on a terminal or in a notebook, not
             when the output goes to a file or a log; True or False to force.
         kinds: per-column kind overrides (``continuous binary nominal ordinal count``; counts
@@ -97,7 +98,8 @@ def mice(
             tipping-point loop over deltas compiles once.
 
         chunk_size: for a batch (``df`` a list of DataFrames), the replications run at once
-            (default: as many as fit :data:`jaxmice.batch.MEMORY_BUDGET`).
+            (default :data:`jaxmice.batch.CHUNK`, fewer where a chunk would pass
+            :data:`jaxmice.batch.MEMORY_BUDGET`); each chunk is padded to this width.
 
     ``df`` may be a list of DataFrames (the replications of a simulation study): they are
     imputed together as one compiled program, with an extra vmapped replication axis, and
