@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -36,6 +37,8 @@ from .progress import show_progress
 
 #: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
 CHUNK = 32
+#: chunks imputed at once, each on its own thread (see :func:`_run_group`)
+THREADS = 2
 #: device bytes a chunk of replications may take (about): the default chunk size follows
 MEMORY_BUDGET = 2 * 2**30
 #: bytes per completed-data cell one replication's iteration holds at its peak, measured
@@ -84,34 +87,56 @@ def _take(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
+def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int) -> tuple:
+    """Impute one chunk of replications (padded to ``chunk``): host data ``f[C, m, n, p]``,
+    states and per-iteration stats, each with a leading C axis."""
+    plan = part[0].plan
+    padded = part + [part[-1]] * (chunk - len(part))  # every chunk one shape: one program
+    values = jax.device_put(np.stack([imp.values for imp in padded]))
+    consts = jax.device_put(_stack([imp.consts for imp in padded]))
+    roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]))
+    data, states = initialize_batch(plan, m, values, consts, roots)
+    stats = []
+    for t in range(1, maxit + 1):
+        data, states, s = iterate_batch(plan, data, states, consts, roots, np.int32(t))
+        stats.append(s)
+    return jax.device_get((data, states, stats))
+
+
 def _run_group(members: list[Imputations], m: int, maxit: int, chunk: int, bar: Any
                ) -> tuple[list, list, list]:
     """Impute replications of one plan and shape, ``chunk`` at a time.
+
+    The first chunk runs alone (it compiles the programs); the others run :data:`THREADS` at
+    a time, each on its own Python thread: XLA's CPU runtime runs one small program on about
+    one core, so two chunks in flight use a 2-core machine (0.53 s -> 0.37 s for 64
+    replications of the example study). Chunks are independent: the threads change no value.
 
     Returns:
         Per replication: data ``f[m, n, p]`` and states (host arrays), and the list of its
         per-iteration :class:`~jaxmice.sampler.IterationStats`.
     """
-    plan = members[0].plan
+    parts = [members[i:i + chunk] for i in range(0, len(members), chunk)]
+
+    def run(part: list[Imputations]) -> tuple:
+        with jax.enable_x64(True):  # the switch is per thread
+            return _run_chunk(part, chunk, m, maxit)
+
+    results = [run(parts[0])]
+    if bar is not None:
+        bar.update(1)
+    if len(parts) > 1:
+        with ThreadPoolExecutor(THREADS) as pool:
+            for out in pool.map(run, parts[1:]):
+                results.append(out)
+                if bar is not None:
+                    bar.update(1)
     datas, states_out, histories = [], [], []
-    for first in range(0, len(members), chunk):
-        part = members[first:first + chunk]
-        padded = part + [part[-1]] * (chunk - len(part))  # every chunk one shape: one program
-        values = jax.device_put(np.stack([imp.values for imp in padded]))
-        consts = jax.device_put(_stack([imp.consts for imp in padded]))
-        roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]))
-        data, states = initialize_batch(plan, m, values, consts, roots)
-        stats = []
-        for t in range(1, maxit + 1):
-            data, states, s = iterate_batch(plan, data, states, consts, roots, np.int32(t))
-            stats.append(s)
-        data, states, stats = jax.device_get((data, states, stats))
+    for part, (data, states, stats) in zip(parts, results, strict=True):
         for i in range(len(part)):
             datas.append(data[i])
             states_out.append(_take(states, i))
             histories.append([_take(s, i) for s in stats])
-        if bar is not None:
-            bar.update(1)
     return datas, states_out, histories
 
 
@@ -256,6 +281,8 @@ class Batch:
                     for r in padded])
                 fits = _fit_arrays(formula, arrays, self.prepared[part[0]].schema, family,
                                    reml)
+                # the data columns kept for refits would hold every data set again
+                fits = dataclasses.replace(fits, source=None)
                 for i, r in enumerate(part):
                     located[r] = (fits, i * m)
         return BatchFits(located=tuple(located), m=m)
@@ -306,7 +333,27 @@ class PooledBatch:
         return iter(self.pooled)
 
     def summary(self, conf_int: bool = True, conf_level: float = 0.95) -> Any:
-        """One long table: each replication's pooled summary with a ``rep`` column first
-        (0-based), the input :func:`jaxmice.score` reads."""
-        frames = [p.summary(conf_int=conf_int, conf_level=conf_level) for p in self.pooled]
-        return adapter.stack_reps(frames)
+        """One long table: each replication's pooled summary (as ``Pooled.summary``) with a
+        ``rep`` column first (0-based), the input :func:`jaxmice.score` reads. Computed over
+        all replications at once."""
+        from .pool import _quantile_t, _tail_t
+
+        if not 0 < conf_level < 1:
+            raise ValueError(f"conf_level must be in (0, 1); got {conf_level}")
+        sizes = [len(p.names) for p in self.pooled]
+        cols: dict[str, Any] = {
+            "rep": np.repeat(np.arange(len(self.pooled)), sizes),
+            "term": [name for p in self.pooled for name in p.names]}
+        est = np.concatenate([p.qbar for p in self.pooled])
+        se = np.concatenate([p.std_error for p in self.pooled])
+        df = np.concatenate([p.df for p in self.pooled])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = est / se
+        cols.update(estimate=est, std_error=se, statistic=statistic, df=df,
+                    p_value=_tail_t(statistic, df))
+        if conf_int:
+            crit = _quantile_t(0.5 + conf_level / 2, df)
+            cols.update(conf_low=est - crit * se, conf_high=est + crit * se)
+        for name in ("riv", "lambda_", "fmi"):
+            cols[name] = np.concatenate([getattr(p, name) for p in self.pooled])
+        return adapter.columns_frame(cols)

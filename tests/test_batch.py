@@ -93,7 +93,12 @@ def test_batched_fit_pool_and_summary(batch):
     table = pooled.summary()
     assert list(table.columns[:3]) == ["rep", "term", "estimate"]
     assert len(table) == 18 and table.rep.tolist()[:4] == [0, 0, 0, 1]
-    np.testing.assert_allclose(table[table.rep == 5].estimate, pooled[5].qbar)
+    # the vectorised table is each replication's own summary, stacked
+    for r in (0, 5):
+        own_table = pooled[r].summary().reset_index(drop=True)
+        mine = table[table.rep == r].drop(columns="rep").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, own_table, check_exact=False, rtol=1e-12)
+    assert table[table.rep == 2].conf_low.iloc[1] < pooled[2].qbar[1]
     scored = jm.score(pooled, {"x1": 0.5, "x2": 0.3})
     assert scored.term.tolist() == ["x1", "x2"] and (scored.n_reps == 6).all()
     np.testing.assert_allclose(scored.bias, [

@@ -385,10 +385,9 @@ def stack_long(frames: Sequence[pd.DataFrame], first: int = 1) -> pd.DataFrame:
     return pd.concat(parts, axis=0)
 
 
-def stack_reps(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Stack per-replication tables with a ``rep`` column (0-based) first."""
-    parts = [frame.assign(rep=r)[["rep", *frame.columns]] for r, frame in enumerate(frames)]
-    return pd.concat(parts, axis=0, ignore_index=True)
+def columns_frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """A frame from equal-length columns, in the dict's order."""
+    return pd.DataFrame(columns)
 
 
 def chain_frame(arr: np.ndarray, names: Sequence) -> pd.DataFrame:
