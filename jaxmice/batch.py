@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -103,48 +103,30 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int) -> tuple
     return jax.device_get((data, states, stats))
 
 
-def _run_group(members: list[Imputations], m: int, maxit: int, chunk: int, bar: Any
-               ) -> tuple[list, list, list]:
-    """Impute replications of one plan and shape, ``chunk`` at a time.
-
-    The first chunk runs alone (it compiles the programs); the others run :data:`THREADS` at
-    a time, each on its own Python thread: XLA's CPU runtime runs one small program on about
-    one core, so two chunks in flight use a 2-core machine (0.53 s -> 0.37 s for 64
-    replications of the example study). Chunks are independent: the threads change no value.
-
-    Returns:
-        Per replication: data ``f[m, n, p]`` and states (host arrays), and the list of its
-        per-iteration :class:`~jaxmice.sampler.IterationStats`.
-    """
-    parts = [members[i:i + chunk] for i in range(0, len(members), chunk)]
-
-    def run(part: list[Imputations]) -> tuple:
-        with jax.enable_x64(True):  # the switch is per thread
-            return _run_chunk(part, chunk, m, maxit)
-
-    results = [run(parts[0])]
-    if bar is not None:
-        bar.update(1)
-    if len(parts) > 1:
-        with ThreadPoolExecutor(THREADS) as pool:
-            for out in pool.map(run, parts[1:]):
-                results.append(out)
-                if bar is not None:
-                    bar.update(1)
-    datas, states_out, histories = [], [], []
-    for part, (data, states, stats) in zip(parts, results, strict=True):
-        for i in range(len(part)):
-            datas.append(data[i])
-            states_out.append(_take(states, i))
-            histories.append([_take(s, i) for s in stats])
-    return datas, states_out, histories
+def _run_x64(part: list[Imputations], chunk: int, m: int, maxit: int,
+             compiled: Future | None) -> tuple:
+    """:func:`_run_chunk` on a worker thread: float64 (the switch is per thread), and after
+    the group's first chunk has compiled its programs (``compiled``), so no two threads
+    compile the same program."""
+    if compiled is not None:
+        compiled.result()
+    with jax.enable_x64(True):
+        return _run_chunk(part, chunk, m, maxit)
 
 
 @in_float64
-def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: int | None,
+def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
                progress: bool | None, chunk_size: int | None, data_init: Any = None,
                **options: Any) -> Batch:
-    """Impute a batch of data sets (see :func:`jaxmice.mice`, which calls this for a list)."""
+    """Impute a batch of data sets (see :func:`jaxmice.mice`, which calls this for a list).
+
+    A pipeline: the main thread encodes, checks and plans the data sets one by one and hands
+    each full chunk to :data:`THREADS` worker threads, which compile (a group's first chunk)
+    and run them while the next chunks are prepared. XLA's CPU runtime runs one such program
+    on about one core, and releases Python's lock while it compiles or runs, so the set-up,
+    the compilation and two chunks in flight share a 2-core machine. Chunks are independent:
+    the threads change no value.
+    """
     from .mice import _check_counts, prepare
 
     _check_counts(m, maxit)
@@ -165,39 +147,62 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: int | None,
     else:
         seeds = replication_seeds(seed, len(frames))
     columns = list(frames[0].columns)
-    prepared = []
-    for r, frame in enumerate(frames):
-        if list(frame.columns) != columns:
-            raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data set "
-                             f"of a batch needs those of data set 0, {columns}")
-        try:
-            prepared.append(prepare(frame, m, int(seeds[r]), **dict(options)))
-        except (ValueError, TypeError) as err:
-            raise type(err)(f"data set {r}: {err}") from err
-    groups: dict[Any, list[int]] = {}
-    for r, imp in enumerate(prepared):
-        groups.setdefault((imp.plan, imp.values.shape), []).append(r)
-    chunks = {key: chunk_size or default_chunk_size(prepared[idx[0]], m)
-              for key, idx in groups.items()}
+    prepared: list[Imputations] = []
+    pending: dict[Any, list[int]] = {}
+    chunks: dict[Any, int] = {}
+    first: dict[Any, Future] = {}
+    submitted: list[tuple[list[int], Future]] = []
     bar = None
-    total = sum(-(-len(idx) // chunks[key]) for key, idx in groups.items())
     if show_progress(progress):
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="imputing", unit="chunk", leave=False)
-    data: list = [None] * len(frames)
-    states: list = [None] * len(frames)
-    history: list = [None] * len(frames)
-    for key, idx in groups.items():
-        out = _run_group([prepared[r] for r in idx], m, maxit, chunks[key], bar)
-        for r, d, s, h in zip(idx, *out, strict=True):
-            data[r], states[r], history[r] = d, s, h
-    if bar is not None:
-        bar.close()
+        bar = tqdm(total=None, desc="imputing", unit="chunk", leave=False)
+    pool = ThreadPoolExecutor(THREADS)
+
+    def submit(key: Any) -> None:
+        idx = pending.pop(key)
+        future = pool.submit(_run_x64, [prepared[r] for r in idx], chunks[key], m, maxit,
+                             first.get(key))
+        first.setdefault(key, future)
+        if bar is not None:
+            future.add_done_callback(lambda _: bar.update(1))
+        submitted.append((idx, future))
+
+    try:
+        for r, frame in enumerate(frames):
+            if list(frame.columns) != columns:
+                raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data "
+                                 f"set of a batch needs those of data set 0, {columns}")
+            try:
+                imp = prepare(frame, m, int(seeds[r]), **dict(options))
+            except (ValueError, TypeError) as err:
+                raise type(err)(f"data set {r}: {err}") from err
+            prepared.append(imp)
+            key = (imp.plan, imp.values.shape)
+            if key not in chunks:
+                chunks[key] = chunk_size or default_chunk_size(imp, m)
+            pending.setdefault(key, []).append(r)
+            if len(pending[key]) == chunks[key]:
+                submit(key)
+        for key in list(pending):
+            submit(key)
+        data: list = [None] * len(frames)
+        states: list = [None] * len(frames)
+        history: list = [None] * len(frames)
+        for idx, future in submitted:
+            chunk_data, chunk_states, chunk_stats = future.result()
+            for i, r in enumerate(idx):
+                data[r] = chunk_data[i]
+                states[r] = _take(chunk_states, i)
+                history[r] = [_take(s, i) for s in chunk_stats]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if bar is not None:
+            bar.close()
     return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
                  history=tuple(history), seeds=seeds, frames=tuple(frames),
                  options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
-                 n_groups=len(groups))
+                 n_groups=len(chunks))
 
 
 @dataclass(frozen=True)
@@ -270,21 +275,31 @@ class Batch:
         groups: dict[tuple, list[int]] = {}
         for r, arr in enumerate(self.data):
             groups.setdefault(arr.shape, []).append(r)
-        located: list = [None] * len(self)
+        parts: list[tuple[list[int], int]] = []
         for idx in groups.values():
             chunk = chunk_size or min(default_chunk_size(self.prepared[idx[0]], m), len(idx))
-            for first in range(0, len(idx), chunk):
-                part = idx[first:first + chunk]
-                padded = part + [part[-1]] * (chunk - len(part))
-                arrays = np.concatenate([
-                    np.where(self.prepared[r]._present[None], self.data[r], np.nan)
-                    for r in padded])
+            parts += [(idx[i:i + chunk], chunk) for i in range(0, len(idx), chunk)]
+
+        def fit_part(item: tuple[list[int], int]) -> Any:
+            part, chunk = item
+            padded = part + [part[-1]] * (chunk - len(part))
+            arrays = np.concatenate([
+                np.where(self.prepared[r]._present[None], self.data[r], np.nan)
+                for r in padded])
+            with jax.enable_x64(True):  # per thread
                 fits = _fit_arrays(formula, arrays, self.prepared[part[0]].schema, family,
                                    reml)
-                # the data columns kept for refits would hold every data set again
-                fits = dataclasses.replace(fits, source=None)
-                for i, r in enumerate(part):
-                    located[r] = (fits, i * m)
+            # the data columns kept for refits would hold every data set again
+            return dataclasses.replace(fits, source=None)
+
+        # the first chunk compiles the fit; the others run on THREADS threads (as mice_batch)
+        results = [fit_part(parts[0])]
+        with ThreadPoolExecutor(THREADS) as pool:
+            results += list(pool.map(fit_part, parts[1:]))
+        located: list = [None] * len(self)
+        for (part, _), fits in zip(parts, results, strict=True):
+            for i, r in enumerate(part):
+                located[r] = (fits, i * m)
         return BatchFits(located=tuple(located), m=m)
 
 
