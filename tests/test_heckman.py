@@ -336,3 +336,28 @@ def test_bad_options(options, message):
         with pytest.raises(ValueError, match=message):
             jm.mice(df, m=1, maxit=1, method={"y": "2l.heckman"},
                     predictor_matrix=heckman_predictors(df), method_options={"y": options})
+
+
+def test_wild_psi_draws_are_guarded():
+    """The boundary case of benchmarks/heckman_psi_boundary_repro.py (replication 137 of the
+    cell con-rho0.3-sys): the REML Psi of the outcome slopes sits at 0 with a huge variance,
+    and its draws (Psi[x2, x2] ~ 7, up to 150, against a cluster SE of 0.08) gave clusters
+    that draw from the population x2 slopes of +-5 to 30, imputed |y| up to ~100 and a pooled
+    x2 of 0.73 (truth -0.3). A draw beyond PSI_DRAW_LIMIT times the estimate's scale is
+    replaced by the estimate: the imputations stay in the observed range's neighbourhood and
+    x2 is within 4 pooled SEs of the truth."""
+    import warnings
+
+    import heckman_simulation as hs
+
+    cell, rep = hs.Cell("continuous", 0.3, True), 137
+    _, df = hs.generate(np.random.default_rng([cell.seed, rep]), cell)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imp = hs.impute(df, "2l.heckman", seed=100_000 * cell.seed + rep, binary=False)
+        pooled = imp.fit("y ~ x1 + x2 + (1 | g)").pool()
+    missing = df.y.isna().to_numpy()
+    imputed = np.array([imp.complete(k).y.to_numpy()[missing] for k in range(imp.m)])
+    spread = df.y.max() - df.y.min()
+    assert imputed.max() < df.y.max() + spread and imputed.min() > df.y.min() - spread
+    assert abs(pooled.qbar[2] - (-0.3)) < 4 * pooled.std_error[2]
