@@ -365,6 +365,25 @@ def make_binary_two_level(
     return complete, amputed
 
 
+def make_heckman_missing(clusters: int, per: int, seed: int, rho: float = 0.6) -> pd.DataFrame:
+    """Two-level data with ``y`` missing not at random by a Heckman selection model.
+
+    ``y = 1 + b_j + 0.5 x1 - 0.3 x2 + u_O`` and selected when ``0.3 + a_j + 0.4 x1 + 0.3 x2 + z
+    + u_S > 0`` (about half), ``(u_S, u_O)`` standard bivariate normal with correlation
+    ``rho``, random intercepts ``b_j ~ N(0, 0.3^2)``, ``a_j ~ N(0, 0.2^2)``; one cluster in ten
+    (at least one) wholly missing. Columns ``g, x1, x2, z, y``.
+    """
+    rng = np.random.default_rng(seed)
+    n = clusters * per
+    g = np.repeat(np.arange(clusters), per)
+    x1, x2, z = rng.normal(size=(3, n))
+    u = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], size=n)
+    y = 1.0 + rng.normal(0, 0.3, clusters)[g] + 0.5 * x1 - 0.3 * x2 + u[:, 1]
+    selected = 0.3 + rng.normal(0, 0.2, clusters)[g] + 0.4 * x1 + 0.3 * x2 + z + u[:, 0] > 0
+    selected[g < max(1, clusters // 10)] = False
+    return pd.DataFrame({"g": g, "x1": x1, "x2": x2, "z": z, "y": np.where(selected, y, np.nan)})
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: write a generated data set to CSV."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

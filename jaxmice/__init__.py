@@ -21,6 +21,7 @@ from .models import glm, glmer, lmer  # noqa: E402
 from .passive import passive, squeeze  # noqa: E402
 from .plots import md_pattern, plot_corr, plot_pattern, plot_pred  # noqa: E402
 from .pool import Pooled, pool  # noqa: E402
+from .score import score  # noqa: E402
 from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 
 __version__ = "0.1.0"
@@ -30,5 +31,5 @@ __all__ = [
     "datasets", "glm", "glmer", "icc", "Imputations", "lmer", "make_method",
     "make_predictor_matrix", "md_pattern", "meta", "MethodInfo", "mice", "models", "passive",
     "plot_corr", "plot_pattern", "plot_pred", "pool", "Pooled", "quickpred", "register_method",
-    "squeeze", "Target",
+    "score", "squeeze", "Target",
 ]

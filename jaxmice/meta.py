@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .optimize import newton_minimize
+from .small_linalg import psd_cholesky, spd_inverse
 
 #: estimation methods of :func:`meta_analysis`
 METHODS = ("reml", "ml", "mm")
@@ -112,34 +113,19 @@ def _symmetrise(a: jax.Array) -> jax.Array:
     return 0.5 * (a + jnp.swapaxes(a, -1, -2))
 
 
-def _psd_sqrt(a: jax.Array) -> jax.Array:
+def psd_sqrt(a: jax.Array) -> jax.Array:
     """A square root ``R`` with ``R R' = a`` for ``a: f[..., d, d]`` symmetric, eigenvalues
-    floored at 0: works where Cholesky fails (singular or slightly indefinite ``a``)."""
+    floored at 0: works where Cholesky fails (singular or slightly indefinite ``a``). For one
+    matrix or a small batch (it calls LAPACK's eigh); large batches use
+    :func:`jaxmice.small_linalg.psd_cholesky`."""
     lam, vec = jnp.linalg.eigh(_symmetrise(a))
     return vec * jnp.sqrt(jnp.maximum(lam, 0.0))[..., None, :]
 
 
 def _psd_project(a: jax.Array) -> jax.Array:
     """``a: f[d, d]`` with its negative eigenvalues set to 0."""
-    root = _psd_sqrt(a)
+    root = psd_sqrt(a)
     return root @ root.T
-
-
-def _psd_cholesky(a: jax.Array) -> jax.Array:
-    """Lower Cholesky factor of a positive semi-definite ``a: f[d, d]`` that tolerates
-    singularity: a column whose pivot is (numerically) zero is set to zero. Loops over the
-    (small, static) dimension only."""
-    d = a.shape[0]
-    tiny = 1e-10 * jnp.sqrt(jnp.maximum(jnp.max(jnp.diag(a)), 0.0)) + 1e-300
-    low = jnp.zeros_like(a)
-    below = np.arange(d)
-    for j in range(d):
-        pivot = jnp.sqrt(jnp.maximum(a[j, j] - jnp.sum(low[j, :j] ** 2), 0.0))
-        ok = pivot > tiny
-        column = (a[:, j] - low[:, :j] @ low[j, :j]) / jnp.where(ok, pivot, 1.0)
-        column = jnp.where((below > j) & ok, column, 0.0).at[j].set(jnp.where(ok, pivot, 0.0))
-        low = low.at[:, j].set(column)
-    return low
 
 
 def _par_mask(structure: jax.Array) -> jax.Array:
@@ -176,16 +162,18 @@ def _clean(estimates: jax.Array, covariances: jax.Array, included: jax.Array | N
 
 def _gls(data: _Inputs, psi: jax.Array) -> _Gls:
     """The GLS fit of ``mu`` at ``psi``: the estimate f[d], the precision ``sum_k W_k``
-    f[d, d], the weighted residual sum of squares f[] and ``sum_k log|V_k + Psi|`` f[]."""
-    d = psi.shape[0]
-    chol = jnp.linalg.cholesky(data.v + psi)
-    eye = jnp.broadcast_to(jnp.eye(d, dtype=psi.dtype), chol.shape)
-    w = jax.scipy.linalg.cho_solve((chol, True), eye) * data.weight[:, None, None]
+    f[d, d], the weighted residual sum of squares f[] and ``sum_k log|V_k + Psi|`` f[].
+
+    The k x d x d inversions are unrolled (:mod:`jaxmice.small_linalg`): batched LAPACK calls
+    here, inside a vmapped Newton loop, deadlock jaxlib 0.10's CPU runtime on two threads."""
+    w, logdets = spd_inverse(data.v + psi)
+    w = w * data.weight[:, None, None]
     precision = _symmetrise(jnp.sum(w, axis=0))
-    mu = jnp.linalg.solve(precision, jnp.einsum("kij,kj->i", w, data.y))
+    cov, _ = spd_inverse(precision)
+    mu = cov @ jnp.einsum("kij,kj->i", w, data.y)
     r = data.y - mu
     rss = jnp.einsum("ki,kij,kj->", r, w, r)
-    logdet = 2.0 * jnp.sum(data.weight[:, None] * jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)))
+    logdet = jnp.sum(data.weight * logdets)
     return _Gls(mu, precision, rss, logdet)
 
 
@@ -196,7 +184,7 @@ def _neg_loglik(data: _Inputs, psi: jax.Array, restricted: bool) -> jax.Array:
     fit = _gls(data, psi)
     if restricted:
         const = (n - 1.0) * d * _LOG_2PI - d * jnp.log(n)
-        return 0.5 * (const + fit.logdet + jnp.linalg.slogdet(fit.precision)[1] + fit.rss)
+        return 0.5 * (const + fit.logdet + spd_inverse(fit.precision)[1] + fit.rss)
     return 0.5 * (n * d * _LOG_2PI + fit.logdet + fit.rss)
 
 
@@ -210,12 +198,13 @@ def _moments(data: _Inputs, structure: jax.Array) -> jax.Array:
     """
     d = data.y.shape[1]
     eye = jnp.eye(d, dtype=data.y.dtype)
-    w = jnp.linalg.inv(data.v) * data.weight[:, None, None]
-    a = jnp.sum(w, axis=0)
-    m = jnp.linalg.solve(a, jnp.einsum("kij,kj->i", w, data.y))
+    w = spd_inverse(data.v)[0] * data.weight[:, None, None]
+    a = _symmetrise(jnp.sum(w, axis=0))
+    a_inv = spd_inverse(a)[0]
+    m = a_inv @ jnp.einsum("kij,kj->i", w, data.y)
     e = (data.y - m) * data.weight[:, None]
     q = jnp.einsum("kij,kj,kl->il", w, e, e)
-    b = a - jnp.einsum("kij,jl,klm->im", w, jnp.linalg.inv(a), w)
+    b = a - jnp.einsum("kij,jl,klm->im", w, a_inv, w)
     n = jnp.sum(data.weight)
     psi = _symmetrise(jnp.linalg.solve(b, q - (n - 1.0) * eye))
     return jnp.where(structure, _psd_project(psi), 0.0)
@@ -239,6 +228,7 @@ def meta_analysis(
     method: str = "reml",
     included: jax.Array | None = None,
     structure: jax.Array | None = None,
+    tol: float = 1e-13,
 ) -> MetaResult:
     """Fit the random-effects meta-analysis ``theta_k ~ N(mu, V_k + Psi)``.
 
@@ -253,6 +243,9 @@ def meta_analysis(
             It masks the Cholesky factor (``L_ij`` free iff ``structure[i, j]``), so diagonal and
             block-diagonal patterns give diagonal and block-diagonal Psi; a dimension whose row
             is all False has no random effect (Psi zero there). Symmetrised.
+        tol: the Newton decrement (relative to the criterion) at which REML / ML stop: the
+            default matches metafor to 1e-9; an imputation method, which draws Psi from its
+            uncertainty anyway, can stop sooner.
 
     Returns:
         The :class:`MetaResult`.
@@ -272,10 +265,10 @@ def meta_analysis(
 
     if method == "mm":
         fit = _gls(data, psi_mm)
-        low, _ = _sign_normalise(_psd_cholesky(psi_mm) * structure)
+        low, _ = _sign_normalise(psd_cholesky(psi_mm) * structure)
         par = low[_tril(d)]
         finite = jnp.all(jnp.isfinite(fit.mu)) & jnp.all(jnp.isfinite(psi_mm))
-        return MetaResult(fit.mu, jnp.linalg.inv(fit.precision), psi_mm, par,
+        return MetaResult(fit.mu, spd_inverse(fit.precision)[0], psi_mm, par,
                           jnp.zeros((q, q), par.dtype), jnp.full((), jnp.nan, par.dtype),
                           finite & (n_studies > 0), n_studies, structure)
 
@@ -291,8 +284,8 @@ def meta_analysis(
     # would stay there (the criterion is even in it, so its gradient vanishes)
     scale = jnp.sum(jnp.diagonal(data.v, axis1=1, axis2=2) * data.weight[:, None], axis=0)
     scale = scale / jnp.maximum(jnp.sum(data.weight), 1.0)
-    start = _psd_cholesky(psi_mm + jnp.diag(0.1 * scale))[_tril(d)] * free
-    result = newton_minimize(criterion, start, max_iter=200, tol=1e-13)
+    start = psd_cholesky(psi_mm + jnp.diag(0.1 * scale))[_tril(d)] * free
+    result = newton_minimize(criterion, start, max_iter=200, tol=tol)
     low, signs = _sign_normalise(_unpack(result.x * free, d))
     par = low[_tril(d)]
     psi = low @ low.T
@@ -302,7 +295,7 @@ def meta_analysis(
     loglik = -_neg_loglik(data, psi, restricted)
     finite = (jnp.all(jnp.isfinite(fit.mu)) & jnp.all(jnp.isfinite(par))
               & jnp.isfinite(loglik) & jnp.all(jnp.isfinite(par_cov)))
-    return MetaResult(fit.mu, jnp.linalg.inv(fit.precision), psi, par, par_cov, loglik,
+    return MetaResult(fit.mu, spd_inverse(fit.precision)[0], psi, par, par_cov, loglik,
                       result.converged & finite & (n_studies > 0), n_studies, structure)
 
 
@@ -347,9 +340,9 @@ def draw_parameters(key: jax.Array, result: MetaResult) -> tuple[jax.Array, jax.
     d = result.estimate.shape[0]
     key_mu, key_psi = jax.random.split(key)
     z_mu = jax.random.normal(key_mu, (d,), result.estimate.dtype)
-    mu = result.estimate + _psd_sqrt(result.covariance) @ z_mu
+    mu = result.estimate + psd_sqrt(result.covariance) @ z_mu
     z_par = jax.random.normal(key_psi, result.psi_par.shape, result.psi_par.dtype)
-    par = (result.psi_par + _psd_sqrt(result.psi_par_cov) @ z_par) * _par_mask(result.structure)
+    par = (result.psi_par + psd_sqrt(result.psi_par_cov) @ z_par) * _par_mask(result.structure)
     low = _unpack(par, d)
     known = jnp.all(result.psi_par_cov == 0.0)
     return mu, jnp.where(known, result.psi, low @ low.T)
@@ -384,10 +377,10 @@ def draw_study_effects(
     y = jnp.where(fitted[:, None], estimates, mu)
     v = jnp.where(fitted[:, None, None], covariances, jnp.eye(d, dtype=psi.dtype))
     # G' = (Psi + V_k)^-1 Psi, both symmetric
-    gain = jnp.swapaxes(jnp.linalg.solve(psi + v, jnp.broadcast_to(psi, v.shape)), 1, 2)
+    gain = jnp.swapaxes(spd_inverse(psi + v)[0] @ psi, 1, 2)
     mean = mu + jnp.einsum("kij,kj->ki", gain, y - mu)
     cov = psi - gain @ psi
     mean = jnp.where(fitted[:, None], mean, mu)
     cov = jnp.where(fitted[:, None, None], cov, psi)
     z = jax.random.normal(key, (k, d), psi.dtype)
-    return mean + jnp.einsum("kij,kj->ki", _psd_sqrt(cov), z)
+    return mean + jnp.einsum("kij,kj->ki", psd_cholesky(cov), z)

@@ -158,7 +158,7 @@ def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
                "model) are for 2l.heckman" if bad[0] in (-3, -4) else "")
         )
     if info.check_row is not None:
-        info.check_row(name, row, names)
+        info.check_row(col, row, names)
     if where[:, j].any() and not observed[:, j].any():
         raise ValueError(f"column {name!r} is entirely missing: there is nothing to impute "
                          "it from; drop it or define it passively")

@@ -40,6 +40,8 @@ __all__ = [
     "stack_long",
     "chain_frame",
     "is_frame_like",
+    "is_table",
+    "table_columns",
     "formula_columns",
     "float_series",
     "encode_like",
@@ -323,6 +325,22 @@ def as_series(obj: Any, index: Sequence, what: str) -> pd.Series:
 def is_frame_like(obj: Any) -> bool:
     """Whether ``obj`` is a pandas object (frame or series)."""
     return isinstance(obj, (pd.DataFrame, pd.Series))
+
+
+def is_table(obj: Any) -> bool:
+    """Whether ``obj`` is a DataFrame (a table of named columns)."""
+    return isinstance(obj, pd.DataFrame)
+
+
+def table_columns(obj: Any, what: str) -> dict[str, np.ndarray]:
+    """A DataFrame's columns as a dict of 1-D arrays (name -> values, in column order).
+
+    Raises:
+        TypeError: ``obj`` is not a DataFrame.
+    """
+    if not isinstance(obj, pd.DataFrame):
+        raise TypeError(f"{what} must be a DataFrame, got {type(obj).__name__}")
+    return {c: obj[c].to_numpy() for c in obj.columns}
 
 
 def labelled_matrix(values: np.ndarray, rows: Sequence, columns: Sequence) -> pd.DataFrame:

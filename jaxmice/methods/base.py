@@ -169,8 +169,9 @@ class MethodInfo:
             shifted by the sampler, whatever the method).
         optional_cluster: it takes a cluster variable (code -2) but also works without one
             (a single-level model then).
-        check_row: ``(column, row: i[p], names) -> None``, the method's own checks of its
-            predictor-matrix row (raise ValueError, or warn), run when the model is specified.
+        check_row: ``(column: schema.Column, row: i[p], names) -> None``, the method's own
+            checks of the column and its predictor-matrix row (raise ValueError, or warn),
+            run when the model is specified.
         cluster_notes: for methods that fit each cluster on its own, ``(ry: bool[n], cluster:
             i[n], n_clusters: int, codes: i[q]) -> [(cluster, reason), ...]``, the clusters the
             observed pattern alone makes unfittable (no observed row, too few residual
@@ -188,7 +189,7 @@ class MethodInfo:
     design_facts: Callable[[np.ndarray], Mapping[str, int]] = no_design_facts
     delta: bool = False
     optional_cluster: bool = False
-    check_row: Callable[[Hashable, np.ndarray, tuple], None] | None = None
+    check_row: Callable[[Any, np.ndarray, tuple], None] | None = None
     cluster_notes: Callable[..., list[tuple[int, str]]] | None = None
 
     def __post_init__(self) -> None:

@@ -9,11 +9,13 @@ Each visit:
 
 1. Fits every cluster's bivariate selection model (probit selection, normal or probit
    outcome, correlation rho) by maximum likelihood, all clusters at once
-   (:mod:`.selection`). A fit counts only if it converged with a positive definite Hessian
-   and a small gradient; the others are treated as systematically missing (counted in the
-   log). A cluster with no observed outcome is systematically missing; one whose every row is
-   observed has no selection information: its outcome equation is fitted alone, and its
-   selection parameters and rho come from the population. Both are logged before the run.
+   (:mod:`.selection`), under a weak N(0, 5^2) prior on atanh(rho) that keeps a small
+   cluster without an exclusion restriction finite. A fit counts only if it converged with a
+   positive definite Hessian and a small gradient; the others are treated as systematically
+   missing (counted in the log). A cluster with no observed outcome is systematically
+   missing; one whose every row is observed has no selection information: its outcome
+   equation is fitted alone, and its selection parameters and rho come from the population.
+   Both are logged before the run.
 2. Meta-analyses the clusters' ``beta_S``, ``beta_O``, ``log sigma`` and ``atanh rho``, each
    block on its own as micemd does (:func:`jaxmice.meta.meta_analysis`, ``meta_method``
    "reml", "ml" or "mm"), draws the population mean and between-cluster covariance of each
@@ -29,14 +31,20 @@ Each visit:
    truncation removes, ``1 - rho^2 delta(a)``; for a binary outcome both use the exact
    probability.
 
+Clusters without any observed value (systematically missing, as a study that did not measure
+the variable) are imputed from the outcome model with their drawn parameters, not conditioned
+on non-selection: their values are missing by design, not by the selection process
+(``systematic="design"``, the default). micemd conditions them on non-selection like every
+other missing value, which pulls them towards the low side when rho > 0;
+``systematic="selection"`` does the same here.
+
 Options: ``pmm`` (default False) matches each draw to the nearest observed outcomes (5 donors)
-and imputes a donor's value; ``meta_method`` (default "reml").
+and imputes a donor's value; ``meta_method`` (default "reml"); ``systematic`` (above).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable
 from typing import NamedTuple
 
 import jax
@@ -44,18 +52,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..meta import METHODS as META_METHODS
-from ..meta import draw_parameters, draw_study_effects, meta_analysis
+from ..meta import draw_parameters, draw_study_effects, meta_analysis, psd_sqrt
+from ..schema import Column
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .pmm import DONORS, match
 from .selection import Equations, draw_unselected, equations, fit_clusters, free_parameters
 
 #: predictor codes 2l.heckman accepts besides the cluster's -2
 HECKMAN_CODES = frozenset({0, 1, 2, -3, -4})
-
-
-def _psd_sqrt(a: jax.Array) -> jax.Array:
-    lam, vec = jnp.linalg.eigh(0.5 * (a + a.T))
-    return vec * jnp.sqrt(jnp.maximum(lam, 0.0))
 
 
 class Categories(NamedTuple):
@@ -89,8 +93,22 @@ def _block_inputs(theta: jax.Array, cov: jax.Array, dims: jax.Array, included: j
             jnp.where(included[:, None, None], sub, eye))
 
 
-def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imputer:
+#: the meta-analyses' stopping tolerance: Psi is drawn from its uncertainty, so an optimum
+#: to a relative decrement of 1e-9 (metafor's agreement needs 1e-13) is plenty
+META_TOL = 1e-9
+#: a draw of a block's Psi whose largest eigenvalue exceeds this multiple of the estimate's is
+#: replaced by the estimate
+PSI_DRAW_LIMIT = 10.0
+#: how a cluster without any observed value is imputed (option ``systematic``)
+SYSTEMATIC = ("design", "selection")
+
+
+def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
+         systematic: str = "design") -> Imputer:
     """Bind ``2l.heckman`` to a continuous or binary target."""
+    if systematic not in SYSTEMATIC:
+        raise ValueError(f"2l.heckman for column {target.name!r}: systematic must be one of "
+                         f"{SYSTEMATIC}, got {systematic!r}")
     if meta_method not in META_METHODS:
         raise ValueError(f"2l.heckman for column {target.name!r}: meta_method must be one of "
                          f"{META_METHODS}, got {meta_method!r}")
@@ -114,6 +132,7 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imp
         # model is fitted to all rows (group 0), and every cluster draws from it, as micemd
         # does; the pattern is the same in every chain, so this costs no second fit
         by_cluster = categories(s, inputs.cluster, groups, eq)
+        no_value = jax.ops.segment_sum(s.astype(jnp.int32), inputs.cluster, groups) == 0
         pooled = ((by_cluster.full.sum() < 2) | ((by_cluster.full | by_cluster.outcome_only)
                                                  .sum() < 2)) if n_clusters else True
         group = jnp.where(pooled, 0, inputs.cluster)
@@ -127,7 +146,7 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imp
         outcome_ok = (cat.full | cat.outcome_only) & fits.ok
 
         # the pooled model: one parameter draw shared by every row
-        pooled_theta = fits.theta[0] + _psd_sqrt(fits.covariance[0]) @ jax.random.normal(
+        pooled_theta = fits.theta[0] + psd_sqrt(fits.covariance[0]) @ jax.random.normal(
             k_pooled, (2 * q + 2,), x.dtype) * free[0]
         theta_row = jnp.broadcast_to(pooled_theta, (n, 2 * q + 2))
         usable = full_ok[0]
@@ -146,9 +165,15 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imp
             def block(key, dims, included, structure):
                 est, v = _block_inputs(theta, cov, dims, included)
                 fit = meta_analysis(est, v, method=meta_method, included=included,
-                                    structure=structure)
+                                    structure=structure, tol=META_TOL)
                 k_par, k_eff = jax.random.split(key)
                 mu, psi = draw_parameters(k_par, fit)
+                # with a handful of clusters Psi's uncertainty is huge and a draw of it can be
+                # absurd: one more than PSI_DRAW_LIMIT times the estimate's scale is replaced
+                # by the estimate (micemd's guard in its two-stage methods)
+                scale = jnp.linalg.eigvalsh(fit.psi)[-1]
+                wild = jnp.linalg.eigvalsh(psi)[-1] > PSI_DRAW_LIMIT * scale
+                psi = jnp.where(wild, fit.psi, psi)
                 return draw_study_effects(k_eff, mu, psi, est, v, included), fit.converged
 
             vec_draws, vec_conv = jax.vmap(block)(
@@ -170,6 +195,11 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml") -> Imp
         sigma = jnp.where(gaussian, jnp.exp(theta_row[:, 2 * q]), 1.0)
         rho = jnp.tanh(theta_row[:, 2 * q + 1])
         a, b = jnp.sum(x * beta_s, axis=1), jnp.sum(x * beta_o, axis=1)
+        if n_clusters and systematic == "design":
+            # a cluster without any observed value did not measure the variable: its rows
+            # were never subject to selection, so they draw from the outcome model itself
+            # (an unbounded selection latent)
+            a = jnp.where(no_value[inputs.cluster], -jnp.inf, a)
         values = draw_unselected(k_y, a, b, sigma, rho, gaussian, inputs.delta)
         if pmm:
             values = y[match(k_pmm, y, s, values, DONORS)]
@@ -205,9 +235,19 @@ def cluster_notes(ry: np.ndarray, cluster: np.ndarray, n_clusters: int, codes: n
     return notes
 
 
-def check_row(name: Hashable, row: np.ndarray, names: tuple) -> None:
-    """Warn when no predictor is in the selection equation only: the model is then
-    identified by the normality of the errors alone."""
+def check_row(column: Column, row: np.ndarray, names: tuple) -> None:
+    """A binary outcome is coded 0/1 (or has two labels), and without a predictor in the
+    selection equation only the model is identified by normality alone (a warning).
+
+    Raises:
+        ValueError: a numeric binary outcome coded other than 0/1, naming the column.
+    """
+    name = column.name
+    if column.kind == "binary" and column.numeric and not set(column.levels) <= {0, 1}:
+        raise ValueError(
+            f"2l.heckman for column {name!r}: a binary outcome must be coded 0/1 (or hold two "
+            f"labels, e.g. a two-level category), got the values {list(column.levels)}; "
+            "recode it, e.g. df[col] = (df[col] == high).astype(float)")
     if not (row == -3).any():
         warnings.warn(
             f"2l.heckman for column {name!r}: no predictor has code -3 (selection equation "

@@ -31,11 +31,17 @@ BVN_NODES = 24
 #: the selection index fixed for clusters whose every row is selected: Phi(8) = 1 - 6e-16, so
 #: the selection part of their likelihood is constant and their fit is the outcome model's
 ALL_SELECTED_INDEX = 8.0
+#: prior sd of atanh(rho): N(0, 5^2) is flat over every rho the data can tell from +-1 (it
+#: shrinks an estimate with standard error s by the factor 1 / (1 + s^2 / 25)), and keeps the
+#: fit finite where they cannot (a small cluster without an exclusion restriction drives the
+#: likelihood's maximum to |rho| = 1)
+RHO_PRIOR_SD = 5.0
 #: Newton iterations of a cluster's fit (converged clusters stop early)
 MAX_ITER = 60
-#: a fit is accepted when its largest gradient component, over the square root of the
-#: Hessian's diagonal (the size of a step measured in standard errors), is below this
-GRADIENT_TOL = 1e-4
+#: a fit is accepted when Newton's method converged and, before its last (full) step, the
+#: largest gradient component over the square root of the Hessian's diagonal (the distance to
+#: the maximum in standard errors) was below this; the last step then squares it
+GRADIENT_TOL = 1e-2
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(BVN_NODES)
 
@@ -85,18 +91,12 @@ def free_parameters(eq: Equations) -> jax.Array:
                             jnp.array([eq.gaussian, True])])
 
 
-def split(theta: jax.Array, q: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """``theta: f[2q + 2]`` as (beta_S f[q], beta_O f[q], sigma f[], rho f[])."""
-    return theta[:q], theta[q:2 * q], jnp.exp(theta[2 * q]), jnp.tanh(theta[2 * q + 1])
-
-
 class Row(NamedTuple):
-    """One row of the likelihood: outcome ``y: f[]`` (read when selected), selected ``s:
-    bool[]``, and ``weight: f[]`` (0 drops the row)."""
+    """One row of the likelihood: outcome ``y: f[]`` (read when selected) and selected ``s:
+    bool[]``."""
 
     y: jax.Array
     s: jax.Array
-    weight: jax.Array
 
 
 def index_log_likelihood(index: jax.Array, row: Row, gaussian: bool) -> jax.Array:
@@ -118,16 +118,7 @@ def index_log_likelihood(index: jax.Array, row: Row, gaussian: bool) -> jax.Arra
     else:
         sign = 2.0 * row.y - 1.0
         selected = jnp.log(jnp.maximum(bvn_cdf(a, sign * b, sign * rho), 1e-300))
-    return row.weight * jnp.where(row.s, selected, log_ndtr(-a))
-
-
-def row_log_likelihood(theta: jax.Array, x: jax.Array, row: Row, eq: Equations) -> jax.Array:
-    """f[] one row's log-likelihood at the parameters ``theta: f[2q + 2]``, design ``x:
-    f[q]``."""
-    q = x.shape[0]
-    index = jnp.stack([x @ (theta[:q] * eq.selection), x @ (theta[q:2 * q] * eq.outcome),
-                       theta[2 * q], theta[2 * q + 1]])
-    return index_log_likelihood(index, row, eq.gaussian)
+    return jnp.where(row.s, selected, log_ndtr(-a))
 
 
 def _indices(theta: jax.Array, x: jax.Array, group: jax.Array, eq: Equations) -> jax.Array:
@@ -156,8 +147,12 @@ def grouped_derivatives(theta: jax.Array, x: jax.Array, rows: Row, group: jax.Ar
     def loss(ix, row):
         return -index_log_likelihood(ix, row, eq.gaussian)
 
-    value, grad = jax.vmap(jax.value_and_grad(loss))(index, rows)
-    hess = jax.vmap(jax.hessian(loss))(index, rows)  # f[n, 4, 4]
+    def gradient(ix, row):
+        value, grad = jax.value_and_grad(loss)(ix, row)
+        return grad, (value, grad)
+
+    # forward over reverse, with the value and gradient from the same pass
+    hess, (value, grad) = jax.vmap(jax.jacfwd(gradient, has_aux=True))(index, rows)
 
     def total(v):
         return jax.ops.segment_sum(v, group, num_segments=n_groups)
@@ -193,46 +188,97 @@ class ClusterFits(NamedTuple):
     ok: jax.Array
 
 
+#: Fisher scoring steps of the probit selection fit that starts each cluster's Newton fit
+PROBIT_STEPS = 3
+
+
+def _by_group(values: jax.Array, group: jax.Array, n_groups: int) -> jax.Array:
+    return jax.ops.segment_sum(values, group, num_segments=n_groups)
+
+
+def _least_squares(x: jax.Array, y: jax.Array, w: jax.Array, group: jax.Array, n_groups: int,
+                   used: jax.Array) -> jax.Array:
+    """f[G, k] each group's weighted least squares of ``y: f[n]`` on the ``used: bool[k]``
+    columns of ``x: f[n, k]`` (0 for the others)."""
+    xu = x * used
+    gram = _by_group(w[:, None, None] * xu[:, :, None] * xu[:, None, :], group, n_groups)
+    eye = jnp.eye(x.shape[1], dtype=x.dtype)
+    gram = gram + eye * (~used) + 1e-8 * eye
+    rhs = _by_group((w * y)[:, None] * xu, group, n_groups)
+    return jnp.linalg.solve(gram, rhs[..., None])[..., 0]
+
+
+def _probit(x: jax.Array, s: jax.Array, group: jax.Array, n_groups: int, used: jax.Array,
+            intercept: jax.Array) -> jax.Array:
+    """f[G, q] each group's probit fit of ``s`` on the ``used`` columns, by
+    :data:`PROBIT_STEPS` Fisher-scoring steps from ``intercept: f[G]`` (steps capped at 2 in
+    the coefficients' norm, so a separated group stays finite)."""
+    xu = x * used
+    eye = jnp.eye(x.shape[1], dtype=x.dtype)
+
+    def step(beta, _):
+        a = jnp.sum(xu * beta[group], axis=1)
+        log_phi = -0.5 * a**2 - 0.5 * jnp.log(2.0 * jnp.pi)
+        log_p, log_q = log_ndtr(a), log_ndtr(-a)
+        score = jnp.where(s, jnp.exp(log_phi - log_p), -jnp.exp(log_phi - log_q))
+        info = jnp.exp(2.0 * log_phi - log_p - log_q)
+        grad = _by_group(score[:, None] * xu, group, n_groups)
+        fisher = _by_group(info[:, None, None] * xu[:, :, None] * xu[:, None, :], group,
+                           n_groups) + eye * (~used) + 1e-8 * eye
+        move = jnp.linalg.solve(fisher, grad[..., None])[..., 0]
+        size = jnp.linalg.norm(move, axis=1, keepdims=True)
+        return beta + move * jnp.minimum(1.0, 2.0 / jnp.maximum(size, 1e-300)), None
+
+    beta0 = jnp.zeros((n_groups, x.shape[1]), x.dtype).at[:, 0].set(intercept)
+    return jax.lax.scan(step, beta0, None, length=PROBIT_STEPS)[0]
+
+
 def start_values(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array, n_clusters: int,
                  eq: Equations, all_selected: jax.Array) -> jax.Array:
-    """f[J, d] each cluster's start: the selection intercept at the probit of its selected
-    share (others 0), the outcome equation by least squares on its selected rows (a linear
-    probability for a binary outcome, rescaled to the probit scale), rho 0.
+    """f[J, d] each cluster's start: Heckman's two-step estimate. The selection equation by a
+    probit fit; a continuous outcome by least squares on the selected rows with the inverse
+    Mills ratio as an extra regressor, whose coefficient estimates rho sigma; a binary
+    outcome by a linear probability model rescaled to the probit scale, with rho 0.
 
     Clusters with every row selected get the selection index :data:`ALL_SELECTED_INDEX`.
     """
     q = x.shape[1]
     w = s.astype(x.dtype)
-    count = jax.ops.segment_sum(jnp.ones_like(w), cluster, n_clusters)
-    share = (jax.ops.segment_sum(w, cluster, n_clusters) + 0.5) / (count + 1.0)
-    xo = x * eq.outcome
-    gram = jax.ops.segment_sum(w[:, None, None] * xo[:, :, None] * xo[:, None, :], cluster,
-                               n_clusters)
-    eye = jnp.eye(q, dtype=x.dtype)
-    gram = gram + eye * (~eq.outcome) + 1e-8 * eye
-    beta_o = jnp.linalg.solve(gram, jax.ops.segment_sum((w * y)[:, None] * xo, cluster,
-                                                        n_clusters)[..., None])[..., 0]
-    resid = jnp.where(s, y - jnp.sum(xo * beta_o[cluster], axis=1), 0.0)
-    var = jax.ops.segment_sum(resid**2, cluster, n_clusters) / jnp.maximum(
-        jax.ops.segment_sum(w, cluster, n_clusters) - 1.0, 1.0)
-    sd = jnp.sqrt(jnp.maximum(var, 1e-8))
-    if not eq.gaussian:  # a linear probability model's slopes, on the probit scale
+    count = _by_group(jnp.ones_like(w), cluster, n_clusters)
+    n_sel = _by_group(w, cluster, n_clusters)
+    share = (n_sel + 0.5) / (count + 1.0)
+    beta_s = _probit(x, s, cluster, n_clusters, eq.selection, ndtri(share))
+    beta_s = jnp.where(all_selected[:, None],
+                       jnp.zeros_like(beta_s).at[:, 0].set(ALL_SELECTED_INDEX), beta_s)
+    a = jnp.sum(x * eq.selection * beta_s[cluster], axis=1)
+    mills = jnp.exp(-0.5 * a**2 - 0.5 * jnp.log(2.0 * jnp.pi) - log_ndtr(a))
+    if eq.gaussian:
+        design = jnp.concatenate([x, mills[:, None]], axis=1)
+        used = jnp.concatenate([eq.outcome, jnp.array([True])])
+        coef = _least_squares(design, y, w, cluster, n_clusters, used)
+        beta_o, rho_sigma = coef[:, :q], coef[:, q]
+        rho_sigma = jnp.where(all_selected, 0.0, rho_sigma)
+        resid = jnp.where(s, y - jnp.sum(design * used * coef[cluster], axis=1), 0.0)
+        spread = _by_group(w * mills * (mills + a), cluster, n_clusters)
+        var = (_by_group(resid**2, cluster, n_clusters) + rho_sigma**2 * spread) / jnp.maximum(
+            n_sel, 1.0)
+        sd = jnp.sqrt(jnp.maximum(var, 1e-8))
+        rho = jnp.clip(rho_sigma / sd, -0.9, 0.9)
+    else:  # a linear probability model's slopes, on the probit scale
+        beta_o = _least_squares(x, y, w, cluster, n_clusters, eq.outcome)
         share_y = jnp.clip(beta_o[:, 0], 0.05, 0.95)
         scale = 1.0 / jnp.maximum(jnp.exp(-0.5 * ndtri(share_y) ** 2) / jnp.sqrt(2 * jnp.pi),
                                   0.05)
         beta_o = (beta_o * scale[:, None]).at[:, 0].set(ndtri(share_y))
-        sd = jnp.ones_like(sd)
-    intercept = jnp.where(all_selected, ALL_SELECTED_INDEX, ndtri(share))
-    beta_s = jnp.zeros((n_clusters, q), x.dtype).at[:, 0].set(intercept)
-    return jnp.concatenate([beta_s, beta_o, jnp.log(sd)[:, None],
-                            jnp.zeros((n_clusters, 1), x.dtype)], axis=1)
+        sd, rho = jnp.ones(n_clusters, x.dtype), jnp.zeros(n_clusters, x.dtype)
+    return jnp.concatenate([beta_s, beta_o, jnp.log(sd)[:, None], jnp.arctanh(rho)[:, None]],
+                           axis=1)
 
 
 def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
-                 n_clusters: int, eq: Equations, free: jax.Array, rows: jax.Array | None = None
-                 ) -> ClusterFits:
+                 n_clusters: int, eq: Equations, free: jax.Array) -> ClusterFits:
     """Each cluster's selection model by maximum likelihood (damped Newton, all clusters at
-    once).
+    once), with the weak prior :data:`RHO_PRIOR_SD` on atanh(rho).
 
     Args:
         x: f[n, q] the design (unused columns are ignored through ``eq``).
@@ -243,38 +289,44 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
         eq: the equations.
         free: bool[J, d] the parameters each cluster estimates; the others are held at the
             start (:func:`start_values`).
-        rows: bool[n] rows in the likelihood (default all).
 
     Returns:
         The :class:`ClusterFits`.
     """
     all_selected = ~free[:, -1]
     theta0 = start_values(x, y, s, cluster, n_clusters, eq, all_selected)
-    weight = jnp.ones_like(y) if rows is None else rows.astype(y.dtype)
-    data = Row(y=jnp.where(s, y, 0.0), s=s, weight=weight)
+    data = Row(y=jnp.where(s, y, 0.0), s=s)
     held = (~free).astype(x.dtype)
 
-    # fixed parameters are held at their start by a unit quadratic
+    # fixed parameters stay at their start: the likelihood's derivatives in them are
+    # dropped, and a unit quadratic holds them (so every Hessian is nonsingular there)
+    pair = free[:, :, None] & free[:, None, :]
+
+    # the prior on atanh(rho) where rho is estimated
+    prior = jnp.zeros(free.shape[1], x.dtype).at[-1].set(RHO_PRIOR_SD**-2) * free
+
+    def penalty(theta):
+        gap = (theta - theta0) * held
+        return 0.5 * jnp.sum(gap**2 + prior * theta**2, axis=1), gap + prior * theta
+
     def derivatives(theta):
         value, grad, hess = grouped_derivatives(theta, x, data, cluster, eq)
-        gap = (theta - theta0) * held
-        return (value + 0.5 * jnp.sum(gap**2, axis=1), grad + gap,
-                hess + jax.vmap(jnp.diag)(held))
+        extra, extra_grad = penalty(theta)
+        return (value + extra, grad * free + extra_grad,
+                jnp.where(pair, hess, 0.0) + jax.vmap(jnp.diag)(held + prior))
 
     def values_at(theta):
         index = _indices(theta, x, cluster, eq)
         loss = -jax.vmap(index_log_likelihood, in_axes=(0, 0, None))(index, data, eq.gaussian)
-        gap = (theta - theta0) * held
-        return (jax.ops.segment_sum(loss, cluster, num_segments=n_clusters)
-                + 0.5 * jnp.sum(gap**2, axis=1))
+        return jax.ops.segment_sum(loss, cluster, num_segments=n_clusters) + penalty(theta)[0]
 
-    result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER)
+    result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER, tol=1e-8)
     hess = result.hess
     lam = jnp.linalg.eigvalsh(hess)
     scale = jnp.sqrt(jnp.maximum(jnp.diagonal(hess, axis1=1, axis2=2), 1e-300))
     small = jnp.max(jnp.abs(result.grad) / scale, axis=1) < GRADIENT_TOL
     finite = jnp.all(jnp.isfinite(result.x), axis=1) & jnp.all(jnp.isfinite(hess), axis=(1, 2))
-    ok = finite & (lam[:, 0] > 0) & small
+    ok = finite & (lam[:, 0] > 0) & small & result.converged
     safe = jnp.where(ok[:, None, None], hess, jnp.eye(hess.shape[1], dtype=hess.dtype))
     covariance = jnp.linalg.inv(safe)
     return ClusterFits(theta=result.x, covariance=covariance, ok=ok)
