@@ -6,13 +6,14 @@ the correlations, the predictor matrix with the region as cluster (-2) and ``Tim
 time the interview took) coded -3, the exclusion restriction of the selection equation;
 ``Weight`` imputed by the multilevel Heckman selection model (2l.heckman with predictive
 mean matching: per-region bivariate selection fits, meta-analysed across regions; region 3
-draws its parameters from the population), the other incomplete columns by 2l.pmm (Height,
-Age, with the region) and logreg (FamOb), ``BMI`` passive as ``Weight / Height^2``; traces;
-per-region means of Weight and BMI and ``BMI ~ Gender + Age + FamOb + (1 | Cluster)``,
-pooled by Rubin's rules, beside an imputation under MAR (2l.pmm for Weight, ``Time`` not a
-predictor of it) and the complete cases; then a delta-adjustment sensitivity analysis
-(tipping point): the Heckman imputation rerun with every imputed Weight shifted by delta kg,
-one compiled program for every delta.
+draws its parameters from the population; pmm because the normal draws, though sane on
+average, reach below any observed weight, even negative: see :data:`HECKMAN_OPTIONS`), the
+other incomplete columns by 2l.pmm (Height, Age, with the region) and logreg (FamOb), ``BMI``
+passive as ``Weight / Height^2``; traces; per-region means of Weight and BMI and
+``BMI ~ Gender + Age + FamOb + (1 | Cluster)``, pooled by Rubin's rules, beside an
+imputation under MAR (2l.pmm for Weight, ``Time`` not a predictor of it) and the complete
+cases; then a delta-adjustment sensitivity analysis (tipping point): the Heckman imputation
+rerun with every imputed Weight shifted by delta kg, one compiled program for every delta.
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ PASSIVE_BMI = "~ I(Weight / Height^2)"
 #: the methods of the incomplete columns other than Weight
 METHODS = {"Height": "2l.pmm", "FamOb": "logreg", "Age": "2l.pmm", "BMI": PASSIVE_BMI}
 HECKMAN, MAR, COMPLETE_CASES = "Heckman (2l.heckman)", "MAR (2l.pmm)", "complete cases"
-#: 2l.heckman's options: region 3 has no observed Weight, so its parameters are drawn from
-#: the population distribution of four regions' fits, which now and then gives a chain
-#: absurd weights (a region-3 mean of 670 kg in one of 10 chains at seed 1); predictive mean
-#: matching keeps every imputation an observed weight
+#: 2l.heckman's options. Region 3 has no observed Weight, so its parameters are drawn from
+#: the population distribution of four regions' fits. Before 2l.heckman's guard on the draws
+#: of Psi (``PSI_DRAW_LIMIT``) that now and then gave a chain absurd weights (a region-3 mean
+#: of 670 kg in one of 10 chains at seed 1). With the guard, and without pmm (m = 10, maxit =
+#: 10, seeds 1-3), the region-3 chain means are 53-104 kg (pooled 80-83 kg, SE 11-18; the
+#: observed regions' means 73-95 kg) with within-chain SDs of 15-18 kg (observed 14-17): no
+#: explosion, but the normal draws' lower tail reaches below any observed weight (minimum
+#: 28 kg), down to -9 kg in one chain. Predictive mean matching (micemd's ``pmm`` option)
+#: keeps every imputation an observed weight, and moves the pooled means little (region 3:
+#: 90.0 kg, SE 14.7, at seed 1), so it stays
 HECKMAN_OPTIONS = {"pmm": True}
 #: the delta adjustments of the sensitivity analysis (kg added to every imputed Weight)
 DELTAS = (-10.0, -5.0, 0.0, 5.0, 10.0)
