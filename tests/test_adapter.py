@@ -313,6 +313,9 @@ def test_adapter_cluster_index_labels(column):
     assert len(ci.labels) == ci.n_clusters == 3  # unused categories are not clusters
     np.testing.assert_array_equal(np.array(ci.labels, dtype=object)[ci.row_cluster],
                                   column.to_numpy(dtype=object))
+    # labels as the user wrote them: an int column's clusters are ints (messages say
+    # "cluster 3", not "cluster 3.0")
+    assert {repr(v) for v in ci.labels} == {repr(v) for v in column.tolist()}
     _check_cluster_index(ci, ci.row_cluster)
 
 

@@ -271,7 +271,9 @@ def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name
     col = schema.columns[j]
     if col.levels is None:
         labels, codes = np.unique(values[:, j], return_inverse=True)
-        labels = tuple(labels.tolist())
+        # the labels as the user wrote them: the encoded values are floats, so an integer
+        # column's clusters come back to ints (cluster 3, not 3.0, in messages and plots)
+        labels = tuple(int(v) if is_integer_dtype(col.dtype) else v for v in labels.tolist())
     else:
         codes = values[:, j].astype(np.int64)
         used = np.unique(codes)

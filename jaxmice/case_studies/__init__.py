@@ -16,7 +16,8 @@ CASE_STUDIES = ("popmis", "impact", "obesity", "simulation")
 
 # what ``--quick`` changes per case study (small runs, as the tests make them)
 QUICK = {"popmis": dict(m=3, maxit=3), "impact": dict(m=3, maxit=3, rows=150),
-         "obesity": dict(m=3, maxit=3), "simulation": dict(m=2, maxit=2, reps=8)}
+         "obesity": dict(m=3, maxit=3, deltas=(0.0, 5.0)),
+         "simulation": dict(m=2, maxit=2, reps=8)}
 
 
 def add_case_study_options(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,8 @@ def add_case_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("figures"),
                         help="folder for the figures and tables (default figures/)")
     parser.add_argument("--quick", action="store_true",
-                        help="a small smoke run (m = 3, maxit = 3; impact: 150 rows per study)")
+                        help="a small smoke run (m = 3, maxit = 3; impact: 150 rows per study; "
+                        "obesity: deltas 0 and 5)")
     parser.add_argument("--m", type=int, default=None,
                         help="imputations (default: the case study's, 20 for popmis, else 10)")
     parser.add_argument("--maxit", type=int, default=None, help="iterations (default 10)")
