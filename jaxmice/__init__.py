@@ -29,7 +29,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ampute", "Amputation", "available_methods", "ClusterIndex", "convergence",
-    "convergence_summary", "D1", "D2", "D3", "datasets", "glm", "glmer", "icc", "Imputations", "lmer", "make_method",
+    "convergence_summary", "D1", "D2", "D3", "datasets", "glm", "glmer", "icc", "Imputations",
+    "lmer", "make_method",
     "make_predictor_matrix", "md_pattern", "meta", "MethodInfo", "mice", "models", "passive",
     "plot_corr", "plot_pattern", "plot_pred", "pool", "Pooled", "quickpred", "register_method",
     "score", "squeeze", "Target",

@@ -100,10 +100,10 @@ def _linear(kind: str, s: np.ndarray) -> np.ndarray:
 
 
 # a fine normal grid: expectations over a standard normal score (and a normal intercept)
-_Z = np.linspace(-9.0, 9.0, 1801)
+_Z = np.linspace(-9.0, 9.0, 901)
 _WZ = np.exp(-0.5 * _Z**2)
 _WZ /= _WZ.sum()
-_U = np.linspace(-7.0, 7.0, 281)
+_U = np.linspace(-7.0, 7.0, 141)
 _WU = np.exp(-0.5 * _U**2)
 _WU /= _WU.sum()
 
