@@ -10,6 +10,7 @@ compiles a data shape it has seen before.
 """
 
 from . import datasets, meta, models  # noqa: E402
+from .ampute import Amputation, ampute  # noqa: E402
 from .batch import Batch, PooledBatch  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
 from .compare import D1, D2, D3  # noqa: E402
@@ -28,8 +29,9 @@ from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "available_methods", "Batch", "ClusterIndex", "convergence", "convergence_summary", "D1",
-    "D2", "D3", "datasets", "glm", "glmer", "icc", "Imputations", "lmer", "make_method",
+    "ampute", "Amputation", "available_methods", "Batch", "ClusterIndex", "convergence",
+    "convergence_summary", "D1", "D2", "D3", "datasets", "glm", "glmer", "icc", "Imputations",
+    "lmer", "make_method",
     "make_predictor_matrix", "md_pattern", "meta", "MethodInfo", "mice", "models", "passive",
     "plot_corr", "plot_pattern", "plot_pred", "pool", "Pooled", "PooledBatch", "quickpred",
     "register_method", "score", "squeeze", "Target",

@@ -586,3 +586,75 @@ def vector_values(obj: Any, index: Sequence, what: str, fill: Any = "") -> list:
             raise ValueError(f"{what} has unknown label(s) {unknown}; expected {list(index)}")
         return [obj.get(k, fill) for k in index]
     return as_series(obj, index, what).fillna(fill).tolist()
+
+
+# ----- amputation (jaxmice.ampute never imports pandas) ------------------------------------
+def ampute_input(df: Any) -> tuple[tuple, tuple]:
+    """A complete frame's column labels and row index, for :func:`jaxmice.ampute`.
+
+    Raises:
+        TypeError: not a DataFrame.  ValueError: duplicate names, no rows or columns, or a
+        column with missing values (named).
+    """
+    _check_frame(df)
+    _check_not_empty(df)
+    na = df.isna().sum()
+    bad = [(c, int(k)) for c, k in na.items() if k > 0]
+    if bad:
+        c, k = bad[0]
+        raise ValueError(f"ampute needs complete data: column {c!r} has {k} missing value(s)"
+                         + (f" (and {len(bad) - 1} more column(s))" if len(bad) > 1 else ""))
+    return tuple(df.columns), tuple(df.index)
+
+
+def score_column(df: pd.DataFrame, name: Hashable) -> np.ndarray:
+    """A column as float64 for a weighted sum score (numbers and booleans only).
+
+    Raises:
+        TypeError: a non-numeric column, named.
+    """
+    s = df[name]
+    if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)):
+        raise TypeError(f"ampute: column {name!r} ({s.dtype}) is not numeric, so it cannot enter "
+                        "a weighted sum score; give it weight 0 (weights=) or use mech='MCAR'")
+    return s.to_numpy(dtype=np.float64)
+
+
+def matrix_by_columns(obj: Any, columns: Sequence, what: str) -> np.ndarray:
+    """A user's matrix (frame, array, list of lists) as ``f[k, len(columns)]``; a frame's
+    columns are put in ``columns``' order.
+
+    Raises:
+        ValueError: unknown or missing column labels, or not 2-D.
+    """
+    if isinstance(obj, pd.DataFrame):
+        unknown = [c for c in obj.columns if c not in list(columns)]
+        lacking = [c for c in columns if c not in list(obj.columns)]
+        if unknown or lacking:
+            raise ValueError(f"{what} columns do not match the data: unknown {unknown}, "
+                             f"lacking {lacking}")
+        obj = obj[list(columns)].to_numpy()
+    try:
+        arr = np.asarray(obj, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} must be a numeric matrix: {e}") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a matrix (rows x columns), got {arr.ndim} dimensions")
+    return arr
+
+
+def amputed_frame(df: pd.DataFrame, missing: np.ndarray) -> pd.DataFrame:
+    """A copy of ``df`` with the cells where ``missing: bool[n, p]`` set missing (integer and
+    boolean columns that get a missing value become float; the rest keep their dtype)."""
+    out = df.copy()
+    for j, c in enumerate(df.columns):
+        m = np.asarray(missing[:, j], dtype=bool)
+        if not m.any():
+            continue
+        s = out[c]
+        if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+            s = s.astype(np.float64)
+        out[c] = s.mask(m)
+    return out
