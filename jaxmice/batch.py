@@ -22,7 +22,6 @@ import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
@@ -32,7 +31,6 @@ from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
 from .imputations import Imputations, _fit_arrays
-from .programs import program
 from .progress import show_progress
 
 #: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
@@ -50,22 +48,6 @@ def replication_seeds(seed: int, count: int) -> np.ndarray:
     """``i[count]`` the integer seed of each replication (prefix-stable in ``count``)."""
     state = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint32)
     return (state & np.uint32(0x7FFFFFFF)).astype(np.int64)
-
-
-@program(static_argnums=(0, 1))
-def initialize_batch(plan: sampler.Plan, m: int, values: jax.Array, consts: sampler.Consts,
-                     roots: jax.Array) -> tuple[jax.Array, tuple]:
-    """:func:`jaxmice.sampler.initialize` for a chunk: ``values: f[C, n, p]``, ``consts``
-    and ``roots`` with a leading C axis; data ``f[C, m, n, p]`` out."""
-    return jax.vmap(partial(sampler.initialize.fn, plan, m))(values, consts, roots)
-
-
-@program(static_argnums=(0,))
-def iterate_batch(plan: sampler.Plan, data: jax.Array, states: tuple, consts: sampler.Consts,
-                  roots: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple, Any]:
-    """:func:`jaxmice.sampler.iterate` for a chunk: a leading C axis on everything but ``t``."""
-    step = jax.vmap(partial(sampler.iterate.fn, plan), in_axes=(0, 0, 0, 0, None))
-    return step(data, states, consts, roots, t)
 
 
 def default_chunk_size(prepared: Imputations, m: int) -> int:
@@ -95,10 +77,10 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int) -> tuple
     values = jax.device_put(np.stack([imp.values for imp in padded]))
     consts = jax.device_put(_stack([imp.consts for imp in padded]))
     roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]))
-    data, states = initialize_batch(plan, m, values, consts, roots)
+    data, states = sampler.initialize_batch(plan, m, values, consts, roots)
     stats = []
     for t in range(1, maxit + 1):
-        data, states, s = iterate_batch(plan, data, states, consts, roots, np.int32(t))
+        data, states, s = sampler.iterate_batch(plan, data, states, consts, roots, np.int32(t))
         stats.append(s)
     return jax.device_get((data, states, stats))
 

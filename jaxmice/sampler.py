@@ -277,6 +277,22 @@ def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: ja
     return step(data, states, consts, _chain_keys(key, data.shape[0]))
 
 
+@program(static_argnums=(0, 1))
+def initialize_batch(plan: Plan, m: int, values: jax.Array, consts: Consts,
+                     roots: jax.Array) -> tuple[jax.Array, tuple]:
+    """:func:`initialize` for a chunk: ``values: f[C, n, p]``, ``consts``
+    and ``roots`` with a leading C axis; data ``f[C, m, n, p]`` out."""
+    return jax.vmap(partial(initialize.fn, plan, m))(values, consts, roots)
+
+
+@program(static_argnums=(0,))
+def iterate_batch(plan: Plan, data: jax.Array, states: tuple, consts: Consts,
+                  roots: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple, Any]:
+    """:func:`iterate` for a chunk: a leading C axis on everything but ``t``."""
+    step = jax.vmap(partial(iterate.fn, plan), in_axes=(0, 0, 0, 0, None))
+    return step(data, states, consts, roots, t)
+
+
 def run(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
         first: int, count: int, progress: bool | None = False
         ) -> tuple[jax.Array, tuple, list[Any]]:
