@@ -11,9 +11,11 @@ once, serves every chunk; one progress bar counts the chunks. Replications whose
 
 Seeds: replication r is imputed with the integer seed ``batch.seeds[r]`` (drawn from
 ``numpy.random.SeedSequence(seed)``; the first k seeds of a batch of R are those of a batch of
-k), exactly as ``jm.mice(df_r, seed=batch.seeds[r])`` would impute it alone: the same keys, so
-the same draws. ``batch.reproduce(r)`` runs that single call. Results do not depend on the
-chunk a replication fell in nor on the batch's size.
+k), with the keys ``jm.mice(df_r, seed=batch.seeds[r])`` would use alone. XLA orders some sums
+by shape, so bit-for-bit equality needs the same program: every chunk has the same width
+(:func:`default_chunk_size` depends on the design, not on R), so replication r is the same in
+a batch of 1,000 and in a batch of its first 10, and ``batch.reproduce(r)`` (a batch of that
+one data set with its seed) gives it again exactly; the plain single call agrees to ~1e-15.
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ from .progress import show_progress
 
 #: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
 CHUNK = 32
-#: chunks imputed at once, each on its own thread (see :func:`_run_group`)
+#: chunks imputed at once, each on its own thread (see :func:`mice_batch`)
 THREADS = 2
 #: device bytes a chunk of replications may take (about): the default chunk size follows
 MEMORY_BUDGET = 2 * 2**30
-#: bytes per completed-data cell one replication's iteration holds at its peak, measured
+#: bytes per completed-data cell one replication's iteration holds at its peak, an estimate
 #: (the design, cross products and each method's intermediates, per chain and row)
 BYTES_PER_CELL = 400
 
