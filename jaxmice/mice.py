@@ -96,7 +96,6 @@ def mice(
             adjustment); a binary column's method adds delta to its linear predictor (log
             odds for logit models). The shifts are data, not part of the compiled program: a
             tipping-point loop over deltas compiles once.
-
         chunk_size: for a batch (``df`` a list of DataFrames), the replications run at once
             (default :data:`jaxmice.batch.CHUNK`, fewer where a chunk would pass
             :data:`jaxmice.batch.MEMORY_BUDGET`); each chunk is padded to this width.
@@ -105,7 +104,8 @@ def mice(
     imputed together as one compiled program, with an extra vmapped replication axis, and
     the result is a :class:`~jaxmice.batch.Batch` (``batch[r]`` is replication r's
     :class:`~jaxmice.imputations.Imputations`). Replication r is imputed with the seed
-    ``batch.seeds[r]``, so ``jm.mice(dfs[r], seed=batch.seeds[r], ...)`` reproduces it.
+    ``batch.seeds[r]``: ``batch.reproduce(r)`` (a batch of that one data set) gives it again
+    bit for bit; ``jm.mice(dfs[r], seed=batch.seeds[r], ...)`` agrees up to rounding.
 
     Returns:
         The :class:`~jaxmice.imputations.Imputations`, or a :class:`~jaxmice.batch.Batch`.
