@@ -32,6 +32,7 @@ import numpy as np
 from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
+from .devices import choose_devices
 from .imputations import Imputations, _fit_arrays
 from .progress import show_progress
 
@@ -71,14 +72,16 @@ def _take(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
-def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int) -> tuple:
-    """Impute one chunk of replications (padded to ``chunk``): host data ``f[C, m, n, p]``,
-    states and per-iteration stats, each with a leading C axis."""
+def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
+               device: Any = None) -> tuple:
+    """Impute one chunk of replications (padded to ``chunk``) on ``device`` (the default
+    one when None): host data ``f[C, m, n, p]``, states and per-iteration stats, each with a
+    leading C axis."""
     plan = part[0].plan
     padded = part + [part[-1]] * (chunk - len(part))  # every chunk one shape: one program
-    values = jax.device_put(np.stack([imp.values for imp in padded]))
-    consts = jax.device_put(_stack([imp.consts for imp in padded]))
-    roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]))
+    values = jax.device_put(np.stack([imp.values for imp in padded]), device)
+    consts = jax.device_put(_stack([imp.consts for imp in padded]), device)
+    roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]), device)
     data, states = sampler.initialize_batch(plan, m, values, consts, roots)
     stats = []
     for t in range(1, maxit + 1):
@@ -88,20 +91,64 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int) -> tuple
 
 
 def _run_x64(part: list[Imputations], chunk: int, m: int, maxit: int,
-             compiled: Future | None) -> tuple:
+             compiled: Future | None, device: Any = None) -> tuple:
     """:func:`_run_chunk` on a worker thread: float64 (the switch is per thread), and after
     the group's first chunk has compiled its programs (``compiled``), so no two threads
     compile the same program."""
     if compiled is not None:
         compiled.result()
     with jax.enable_x64(True):
-        return _run_chunk(part, chunk, m, maxit)
+        return _run_chunk(part, chunk, m, maxit, device)
+
+
+def _run_spread(prepared: list[Imputations], chunks: dict, order: list, m: int, maxit: int,
+                devices: tuple) -> tuple[list, list, list]:
+    """Every group's chunks spread over ``devices``: chunk i of a group runs on device
+    ``i mod N`` (the same program as on one device, so the same values), one round of N
+    chunks at a time, each device on its own thread; with several processes each runs its
+    own devices' chunks and the rounds' results are exchanged (every process ends with all).
+
+    Returns:
+        Per replication: host data, states and per-iteration stats.
+    """
+    from jax.experimental import multihost_utils
+
+    me = jax.process_index()
+    mine = [k for k, d in enumerate(devices) if d.process_index == me]
+    owners = sorted({d.process_index for d in devices})
+    data: list = [None] * len(prepared)
+    states: list = [None] * len(prepared)
+    history: list = [None] * len(prepared)
+    for key in order:
+        idx, chunk = [r for r in range(len(prepared)) if chunks[r] == key], key[2]
+        parts = [idx[i:i + chunk] for i in range(0, len(idx), chunk)]
+        rounds = -(-len(parts) // len(devices))
+        parts += [parts[-1]] * (rounds * len(devices) - len(parts))  # every device busy
+        with ThreadPoolExecutor(len(mine)) as pool:
+            for first in range(0, len(parts), len(devices)):
+                futures = {k: pool.submit(_run_x64, [prepared[r] for r in parts[first + k]],
+                                          chunk, m, maxit, None, devices[k]) for k in mine}
+                results = {k: f.result() for k, f in futures.items()}
+                if len(owners) > 1:  # each process has its own devices' chunks: exchange
+                    local = [results[k] for k in mine]
+                    gathered = multihost_utils.process_allgather(_stack(local))
+                    positions = [[k for k, d in enumerate(devices) if d.process_index == q]
+                                 for q in owners]
+                    results = {k: _take(_take(gathered, qi), li)
+                               for qi, ks in enumerate(positions) for li, k in enumerate(ks)}
+                for k in range(len(devices)):
+                    chunk_data, chunk_states, chunk_stats = results[k]
+                    for i, r in enumerate(parts[first + k]):
+                        data[r] = np.asarray(chunk_data[i])
+                        states[r] = _take(chunk_states, i)
+                        history[r] = [_take(st, i) for st in chunk_stats]
+    return data, states, history
 
 
 @in_float64
 def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
                progress: bool | None, chunk_size: int | None, data_init: Any = None,
-               **options: Any) -> Batch:
+               devices: Any = None, **options: Any) -> Batch:
     """Impute a batch of data sets (see :func:`jaxmice.mice`, which calls this for a list).
 
     A pipeline: the main thread encodes, checks and plans the data sets one by one and hands
@@ -110,8 +157,11 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     on about one core, and releases Python's lock while it compiles or runs, so the set-up,
     the compilation and two chunks in flight share a 2-core machine. Chunks are independent:
     the threads change no value.
+
+    On several devices (``devices``, :func:`jaxmice.devices.choose_devices`) the data sets
+    are prepared first and the chunks then spread over the devices (:func:`_run_spread`).
     """
-    from .mice import _check_counts, prepare
+    from .mice import _check_counts
 
     _check_counts(m, maxit)
     if data_init is not None:
@@ -131,6 +181,9 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     else:
         seeds = replication_seeds(seed, len(frames))
     columns = list(frames[0].columns)
+    chosen = choose_devices(devices)
+    if len(chosen) > 1 or jax.process_count() > 1:
+        return _spread_batch(frames, columns, seeds, m, maxit, chunk_size, chosen, options)
     prepared: list[Imputations] = []
     pending: dict[Any, list[int]] = {}
     chunks: dict[Any, int] = {}
@@ -146,7 +199,7 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     def submit(key: Any) -> None:
         idx = pending.pop(key)
         future = pool.submit(_run_x64, [prepared[r] for r in idx], chunks[key], m, maxit,
-                             first.get(key))
+                             first.get(key), chosen[0])
         first.setdefault(key, future)
         if bar is not None:
             future.add_done_callback(lambda _: bar.update(1))
@@ -154,13 +207,7 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
 
     try:
         for r, frame in enumerate(frames):
-            if list(frame.columns) != columns:
-                raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data "
-                                 f"set of a batch needs those of data set 0, {columns}")
-            try:
-                imp = prepare(frame, m, int(seeds[r]), **dict(options))
-            except (ValueError, TypeError) as err:
-                raise type(err)(f"data set {r}: {err}") from err
+            imp = _prepare_one(frame, r, columns, m, int(seeds[r]), options)
             prepared.append(imp)
             key = (imp.plan, imp.values.shape)
             if key not in chunks:
@@ -186,7 +233,40 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
                  history=tuple(history), seeds=seeds, frames=tuple(frames),
                  options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
-                 n_groups=len(chunks))
+                 n_groups=len(chunks), devices=chosen)
+
+
+def _prepare_one(frame: Any, r: int, columns: list, m: int, seed: int, options: dict
+                 ) -> Imputations:
+    from .mice import prepare
+
+    if list(frame.columns) != columns:
+        raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data "
+                         f"set of a batch needs those of data set 0, {columns}")
+    try:
+        return prepare(frame, m, seed, **dict(options))
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"data set {r}: {err}") from err
+
+
+def _spread_batch(frames: Sequence[Any], columns: list, seeds: np.ndarray, m: int, maxit: int,
+                  chunk_size: int | None, devices: tuple, options: dict) -> Batch:
+    """:func:`mice_batch` over several devices or processes (see :func:`_run_spread`)."""
+    prepared = [_prepare_one(frame, r, columns, m, int(seeds[r]), options)
+                for r, frame in enumerate(frames)]
+    groups: dict[Any, tuple] = {}
+    keys = []
+    for imp in prepared:
+        key = (imp.plan, imp.values.shape)
+        if key not in groups:
+            groups[key] = (*key, chunk_size or default_chunk_size(imp, m))
+        keys.append(groups[key])
+    data, states, history = _run_spread(prepared, keys, list(groups.values()), m, maxit,
+                                        devices)
+    return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
+                 history=tuple(history), seeds=seeds, frames=tuple(frames),
+                 options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
+                 n_groups=len(groups), devices=devices)
 
 
 @dataclass(frozen=True)
@@ -205,6 +285,7 @@ class Batch:
         frames: the data sets, as given.
         options: the :func:`jaxmice.mice` arguments of the run.
         n_groups: programs the batch needed (one per distinct plan and shape).
+        devices: the devices the chunks ran on.
     """
 
     prepared: tuple
@@ -215,6 +296,7 @@ class Batch:
     frames: tuple
     options: dict
     n_groups: int
+    devices: tuple = ()
 
     def __len__(self) -> int:
         return len(self.prepared)

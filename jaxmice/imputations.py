@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ._precision import in_float64
 from .adapters import pandas as adapter
 from .checks import spread_events
 from .design import design_labels
+from .devices import Layout, to_host
 from .methods import NO_METHOD, PASSIVE
 from .passive import Passive
 from .schema import Schema
@@ -51,10 +53,12 @@ class Imputations:
         plan: the static plan (the compiled program's identity).
         consts: device arrays fixed during the run.
         root: the root PRNG key; seed: the seed it came from.
-        data: f[m, n, p] the current state of the m chains (completed data).
+        data: f[L, n, p] the current state of the chains (completed data), on the devices
+            that ran them: the m chains, then any padding lanes (:mod:`jaxmice.devices`).
         states: the methods' states per visit.
         history: per-iteration statistics (host arrays), one entry per iteration.
         events: logged events as records.
+        layout: the devices and lanes of the run (None: m chains on the default device).
     """
 
     schema: Schema
@@ -72,11 +76,25 @@ class Imputations:
     states: tuple
     history: list = field(default_factory=list)
     events: list = field(default_factory=list)
+    layout: Layout | None = None
 
     @property
     def m(self) -> int:
         """Number of imputations."""
-        return int(self.data.shape[0])
+        return self.layout.count if self.layout is not None else int(self.data.shape[0])
+
+    @property
+    def devices(self) -> tuple:
+        """The devices the chains ran on."""
+        if self.layout is not None:
+            return self.layout.devices
+        return tuple(getattr(self.data, "devices", lambda: {jax.devices()[0]})())
+
+    @cached_property
+    def completed_arrays(self) -> np.ndarray:
+        """f[m, n, p] the completed data sets as host arrays (codes for categorical columns),
+        fetched from the devices (gathered from every process) on first use."""
+        return to_host(self.data)[:self.m]
 
     @property
     def iterations(self) -> int:
@@ -101,8 +119,9 @@ class Imputations:
         if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 0:
             raise ValueError(f"maxit must be an integer >= 0, got {maxit!r}")
         data, states, stats = sampler.run(self.plan, self.data, self.states, self.consts,
-                                          self.root, self.iterations + 1, maxit, progress)
-        stats = jax.device_get(stats)
+                                          self.root, self.iterations + 1, maxit, progress,
+                                          self.layout)
+        stats = jax.tree.map(lambda s: s[:self.m], to_host(stats))  # padding lanes dropped
         events = list(self.events)
         for t, s in enumerate(stats, start=self.iterations + 1):
             events.extend(self._events(t, s))
@@ -158,7 +177,7 @@ class Imputations:
         return self.observed | (self.where & imputed[None, :])
 
     def _frame(self, k: int) -> Any:
-        return adapter.decode(np.asarray(self.data)[k], self.schema, self._present)
+        return adapter.decode(self.completed_arrays[k], self.schema, self._present)
 
     @in_float64
     def complete(self, action: int | str = 0, include: bool = False) -> Any:
@@ -205,7 +224,7 @@ class Imputations:
             :class:`~jaxmice.models.MixedModels` (``fits[i]`` is data set i); ``.pool()``
             applies Rubin's rules.
         """
-        data = np.where(self._present[None], np.asarray(self.data), np.nan)
+        data = np.where(self._present[None], self.completed_arrays, np.nan)
         return _fit_arrays(formula, data, self.schema, family, reml)
 
     @in_float64

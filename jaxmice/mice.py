@@ -8,12 +8,12 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
+from .devices import block, copy_to, join, make_layout, pad_lanes
 from .imputations import Imputations
 from .plan import build_plan, cluster_events
 from .schema import Schema
@@ -30,7 +30,7 @@ def _check_counts(m: Any, maxit: Any) -> None:
 
 
 def _data_init(data_init: Any, m: int, values: np.ndarray, where: np.ndarray,
-               schema: Schema) -> jax.Array | None:
+               schema: Schema) -> np.ndarray | None:
     """``data_init`` as f[m, n, p] starting data (observed cells from the data), or None."""
     if data_init is None:
         return None
@@ -43,7 +43,7 @@ def _data_init(data_init: Any, m: int, values: np.ndarray, where: np.ndarray,
         k, i, j = (int(a[0]) for a in np.nonzero(gaps))
         raise ValueError(f"data_init {k} has a missing value in column {schema.names[j]!r} "
                          f"(row {i}), a cell to impute; data_init must fill every such cell")
-    return jnp.asarray(np.where(where[None], start, values[None]))
+    return np.where(where[None], start, values[None])
 
 
 @in_float64
@@ -63,6 +63,7 @@ def mice(
     data_init: Any = None,
     delta: Mapping[Hashable, float] | None = None,
     chunk_size: int | None = None,
+    devices: Any = None,
 ) -> Any:
     """Multiple imputation by chained equations, m chains at once.
 
@@ -99,6 +100,11 @@ def mice(
         chunk_size: for a batch (``df`` a list of DataFrames), the replications run at once
             (default :data:`jaxmice.batch.CHUNK`, fewer where a chunk would pass
             :data:`jaxmice.batch.MEMORY_BUDGET`); each chunk is padded to this width.
+        devices: the devices to spread the chains over (a batch: its chunks of
+            replications): None for all of them (those of every process after
+            ``jax.distributed.initialize``), a count for the first ones, or a list of
+            :class:`jax.Device`. The answer is the same, bit for bit, on any of them
+            (:mod:`jaxmice.devices`); ``imp.devices`` says which were used.
 
     ``df`` may be a list of DataFrames (the replications of a simulation study): they are
     imputed together as one compiled program, with an extra vmapped replication axis, and
@@ -116,7 +122,8 @@ def mice(
         return mice_batch(df, m=m, maxit=maxit, method=method, predictor_matrix=predictor_matrix,
                           where=where, visit_sequence=visit_sequence, post=post, seed=seed,
                           progress=progress, kinds=kinds, method_options=method_options,
-                          data_init=data_init, delta=delta, chunk_size=chunk_size)
+                          data_init=data_init, delta=delta, chunk_size=chunk_size,
+                          devices=devices)
     if chunk_size is not None:
         raise ValueError("chunk_size applies to a batch of data sets (a list of DataFrames)")
     _check_counts(m, maxit)
@@ -125,10 +132,17 @@ def mice(
     imp = prepare(df, m, seed, method=method, predictor_matrix=predictor_matrix, where=where,
                   visit_sequence=visit_sequence, post=post, kinds=kinds,
                   method_options=method_options, delta=delta)
+    layout = make_layout(devices, m)
     start = _data_init(data_init, m, imp.values, imp.where, imp.schema)
-    data, states = sampler.initialize(imp.plan, m, jax.device_put(imp.values), imp.consts,
-                                      imp.root, start)
-    imp = dataclasses.replace(imp, data=data, states=states)
+    blocks = {}
+    for k in layout.local:  # one program per device, dispatched without waiting
+        consts, root, values = copy_to((imp.consts, imp.root, imp.values), layout, k)
+        chains = copy_to(layout.chains(k), layout, k)
+        lanes = None if start is None else block(pad_lanes(start, layout.lanes), layout, k)
+        blocks[k] = sampler.initialize(imp.plan, values, consts, root, chains,
+                                       np.int32(layout.per_device), lanes)
+    data, states = join(blocks, layout)
+    imp = dataclasses.replace(imp, data=data, states=states, layout=layout)
     return imp.iterate(maxit, progress=progress)
 
 

@@ -149,6 +149,16 @@ def _aval(leaf: Any) -> tuple:
     return (type(leaf).__name__,)
 
 
+def placement(leaves: list) -> tuple:
+    """The ids of the devices the array arguments are on (a program is compiled per device:
+    :mod:`jaxmice.devices` runs one copy of it on each)."""
+    devices = set()
+    for leaf in leaves:
+        if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
+            devices |= {d.id for d in leaf.devices()}
+    return tuple(sorted(devices))
+
+
 def written_bytes(jaxpr: Any) -> int:
     """Bytes the operations of ``jaxpr`` write, the bodies of loops and branches counted once:
     a cheap measure of a program's work (XLA's own cost analysis costs 0.1 s a program)."""
@@ -261,7 +271,7 @@ class Program:
         if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
             return self.jitted(*args, **kwargs)  # called inside a transformation: plain jit
         x64 = bool(jax.config.jax_enable_x64)
-        key = (static, tree, tuple(_aval(leaf) for leaf in leaves), x64)
+        key = (static, tree, tuple(_aval(leaf) for leaf in leaves), x64, placement(leaves))
         compiled = self.compiled.get(key)
         if compiled is None:
             compiled = self._load_or_compile(args, kwargs, static, tree, leaves)
@@ -308,14 +318,14 @@ class Program:
 
     def _path(self, static: tuple, tree: Any, leaves: list) -> Path | None:
         folder = cache_folder()
-        if folder is None:
+        if folder is None or jax.process_count() > 1:  # one process's devices are not all
             return None
         try:
             ident = fingerprint(static)
         except (Unfingerprintable, RecursionError):
             return None
         text = repr((self.fn.__module__, self.fn.__qualname__, _environment(), ident,
-                     str(tree), tuple(_aval(leaf) for leaf in leaves),
+                     str(tree), tuple(_aval(leaf) for leaf in leaves), placement(leaves),
                      os.environ.get("JAXMICE_COMPILE", "auto")))
         return folder / f"{hashlib.sha256(text.encode()).hexdigest()}.bin"
 

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .design import Term, build_design
+from .devices import Layout, copy_to, join, make_layout, split
 from .linalg import cross_products, random_observed_rows, select_predictors
 from .methods import MethodInfo, Target, VisitInputs
 from .passive import Passive
@@ -251,56 +252,114 @@ def _chain_keys(key: jax.Array, m: int) -> jax.Array:
     return jax.vmap(partial(jax.random.fold_in, key))(jnp.arange(m))
 
 
-@program(static_argnums=(0, 1))
-def initialize(plan: Plan, m: int, values: jax.Array, consts: Consts, root: jax.Array,
-               start: jax.Array | None = None) -> tuple[jax.Array, tuple]:
-    """Initial data ``f[m, n, p]`` and method states of all m chains, drawn with the run's
-    ``root`` key folded with 0 (iteration ``t`` folds in ``t``).
+def each_lane(fn: Callable, count: jax.Array, *lanes: Any) -> Any:
+    """``fn`` applied to each entry of the leading (lane) axis of ``lanes``, one at a time, in
+    a loop of ``count: i[]`` steps (the number of lanes, passed in as data).
+
+    A loop whose length XLA cannot see is compiled the same way whatever the number of lanes
+    (a ``lax.map`` of one step is inlined and fused with its surroundings, which reorders
+    sums); and unlike a vmap, each lane's sums are ordered the same way however many lanes a
+    device runs. So a chain is the same, bit for bit, on 1 or N devices."""
+    first = jax.tree.map(lambda x: x[0], lanes)
+    shapes = jax.eval_shape(fn, *first)
+    n = jax.tree.leaves(lanes)[0].shape[0]
+    out = jax.tree.map(lambda a: jnp.zeros((n, *a.shape), a.dtype), shapes)
+
+    def body(i, out):
+        result = fn(*jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=i,
+                                          keepdims=False), lanes))
+        return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, i, 0),
+                            out, result)
+
+    return jax.lax.fori_loop(0, count, body, out)
+
+
+def _fill_lanes(plan: Plan, values: jax.Array, consts: Consts, key: jax.Array,
+                chains: jax.Array, count: jax.Array) -> tuple[jax.Array, tuple]:
+    """Initial data and states of the chains numbered ``chains: i[L]``, one at a time."""
+    return each_lane(
+        lambda c: _fill_chain(plan, values, consts, jax.random.fold_in(key, c)), count, chains)
+
+
+@program(static_argnums=(0,))
+def initialize(plan: Plan, values: jax.Array, consts: Consts, root: jax.Array,
+               chains: jax.Array, count: jax.Array, start: jax.Array | None = None
+               ) -> tuple[jax.Array, tuple]:
+    """Initial data ``f[L, n, p]`` and method states of the chains numbered ``chains: i[L]``
+    (one device's lanes, :mod:`jaxmice.devices`), drawn with the run's ``root`` key folded
+    with 0 (iteration ``t`` folds in ``t``); ``count: i[]`` is L, as data (:func:`each_lane`).
 
     The imputed cells start as random draws from each column's observed values, or from
-    ``start: f[m, n, p]`` when given (R's ``data.init``, e.g. over-dispersed starts).
+    ``start: f[L, n, p]`` when given (R's ``data.init``, e.g. over-dispersed starts).
     """
     key = jax.random.fold_in(root, 0)  # inside the program: no eagerly compiled fold_in
     if start is not None:
-        return jax.vmap(partial(_start_chain, plan), in_axes=(0, None))(start, consts)
-    fill = jax.vmap(partial(_fill_chain, plan), in_axes=(None, None, 0))
-    return fill(values, consts, _chain_keys(key, m))
+        return each_lane(lambda s: _start_chain(plan, s, consts), count, start)
+    return _fill_lanes(plan, values, consts, key, chains, count)
 
 
 @program(static_argnums=(0,))
 def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
-            t: jax.Array) -> tuple[jax.Array, tuple, IterationStats]:
-    """Iteration ``t: i[]`` (1-based) of all chains: ``data: f[m, n, p]`` in, the next
-    ``data`` out; its key is ``fold_in(root, t)``."""
+            t: jax.Array, chains: jax.Array, count: jax.Array
+            ) -> tuple[jax.Array, tuple, IterationStats]:
+    """Iteration ``t: i[]`` (1-based) of the chains numbered ``chains: i[L]``: ``data: f[L, n,
+    p]`` in, the next ``data`` out. Its key is ``fold_in(root, t)``, chain c's ``fold_in(that,
+    c)``; the chains run one at a time (:func:`each_lane`, ``count`` = L), so one chain's
+    intermediates are live at a time."""
     key = jax.random.fold_in(root, t)
-    step = jax.vmap(partial(_iterate_chain, plan), in_axes=(0, 0, None, 0))
-    return step(data, states, consts, _chain_keys(key, data.shape[0]))
+
+    def one(chain_data, chain_states, c):
+        return _iterate_chain(plan, chain_data, chain_states, consts,
+                              jax.random.fold_in(key, c))
+
+    return each_lane(one, count, data, states, chains)
 
 
 @program(static_argnums=(0, 1))
 def initialize_batch(plan: Plan, m: int, values: jax.Array, consts: Consts,
                      roots: jax.Array) -> tuple[jax.Array, tuple]:
-    """:func:`initialize` for a chunk: ``values: f[C, n, p]``, ``consts``
-    and ``roots`` with a leading C axis; data ``f[C, m, n, p]`` out."""
-    return jax.vmap(partial(initialize.fn, plan, m))(values, consts, roots)
+    """Initial chains of a chunk of C replications: ``values: f[C, n, p]``, ``consts`` and
+    ``roots`` with a leading C axis; data ``f[C, m, n, p]`` out. Replications and chains are
+    vmapped: the chunk's width is fixed, so its sums are ordered the same way in any batch."""
+    def one(v, c, root):
+        key = jax.random.fold_in(root, 0)
+        return jax.vmap(partial(_fill_chain, plan), in_axes=(None, None, 0))(
+            v, c, _chain_keys(key, m))
+
+    return jax.vmap(one)(values, consts, roots)
 
 
 @program(static_argnums=(0,))
 def iterate_batch(plan: Plan, data: jax.Array, states: tuple, consts: Consts,
                   roots: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple, Any]:
     """:func:`iterate` for a chunk: a leading C axis on everything but ``t``."""
-    step = jax.vmap(partial(iterate.fn, plan), in_axes=(0, 0, 0, 0, None))
-    return step(data, states, consts, roots, t)
+    def one(d, s, c, root):
+        key = jax.random.fold_in(root, t)
+        step = jax.vmap(partial(_iterate_chain, plan), in_axes=(0, 0, None, 0))
+        return step(d, s, c, _chain_keys(key, d.shape[0]))
+
+    return jax.vmap(one)(data, states, consts, roots)
 
 
-def run(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
-        first: int, count: int, progress: bool | None = False
-        ) -> tuple[jax.Array, tuple, list[Any]]:
+def run(plan: Plan, data: Any, states: tuple, consts: Consts, root: jax.Array,
+        first: int, count: int, progress: bool | None = False, layout: Layout | None = None
+        ) -> tuple[Any, tuple, list[Any]]:
     """Run iterations ``first .. first + count - 1`` (1-based), collecting their stats.
 
+    ``data`` and ``states`` hold all lanes (sharded over ``layout``'s devices, or on one
+    device when ``layout`` is None); each iteration runs one program per device, dispatched
+    without waiting (the devices run together), on this process's devices.
+
     Returns:
-        The final data and states, and one :class:`IterationStats` per iteration.
+        The final data and states, and one :class:`IterationStats` per iteration (device
+        arrays with all lanes).
     """
+    layout = layout or make_layout(None if data is None else list(data.devices()),
+                                   int(data.shape[0]))
+    data_k, states_k = split(data, layout), split(states, layout)
+    shared = {k: copy_to((consts, root), layout, k) for k in layout.local}
+    chains = {k: copy_to(layout.chains(k), layout, k) for k in layout.local}
+    per_device = np.int32(layout.per_device)
     bar = None
     if show_progress(progress) and count > 0:
         from tqdm.auto import tqdm
@@ -308,11 +367,14 @@ def run(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Ar
         bar = tqdm(total=count, desc="imputing", unit="it", leave=False)
     history = []
     for t in range(first, first + count):
-        data, states, stats = iterate(plan, data, states, consts, root, np.int32(t))
-        history.append(stats)
+        stats = {}
+        for k in layout.local:
+            data_k[k], states_k[k], stats[k] = iterate(
+                plan, data_k[k], states_k[k], *shared[k], np.int32(t), chains[k], per_device)
+        history.append(join(stats, layout))
         if bar is not None:
-            data.block_until_ready()
+            jax.block_until_ready(data_k)
             bar.update(1)
     if bar is not None:
         bar.close()
-    return data, states, history
+    return join(data_k, layout), join(states_k, layout), history

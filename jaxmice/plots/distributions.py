@@ -60,7 +60,7 @@ def _cells(imp: Any, var: Hashable) -> tuple[Any, np.ndarray, np.ndarray, np.nda
         raise ValueError(f"column {var!r} has no imputed values")
     observed_rows = np.flatnonzero(imp.observed[:, j])
     observed = np.asarray(imp.values[observed_rows, j], dtype=np.float64)
-    imputed = np.asarray(imp.data, dtype=np.float64)[:, imputed_rows, j]  # numpy: no eager jax
+    imputed = np.asarray(imp.completed_arrays, np.float64)[:, imputed_rows, j]  # no eager jax
     return col, observed_rows, observed, (imputed_rows, imputed)
 
 
