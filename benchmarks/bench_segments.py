@@ -10,6 +10,7 @@ Usage::
 
     python benchmarks/bench_segments.py [--vmapped 20] [--scales ipd,sim] [--runs 7]
                                         [--out benchmarks/results/segments/<backend>.json]
+    python benchmarks/bench_segments.py --table benchmarks/results/segments/cpu.json
 
 Runs unchanged on CPU or GPU (whatever ``jax.devices()`` gives); results go to
 ``benchmarks/results/segments/<backend>.json`` and a markdown table is printed.
@@ -305,7 +306,8 @@ def report(results: dict, name: str) -> None:
         print(f"    {name:22s} {r}", flush=True)
 
 
-def markdown(doc: dict) -> str:
+def markdown(doc: dict, with_flags: bool = False) -> str:
+    """The results as a markdown table (GPU-flag rows that only repeat ``segsum`` left out)."""
     lines = [
         "| scale | case | variant | warm ms | compile s | max abs err | max rel err | "
         "deterministic |",
@@ -314,7 +316,7 @@ def markdown(doc: dict) -> str:
     for key, case in doc["cases"].items():
         scale, label = key.split("/", 1)
         for name, r in case["variants"].items():
-            if "warm_ms" not in r:
+            if "warm_ms" not in r or ("note" in r and not with_flags):
                 continue
             lines.append(
                 f"| {scale} | {label} | {name} | {r['warm_ms']:.3f} | {r['compile_s']:.2f} | "
@@ -333,7 +335,11 @@ def main() -> None:
     parser.add_argument("--runs-small", type=int, default=51, help="warm runs at n <= 10,000")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--table", type=Path, default=None, help="print a results JSON's table")
     opts = parser.parse_args()
+    if opts.table:
+        print(markdown(json.loads(opts.table.read_text())))
+        return
 
     backend = jax.default_backend()
     print(f"jax {jax.__version__}  backend {backend}  devices {jax.devices()}", flush=True)
