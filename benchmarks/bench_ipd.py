@@ -37,8 +37,10 @@ Memory: at the start of each phase the child resets the kernel's peak-RSS mark (
 ``/proc/self/clear_refs``), so ``peak_rss`` of a phase is the peak resident memory during that
 phase (data and programs still alive from earlier phases included); ``ru_maxrss`` (from
 ``resource.getrusage``) is also recorded after each phase (it follows the same reset on Linux).
-Where the reset is refused the peaks are cumulative and the JSON says so. The target is below
-8 GiB at full scale.
+Where the reset is refused the peaks are cumulative and the JSON says so. The impute phase also
+records each of its three calls' peak (``steps``). The target is below 8 GiB at full scale. On
+a GPU the arrays live in device memory, which RSS does not count: the JSON then also holds the
+device's ``memory_stats()`` (``peak_bytes_in_use``) after the imputation and after the analysis.
 
 Floor bytes ("bytes one iteration must read and write"): for each visit v and each chain, the
 design matrix read once (rows x q_v x 8 bytes, q_v the visit's design columns: the intercept,
@@ -113,6 +115,18 @@ def memory(reset_ok: bool) -> dict:
     }
 
 
+def device_memory(jax) -> dict | None:
+    """The accelerator's memory statistics (peak bytes in use on a GPU); None on the CPU."""
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001 - not every backend reports
+        return None
+    if not stats:
+        return None
+    keep = ("peak_bytes_in_use", "bytes_in_use", "bytes_limit")
+    return {k: int(stats[k]) for k in keep if k in stats}
+
+
 # ----- floor bytes ---------------------------------------------------------------------------
 def floor_bytes(codes, rows: int, m: int) -> dict:
     """Bytes one iteration must read and write: design read, column written, cross products.
@@ -173,23 +187,26 @@ def child(args: argparse.Namespace) -> dict:
     res["jax"] = {"version": jax.__version__, "backend": jax.default_backend(),
                   "devices": [str(d) for d in jax.devices()]}
     pred = jm.make_predictor_matrix(df, "study")
-    reset_ok = reset_peak()
-    start = time.perf_counter()
-    imp = jm.mice(df, m=args.m, maxit=0, method=METHODS, predictor_matrix=pred,
-                  seed=args.seed, progress=False)
-    jax.block_until_ready(imp.data)
-    init = time.perf_counter() - start
-    first = rest = 0.0
+    steps: dict = {}
+
+    def timed(name, call):
+        """Run ``call()`` with the peak mark reset; record its seconds and peak RSS."""
+        ok = reset_peak()
+        begin = time.perf_counter()
+        out = call()
+        jax.block_until_ready(out.data)
+        steps[name] = {"seconds": time.perf_counter() - begin, **memory(ok)}
+        return out
+
+    imp = timed("init", lambda: jm.mice(df, m=args.m, maxit=0, method=METHODS,
+                                        predictor_matrix=pred, seed=args.seed, progress=False))
     if args.maxit >= 1:
-        start = time.perf_counter()
-        imp = imp.iterate(1, progress=False)
-        jax.block_until_ready(imp.data)
-        first = time.perf_counter() - start
+        imp = timed("first_iteration", lambda: imp.iterate(1, progress=False))
     if args.maxit >= 2:
-        start = time.perf_counter()
-        imp = imp.iterate(args.maxit - 1, progress=False)
-        jax.block_until_ready(imp.data)
-        rest = time.perf_counter() - start
+        imp = timed("rest", lambda: imp.iterate(args.maxit - 1, progress=False))
+    init, first, rest = (steps.get(k, {}).get("seconds", 0.0)
+                         for k in ("init", "first_iteration", "rest"))
+    peak = max(st["peak_rss_gib"] for st in steps.values())
     per_it = rest / (args.maxit - 1) if args.maxit >= 2 else None
     res["phases"]["impute"] = {
         "seconds": init + first + rest,
@@ -199,7 +216,11 @@ def child(args: argparse.Namespace) -> dict:
         "per_iteration_s": per_it,
         "compile_s": None if per_it is None else first - per_it,
         **memory(reset_ok),
+        "steps": steps,
     }
+    # the phase's peak is the largest of its steps' (each step reset the mark)
+    res["phases"]["impute"]["peak_rss_gib"] = max(peak, res["phases"]["impute"]["peak_rss_gib"])
+    res["device_memory"] = device_memory(jax)
     res["state_bytes"] = int(imp.data.size * imp.data.dtype.itemsize)
     res["events"] = imp.logged_events.to_dict(orient="records")
     res["floor"] = floor_bytes(imp.consts.visits.codes, len(df), args.m)
@@ -226,6 +247,7 @@ def child(args: argparse.Namespace) -> dict:
                 "extra": {} if extra is None else {str(k): float(v) for k, v in extra.items()},
             }
         res["phases"]["analysis"] = {"seconds": total, **memory(reset_ok)}
+        res["device_memory_after_analysis"] = device_memory(jax)
     return res
 
 
@@ -241,10 +263,14 @@ def print_table(res: dict, args: argparse.Namespace) -> None:
         print(f"{name:<28}{ph['seconds']:>10.2f}{ph['peak_rss_gib']:>14.2f}"
               f"{ph['rss_gib'] or float('nan'):>15.2f}")
         if name == "impute":
-            for key, label in (("init_s", "  mice(maxit=0)"),
-                               ("first_iteration_s", "  iterate(1) (compile + 1)"),
-                               ("rest_s", f"  iterate({args.maxit - 1})"),
-                               ("per_iteration_s", "  per iteration"),
+            for key, label in (("init", "  mice(maxit=0)"),
+                               ("first_iteration", "  iterate(1) (compile + 1)"),
+                               ("rest", f"  iterate({args.maxit - 1})")):
+                step = ph["steps"].get(key)
+                if step is not None:
+                    print(f"{label:<28}{step['seconds']:>10.2f}{step['peak_rss_gib']:>14.2f}"
+                          f"{step['rss_gib'] or float('nan'):>15.2f}")
+            for key, label in (("per_iteration_s", "  per iteration"),
                                ("compile_s", "  compile (first - per it)")):
                 if ph.get(key) is not None:
                     print(f"{label:<28}{ph[key]:>10.2f}")
@@ -261,6 +287,8 @@ def print_table(res: dict, args: argparse.Namespace) -> None:
           f"{f['design_columns_per_visit']})")
     print(f"floor_seconds at {HBM_BYTES_PER_S:.2g} B/s: {f['floor_seconds_per_iteration']:.3g} "
           f"per iteration, {f['floor_seconds_maxit']:.3g} for maxit = {args.maxit}")
+    if res.get("device_memory"):
+        print(f"device memory after the imputation: {res['device_memory']}")
     if res["events"]:
         print(f"{len(res['events'])} logged events, first: {res['events'][0]}")
     for name, an in res.get("analyses", {}).items():
