@@ -384,6 +384,98 @@ def make_heckman_missing(clusters: int, per: int, seed: int, rho: float = 0.6) -
     return pd.DataFrame({"g": g, "x1": x1, "x2": x2, "z": z, "y": np.where(selected, y, np.nan)})
 
 
+def ipd_study_sizes(rows: int, studies: int, seed: int, min_size: int = 50,
+                    sigma: float = 1.0) -> np.ndarray:
+    """Uneven study sizes summing to ``rows``, each at least ``min_size``.
+
+    Every study gets ``min_size`` rows; the other ``rows - studies * min_size`` are shared in
+    proportion to lognormal(0, ``sigma``) weights (drawn from ``default_rng([seed, 5])``),
+    rounded down, the remainder going one row each to the largest weights.
+
+    Args:
+        rows: Total rows, at least ``studies * min_size``.
+        studies: Number of studies.
+        seed: Seed of the weights.
+        min_size: Smallest study.
+        sigma: sd of the log weights (1.0: the largest of 200 studies is about 10 times the
+            median).
+
+    Returns:
+        i[studies] the sizes, in a random order.
+    """
+    if studies < 1 or rows < studies * min_size:
+        raise ValueError(f"need studies >= 1 and rows >= studies * {min_size}")
+    weights = np.random.default_rng([seed, 5]).lognormal(0.0, sigma, studies)
+    spare = rows - studies * min_size
+    extra = np.floor(spare * weights / weights.sum()).astype(np.int64)
+    extra[np.argsort(-weights)[: spare - int(extra.sum())]] += 1
+    return min_size + extra
+
+
+def make_ipd_large(rows: int, studies: int, seed: int, systematic_share: float = 0.2
+                   ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Make a large IPD meta-analysis data set: uneven studies, five incomplete variables.
+
+    The studies (``study = 0 .. studies - 1``, consecutive rows) have the sizes of
+    :func:`ipd_study_sizes`. With study effects ``u_j, v_j, w_j, a_j, c_j`` (normal, sds
+    below) and the complete covariates ``x1 = 0.5 g_j + N(0, 1)`` (``g_j ~ N(0, 1)``, a study
+    part) and ``x2 ~ N(0, 1)``::
+
+        b  ~ Bernoulli(sigmoid(-0.3 + 0.5 x2 + v_j)),                  v_j sd 0.8
+        y1 = 1 + 0.5 x1 + 0.8 b + u_j + e,                              u_j sd 0.7
+        y2 = 0.4 y1 - 0.3 x2 + c_j + e,                                 c_j sd 0.5
+        o  = cut(0.5 y1 + 0.3 x1 + w_j + e, quartiles) in 4 ordered levels, w_j sd 0.5
+        s  = 0.5 + 0.4 x1 + 0.3 y1 + a_j + e,                           a_j sd 0.6
+
+    with ``e ~ N(0, 1)`` fresh each time. Missingness (its own stream, ``[seed, 6]``): ``s``
+    is wholly missing in ``round(systematic_share * studies)`` random studies (systematically
+    missing, observed everywhere else); ``y1``, ``y2``, ``b`` and ``o`` are missing at random
+    given the complete ``x1`` and ``x2`` with probabilities ``sigmoid(a + eta)``, ``a`` tuned to
+    25%, 20%, 15% and 30% missing, ``eta`` = ``x1``, ``-x2``, ``x2`` and ``-x1``.
+
+    Args:
+        rows: Number of rows (at least ``50 * studies``).
+        studies: Number of studies.
+        seed: Seed of the sizes, the data and the missingness.
+        systematic_share: Share of studies in which ``s`` is wholly missing.
+
+    Returns:
+        ``(df, systematic)``: the DataFrame with columns ``study`` (int), ``x1``, ``x2``,
+        ``y1``, ``y2``, ``s`` (float, NaN where missing), ``b`` (unordered Categorical of 0/1)
+        and ``o`` (ordered Categorical ``low < mid < high < top``), and the sorted ids of the
+        studies in which ``s`` is wholly missing.
+    """
+    sizes = ipd_study_sizes(rows, studies, seed)
+    study = np.repeat(np.arange(studies, dtype=np.int64), sizes)
+    rng = np.random.default_rng(seed)
+    g_j, u_j, v_j, w_j, a_j, c_j = (rng.normal(0.0, sd, studies)
+                                    for sd in (1.0, 0.7, 0.8, 0.5, 0.6, 0.5))
+    x1 = 0.5 * g_j[study] + rng.standard_normal(rows)
+    x2 = rng.standard_normal(rows)
+    b = (rng.random(rows) < 1.0 / (1.0 + np.exp(-(-0.3 + 0.5 * x2 + v_j[study])))).astype(int)
+    y1 = 1.0 + 0.5 * x1 + 0.8 * b + u_j[study] + rng.standard_normal(rows)
+    y2 = 0.4 * y1 - 0.3 * x2 + c_j[study] + rng.standard_normal(rows)
+    latent = 0.5 * y1 + 0.3 * x1 + w_j[study] + rng.standard_normal(rows)
+    o = np.searchsorted(np.quantile(latent, [0.25, 0.5, 0.75]), latent)
+    s = 0.5 + 0.4 * x1 + 0.3 * y1 + a_j[study] + rng.standard_normal(rows)
+
+    miss = np.random.default_rng([seed, 6])
+    systematic = np.sort(miss.choice(studies, int(round(systematic_share * studies)),
+                                     replace=False))
+    s[np.isin(study, systematic)] = np.nan
+    df = pd.DataFrame({"study": study, "x1": x1, "x2": x2, "y1": y1, "y2": y2, "s": s,
+                       "b": b.astype(float), "o": o.astype(float)})
+    df = _mar_missing(df, {"y1": x1}, miss, 0.25)
+    df = _mar_missing(df, {"y2": -x2}, miss, 0.20)
+    df = _mar_missing(df, {"b": x2}, miss, 0.15)
+    df = _mar_missing(df, {"o": -x1}, miss, 0.30)
+    df["b"] = pd.Categorical(df["b"].map({0.0: "0", 1.0: "1"}), categories=["0", "1"])
+    levels = ["low", "mid", "high", "top"]
+    df["o"] = pd.Categorical(df["o"].map(dict(enumerate(levels))), categories=levels,
+                             ordered=True)
+    return df, systematic
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: write a generated data set to CSV."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
