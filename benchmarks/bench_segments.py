@@ -32,8 +32,9 @@ do it once per job):
 2. ``segsum_sorted``: rows pre-sorted by cluster, ``indices_are_sorted=True``;
    ``segsum_sorted_gather``: the same, with the sorting gather ``values[order]`` inside the
    program (the cost when the values are not kept sorted);
-3. ``padded_gather``: :func:`jaxmice.clusters.size_bands` buckets, ``values[bucket.rows] *
-   mask`` summed over the padded axis, then a static gather into cluster order;
+3. ``padded_gather``: :func:`size_bands` buckets (the padded layout, kept in this
+   script), ``values[bucket.rows] * mask`` summed over the padded axis, then a static
+   gather into cluster order;
    ``padded_block``: values stored in the padded layout (each band one contiguous block,
    reshaped to ``[clusters, width, ...]``, no gather), masked and summed;
 4. ``onehot``: ``onehot(cluster).T @ values`` in chunks of :data:`CHUNK` rows (a scan), so that
@@ -66,10 +67,12 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from dataclasses import dataclass  # noqa: E402
+
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxmice.clusters import build_cluster_index, size_bands  # noqa: E402
+from jaxmice.clusters import ClusterIndex, build_cluster_index  # noqa: E402
 
 CHUNK = 16384  # rows per one-hot chunk: 16384 x 200 x 8 B = 26 MB
 SCALES = {"ipd": (1_000_000, 200), "sim": (1_000, 50)}
@@ -78,6 +81,66 @@ GPU_FLAGS = {
     "segsum_detops": {"xla_gpu_deterministic_ops": True},
     "segsum_exclude": {"xla_gpu_exclude_nondeterministic_ops": True},
 }
+
+
+# The padded cluster layout, kept here for the comparison (the library uses segment sums).
+@dataclass(frozen=True)
+class Bucket:
+    """Clusters of similar size, padded to a common width.
+
+    Attributes:
+        clusters: i[c] cluster codes held by this bucket.
+        rows: i[c, s] row indices of each cluster's members, padded with 0.
+        mask: bool[c, s] True where ``rows`` holds a real member.
+    """
+
+    clusters: np.ndarray
+    rows: np.ndarray
+    mask: np.ndarray
+
+
+def size_bands(index: ClusterIndex, band: float = 2.0) -> tuple[Bucket, ...]:
+    """Padded ``[clusters, size]`` row indices, clusters bucketed by size.
+
+    Costs an argsort over all rows: build it where a method pads clusters, not per call.
+
+    Args:
+        index: the clusters.
+        band: clusters whose sizes differ by less than this factor may share a bucket.
+
+    Returns:
+        Buckets covering every non-empty cluster once; within a cluster, rows keep their
+        order and real members come before the padding.
+    """
+    codes, sizes = index.row_cluster, index.sizes
+    order = np.argsort(codes, kind="stable")  # rows grouped by cluster, original order within
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    band_of = np.floor(np.log(np.maximum(sizes, 1)) / np.log(band)).astype(np.int64)
+    buckets = []
+    for b in np.unique(band_of[sizes > 0]):
+        members = np.flatnonzero((band_of == b) & (sizes > 0))
+        width = int(sizes[members].max())
+        offsets = np.arange(width)
+        mask = offsets[None, :] < sizes[members, None]
+        positions = np.where(mask, starts[members, None] + offsets[None, :], 0)
+        rows = np.where(mask, order[positions], 0)
+        buckets.append(Bucket(clusters=members, rows=rows, mask=mask))
+    return tuple(buckets)
+
+
+def padded_cells(buckets: tuple[Bucket, ...]) -> int:
+    """Cells held by the padded arrays (real members plus padding)."""
+    return int(sum(b.rows.size for b in buckets))
+
+
+def padding_ratio(buckets: tuple[Bucket, ...], sizes: np.ndarray) -> float:
+    """Padded cells / real cells (1.0 means no padding at all).
+
+    Args:
+        buckets: from :func:`size_bands`.
+        sizes: i[G] rows per cluster.
+    """
+    return padded_cells(buckets) / max(int(np.sum(sizes)), 1)
 
 
 def lognormal_sizes(rng: np.random.Generator, n: int, g: int, sigma: float = 1.0) -> np.ndarray:

@@ -63,6 +63,11 @@ CPU_COMPILE = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_l
 #: and of a small CPU program, whose run takes milliseconds: no LLVM optimisation either
 #: (popmis's 2l.pan iteration 2.9 s -> 1.5 s, 7 -> 10 ms a run)
 FAST_COMPILE = {**CPU_COMPILE, "xla_backend_optimization_level": 0}
+#: XLA options of every GPU program: a GPU's scatter-add (the methods' per-cluster segment sums)
+#: adds with atomics in whatever order the threads come, so the last bits of a sum change from
+#: run to run; XLA's deterministic mode orders them (same seed, same result on a GPU too).
+#: ``benchmarks/bench_segments.py`` measures its cost against the padded cluster layout.
+GPU_COMPILE = {"xla_gpu_deterministic_ops": True}
 #: most bytes kept in the program folder before the least recently used files go
 MAX_CACHE_BYTES = 512 * 2**20
 
@@ -181,8 +186,10 @@ def compile_options(work: float) -> dict[str, Any] | None:
     """XLA options for a program that writes ``work`` bytes (:func:`written_bytes`), on a CPU:
     :data:`FAST_COMPILE` below :data:`FAST_COMPILE_BYTES`, else :data:`CPU_COMPILE`;
     ``JAXMICE_COMPILE=fast`` or ``optimized`` decides instead. None (XLA's defaults) on other
-    backends."""
+    backends; on a GPU, :data:`GPU_COMPILE` (``JAXMICE_DETERMINISTIC=0``: XLA's defaults)."""
     choice = os.environ.get("JAXMICE_COMPILE", "auto")
+    if jax.default_backend() == "gpu":
+        return dict(GPU_COMPILE) if os.environ.get("JAXMICE_DETERMINISTIC", "1") != "0" else None
     if jax.default_backend() != "cpu":
         return None
     if choice == "fast" or (choice != "optimized" and work < FAST_COMPILE_BYTES):
@@ -326,7 +333,8 @@ class Program:
             return None
         text = repr((self.fn.__module__, self.fn.__qualname__, _environment(), ident,
                      str(tree), tuple(_aval(leaf) for leaf in leaves), placement(leaves),
-                     os.environ.get("JAXMICE_COMPILE", "auto")))
+                     os.environ.get("JAXMICE_COMPILE", "auto"),
+                     os.environ.get("JAXMICE_DETERMINISTIC", "1")))
         return folder / f"{hashlib.sha256(text.encode()).hexdigest()}.bin"
 
     @staticmethod

@@ -1,5 +1,5 @@
 """The pandas adapter: frame -> arrays -> frame round trips, kind inference, input checks, and
-the cluster index (every row once, padding bounded however unbalanced the clusters are)."""
+the cluster index (every row's cluster, the cluster sizes)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxmice import datasets
 from jaxmice.adapters import pandas as adapter
 from jaxmice.adapters.pandas import decode, encode
 from jaxmice.checks import DataWarning
-from jaxmice.clusters import build_cluster_index, padded_cells, padding_ratio, size_bands
+from jaxmice.clusters import build_cluster_index
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -264,24 +263,9 @@ def test_not_a_frame_is_rejected():
 
 # ----- cluster index --------------------------------------------------------------------------
 def _check_cluster_index(ci, codes):
-    n = len(codes)
-    buckets = size_bands(ci)
-    rows = np.concatenate([b.rows[b.mask] for b in buckets]) if buckets else np.array([])
-    np.testing.assert_array_equal(np.sort(rows), np.arange(n))  # every row exactly once
-    seen = np.concatenate([b.clusters for b in buckets]) if buckets else np.array([])
-    np.testing.assert_array_equal(np.sort(seen), np.flatnonzero(ci.sizes))  # each cluster once
     np.testing.assert_array_equal(ci.row_cluster, codes)
     np.testing.assert_array_equal(ci.sizes, np.bincount(codes, minlength=ci.n_clusters))
-    for b in buckets:
-        assert b.rows.shape == b.mask.shape == (len(b.clusters), b.rows.shape[1])
-        np.testing.assert_array_equal(b.mask.sum(axis=1), ci.sizes[b.clusters])
-        for k, g in enumerate(b.clusters):
-            members = b.rows[k][b.mask[k]]
-            np.testing.assert_array_equal(members, np.flatnonzero(codes == g))  # row order kept
-            assert b.mask[k, : len(members)].all()  # real members first, padding after
-    assert padded_cells(buckets) >= n
-    if n:
-        assert padding_ratio(buckets, ci.sizes) < 2
+    assert ci.sizes.sum() == len(codes)
 
 
 @settings(max_examples=60, deadline=None)
@@ -332,13 +316,6 @@ def test_cluster_column_with_missing_values_is_rejected(column):
         adapter.cluster_index(values, observed, schema, "school")
 
 
-def _padding_figures(ci) -> tuple[float, float]:
-    """(banded padded/real, naive padded/real) where naive pads every cluster to the largest."""
-    real = int(ci.sizes.sum())
-    naive = ci.n_clusters * int(ci.sizes.max()) / real
-    return padding_ratio(size_bands(ci), ci.sizes), naive
-
-
 def test_cluster_index_builds_no_padded_bands():
     """The methods read row_cluster and sizes only: the bands are built on request."""
     values, observed, schema = encode(pd.DataFrame({"g": [2, 0, 2, 1], "y": np.zeros(4)}))
@@ -346,39 +323,5 @@ def test_cluster_index_builds_no_padded_bands():
     assert [f.name for f in dataclasses.fields(ci)] == ["name", "labels", "row_cluster",
                                                          "sizes"]
     np.testing.assert_array_equal(ci.sizes, [1, 1, 2])
-    assert [b.rows.tolist() for b in size_bands(ci)] == [[[1], [3]], [[0, 2]]]
 
 
-def test_padding_impact():
-    df = datasets.load_impact()
-    values, observed, schema = encode(df)
-    ci = adapter.cluster_index(values, observed, schema, "name")
-    _check_cluster_index(ci, ci.row_cluster)
-    banded, naive = _padding_figures(ci)
-    print(f"\nIMPACT (n={len(df)}, {ci.n_clusters} clusters, sizes {ci.sizes.min()}.."
-          f"{ci.sizes.max()}): banded padded cells {padded_cells(size_bands(ci))} = "
-          f"{banded:.4f}x real; naive padding to the largest cluster {naive:.4f}x; buckets "
-          f"{[b.rows.shape for b in size_bands(ci)]}")
-    assert banded < 2
-    assert banded < naive
-
-
-def test_padding_one_huge_cluster_among_many_small():
-    sizes = np.array([500_000] + [100] * 5_000)
-    codes = np.repeat(np.arange(len(sizes)), sizes)
-    codes = codes[np.random.default_rng(1).permutation(len(codes))]
-    df = pd.DataFrame({"y": np.zeros(len(codes)), "school": codes})
-    assert len(df) == 1_000_000
-    values, observed, schema = encode(df)
-    ci = adapter.cluster_index(values, observed, schema, "school")
-    assert ci.n_clusters == 5_001
-    buckets = size_bands(ci)
-    rows = np.concatenate([b.rows[b.mask] for b in buckets])
-    np.testing.assert_array_equal(np.sort(rows), np.arange(len(df)))
-    banded, naive = _padding_figures(ci)
-    print(f"\n1,000,000 rows (1 x 500,000 + 5,000 x 100): banded padded cells "
-          f"{padded_cells(buckets)} = {banded:.4f}x real; naive padding to the largest cluster "
-          f"{ci.n_clusters * int(ci.sizes.max())} cells = {naive:.1f}x; buckets "
-          f"{[b.rows.shape for b in buckets]}")
-    assert banded < 2
-    assert naive > 1000

@@ -133,6 +133,16 @@ def test_compile_options_follow_the_work(monkeypatch):
     assert programs.compile_options(large) == programs.FAST_COMPILE
 
 
+def test_gpu_programs_ask_for_deterministic_scatter(monkeypatch):
+    import jax
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.delenv("JAXMICE_DETERMINISTIC", raising=False)
+    assert programs.compile_options(1.0) == {"xla_gpu_deterministic_ops": True}
+    monkeypatch.setenv("JAXMICE_DETERMINISTIC", "0")
+    assert programs.compile_options(1.0) is None
+
+
 def test_written_bytes_counts_outputs_and_loop_bodies_once():
     import jax
 
