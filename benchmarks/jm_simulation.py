@@ -1,6 +1,7 @@
 """jaxmice side of the simulation-study benchmark (see bench_simulation.py).
 
 Usage: python benchmarks/jm_simulation.py REPS [--m 5 --maxit 10 --seed 1 --chunk-size C]
+    [--dtype float32]
 
 A fresh process (compilation cache off unless --cache): generates REPS replications of the
 random-intercept design (jaxmice.case_studies.simulation), then times, compile included,
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--cache", action="store_true")
+    parser.add_argument("--dtype", default="float64", help="the chains' dtype (jm.mice dtype=)")
     args = parser.parse_args()
     if not args.cache:
         switch_off_compilation_cache()
@@ -41,7 +43,7 @@ def main() -> None:
     t2 = time.perf_counter()
     batch = jm.mice(frames, m=args.m, maxit=args.maxit, method={"y": "2l.pan", "x1": "2l.pan"},
                     predictor_matrix=sim.predictors(frames[0], True), seed=args.seed,
-                    progress=False, chunk_size=args.chunk_size)
+                    progress=False, chunk_size=args.chunk_size, dtype=args.dtype)
     t3 = time.perf_counter()
     pooled = batch.fit(sim.FORMULA, chunk_size=args.chunk_size).pool()
     t4 = time.perf_counter()
@@ -49,7 +51,8 @@ def main() -> None:
     t5 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     print(json.dumps({
-        "reps": args.reps, "import": t1 - t0, "generate": t2 - t1, "impute": t3 - t2,
+        "reps": args.reps, "dtype": args.dtype, "import": t1 - t0,
+        "generate": t2 - t1, "impute": t3 - t2,
         "analyse_pool": t4 - t3, "score": t5 - t4, "study": t5 - t2, "peak_rss_gib": rss,
         "chunk": batch.options["chunk_size"] or default_chunk_size(batch.prepared[0], args.m),
         "scores": scores.to_dict(orient="records")}))

@@ -79,7 +79,7 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
     leading C axis."""
     plan = part[0].plan
     padded = part + [part[-1]] * (chunk - len(part))  # every chunk one shape: one program
-    values = jax.device_put(np.stack([imp.values for imp in padded]), device)
+    values = jax.device_put(np.stack([imp.chain_values for imp in padded]), device)
     consts = jax.device_put(_stack([imp.consts for imp in padded]), device)
     roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]), device)
     data, states = sampler.initialize_batch(plan, m, values, consts, roots)
@@ -350,7 +350,8 @@ class Batch:
             part, chunk = item
             padded = part + [part[-1]] * (chunk - len(part))
             arrays = np.concatenate([
-                np.where(self.prepared[r]._present[None], self.data[r], np.nan)
+                np.where(self.prepared[r]._present[None],
+                         self.prepared[r].with_observed(self.data[r]), np.nan)
                 for r in padded])
             with jax.enable_x64(True):  # per thread
                 fits = _fit_arrays(formula, arrays, self.prepared[part[0]].schema, family,

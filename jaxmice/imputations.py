@@ -59,6 +59,7 @@ class Imputations:
         history: per-iteration statistics (host arrays), one entry per iteration.
         events: logged events as records.
         layout: the devices and lanes of the run (None: m chains on the default device).
+        dtype: the chains' data type, ``"float64"`` or ``"float32"``.
     """
 
     schema: Schema
@@ -77,6 +78,7 @@ class Imputations:
     history: list = field(default_factory=list)
     events: list = field(default_factory=list)
     layout: Layout | None = None
+    dtype: str = "float64"
 
     @property
     def m(self) -> int:
@@ -90,11 +92,24 @@ class Imputations:
             return self.layout.devices
         return tuple(getattr(self.data, "devices", lambda: {jax.devices()[0]})())
 
+    @property
+    def chain_values(self) -> np.ndarray:
+        """f[n, p] the incomplete data in the chains' dtype (what the sampler starts from)."""
+        return self.values.astype(self.dtype)
+
     @cached_property
     def completed_arrays(self) -> np.ndarray:
-        """f[m, n, p] the completed data sets as host arrays (codes for categorical columns),
-        fetched from the devices (gathered from every process) on first use."""
-        return to_host(self.data)[:self.m]
+        """f[m, n, p] the completed data sets as float64 host arrays (codes for categorical
+        columns), fetched from the devices (gathered from every process) on first use."""
+        return self.with_observed(to_host(self.data)[:self.m])
+
+    def with_observed(self, data: np.ndarray) -> np.ndarray:
+        """``data: f[k, n, p]`` chains' data as float64 with every cell not imputed exactly
+        as observed (float32 chains hold rounded copies of them)."""
+        data = np.asarray(data, np.float64)
+        if self.dtype == "float64":
+            return data
+        return np.where(self.where[None], data, self.values[None])
 
     @property
     def iterations(self) -> int:

@@ -89,8 +89,15 @@ def select_predictors(gram: jax.Array, candidate: jax.Array, tol: float = COLLIN
 
 
 def cross_products(x: jax.Array, w: jax.Array) -> jax.Array:
-    """f[q, q] weighted cross products ``X' diag(w) X``."""
+    """f[q, q] weighted cross products ``X' diag(w) X``, summed in float64 whatever the data's
+    dtype (``jm.mice(..., dtype="float32")`` keeps its sums of squares in float64)."""
+    x, w = wide(x), wide(w)
     return (x * w[:, None]).T @ x
+
+
+def wide(x: jax.Array) -> jax.Array:
+    """``x`` in float64 (unchanged if it is already; jaxmice computes with 64-bit types on)."""
+    return x.astype(jnp.float64) if x.dtype == jnp.float32 else x
 
 
 class LinearFit(NamedTuple):

@@ -251,8 +251,9 @@ class Program:
     """
 
     def __init__(self, fn: Callable, static_argnums: Sequence[int] = (),
-                 static_argnames: Sequence[str] = ()) -> None:
+                 static_argnames: Sequence[str] = (), lanes_argnum: int | None = None) -> None:
         self.fn = fn
+        self.lanes_argnum = lanes_argnum
         params = list(inspect.signature(fn).parameters)
         # a static argument may come by position or by keyword, whichever way it was declared
         self.static_argnums = tuple(sorted(set(static_argnums) | {
@@ -311,7 +312,8 @@ class Program:
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
         traced = self.jitted.trace(*args, **kwargs)
-        options = compile_options(written_bytes(traced.jaxpr.jaxpr))
+        lanes = 1 if self.lanes_argnum is None else int(np.shape(args[self.lanes_argnum])[0])
+        options = compile_options(written_bytes(traced.jaxpr.jaxpr) * lanes)
         lowered = traced.lower()
         try:
             compiled = lowered.compile(compiler_options=options)
@@ -352,7 +354,11 @@ class Program:
             return
 
 
-def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] = ()
-            ) -> Callable[[Callable], Program]:
-    """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``."""
-    return lambda fn: Program(fn, static_argnums, static_argnames)
+def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] = (),
+            lanes_argnum: int | None = None) -> Callable[[Callable], Program]:
+    """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``.
+
+    ``lanes_argnum``: the positional argument whose leading axis a loop inside the program
+    runs over (the sampler's chains): its length multiplies the work :func:`written_bytes`
+    counts once, for :func:`compile_options`."""
+    return lambda fn: Program(fn, static_argnums, static_argnames, lanes_argnum)

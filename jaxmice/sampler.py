@@ -1,4 +1,4 @@
-"""The chained-equations sampler: one jit-compiled iteration, vmapped over the m chains.
+"""The chained-equations sampler: one jit-compiled iteration of a device's chains.
 
 One iteration visits each imputed column in turn: build the design from the current completed
 data, drop constant and collinear predictors, let the column's method draw, keep the draw only
@@ -6,9 +6,11 @@ in the ``where`` cells (observed cells never change), apply ``post``, recompute 
 columns. The visits are a ``lax.scan`` over a table of visits; each visit dispatches with
 ``lax.switch`` to its *branch*, one per distinct (method, kind, levels, options, post). So the
 program holds one copy of each method, however many columns use it: 100 pmm columns compile
-as fast as one. The whole iteration for all m chains is one XLA program, compiled once per data
-shape and :class:`Plan` (its static argument), reused by every iteration and by
-``Imputations.iterate``. Nothing leaves the device inside an iteration.
+as fast as one. The whole iteration of a device's chains is one XLA program, compiled once per
+data shape and :class:`Plan` (its static argument), reused by every iteration and by
+``Imputations.iterate``; its chains run one after another (:func:`each_lane`), and on several
+devices each runs its own block of chains (:mod:`jaxmice.devices`). A batch's replications
+are vmapped (:func:`iterate_batch`). Nothing leaves the device inside an iteration.
 
 Every visit uses the full design (all predictor columns of any target, dummy coded) and a
 per-visit mask of the columns that are its predictors; that keeps shapes equal across visits.
@@ -145,7 +147,7 @@ def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
     inputs = VisitInputs(y=data[:, j], ry=ry, wy=consts.where[:, j], x=x, keep=sel.keep,
                          gram=gram, codes=codes,
                          cluster=consts.clusters[:, visits.cluster_column[v]],
-                         delta=consts.delta[j])
+                         delta=consts.delta[j].astype(data.dtype))
     return inputs, sel.constant.astype(jnp.int8) + 2 * sel.collinear.astype(jnp.int8)
 
 
@@ -235,6 +237,7 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
                                             jax.random.fold_in(key, v), consts.visits.slot[v],
                                             inputs, states)
         j = consts.visits.column[v]
+        values = values.astype(data.dtype)  # float32 data: draws computed wider are rounded
         data = data.at[:, j].set(jnp.where(inputs.wy & ok, values, data[:, j]))
         data, passive_ok = _apply_passives(plan, data, consts)
         return (data, states), (ok, why_dropped, passive_ok, fallback)
@@ -281,7 +284,7 @@ def _fill_lanes(plan: Plan, values: jax.Array, consts: Consts, key: jax.Array,
         lambda c: _fill_chain(plan, values, consts, jax.random.fold_in(key, c)), count, chains)
 
 
-@program(static_argnums=(0,))
+@program(static_argnums=(0,), lanes_argnum=4)
 def initialize(plan: Plan, values: jax.Array, consts: Consts, root: jax.Array,
                chains: jax.Array, count: jax.Array, start: jax.Array | None = None
                ) -> tuple[jax.Array, tuple]:
@@ -298,7 +301,7 @@ def initialize(plan: Plan, values: jax.Array, consts: Consts, root: jax.Array,
     return _fill_lanes(plan, values, consts, key, chains, count)
 
 
-@program(static_argnums=(0,))
+@program(static_argnums=(0,), lanes_argnum=1)
 def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
             t: jax.Array, chains: jax.Array, count: jax.Array
             ) -> tuple[jax.Array, tuple, IterationStats]:
@@ -354,8 +357,7 @@ def run(plan: Plan, data: Any, states: tuple, consts: Consts, root: jax.Array,
         The final data and states, and one :class:`IterationStats` per iteration (device
         arrays with all lanes).
     """
-    layout = layout or make_layout(None if data is None else list(data.devices()),
-                                   int(data.shape[0]))
+    layout = layout or make_layout(list(data.devices()), int(data.shape[0]))
     data_k, states_k = split(data, layout), split(states, layout)
     shared = {k: copy_to((consts, root), layout, k) for k in layout.local}
     chains = {k: copy_to(layout.chains(k), layout, k) for k in layout.local}

@@ -57,6 +57,21 @@ def test_batch_compiles_once(popmis):
     assert mixed._fit_lmm_batch._cache_size() == size
 
 
+def test_chunked_batch_equals_one_program(popmis, monkeypatch):
+    """Data sets too large for one batched fit are fitted in chunks (the last one padded)."""
+    frames = noisy_copies(popmis, 5, seed=4)
+    whole = jm.lmer(FORMULA, frames)
+    # a budget for two data sets at a time: chunks 2, 2 and 1 (padded to 2)
+    per_data_set = mixed.FIT_BYTES_PER_CELL * len(popmis) * (3 + 2)
+    monkeypatch.setattr(mixed, "FIT_MEMORY_BUDGET", 2 * per_data_set)
+    assert mixed.fit_chunk_size(5, len(popmis), 3) == 2
+    chunked = jm.lmer(FORMULA, frames)
+    assert len(chunked) == 5
+    np.testing.assert_allclose(chunked.fixed.to_numpy(), whole.fixed.to_numpy(), rtol=1e-7)
+    np.testing.assert_allclose(chunked.se.to_numpy(), whole.se.to_numpy(), rtol=1e-7)
+    np.testing.assert_allclose(chunked.loglik, whole.loglik, rtol=1e-10)
+
+
 def test_glmm_batch_equals_single_fits():
     rng = np.random.default_rng(3)
     n, groups = 400, 20

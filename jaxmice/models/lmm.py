@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from ..linalg import cross_products as weighted_cross_products
+from ..linalg import wide
 from ..optimize import NewtonResult, newton_minimize, newton_minimize_batch
 from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
@@ -118,6 +119,7 @@ def lmm_stats(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReA
     Returns:
         The :class:`LmmStats`.
     """
+    y, x, zval, w = (wide(a) for a in (y, x, zval, w))  # sums in float64 (dtype="float32")
     wx = x * w[:, None]
     wy = y * w
     return LmmStats(

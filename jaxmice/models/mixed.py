@@ -30,6 +30,11 @@ from .structure import ReArrays, ReShape, ReStructure, build_structure
 
 # lme4's isSingular tolerance on the diagonal of the relative covariance factor
 SINGULAR_TOL = 1e-4
+#: bytes a batched fit may hold (about): more data sets than fit are fitted in chunks
+FIT_MEMORY_BUDGET = 2 * 2**30
+#: bytes one data set's fit holds per row and design column at its peak, an estimate (glmer
+#: at 100,000 rows: about 1.1 KB a row with 3 fixed and 1 random column)
+FIT_BYTES_PER_CELL = 256
 
 
 class ModelFitError(RuntimeError):
@@ -114,6 +119,29 @@ def _fit_regression_batch(y, x, w, family: str):
     return jax.vmap(lambda yi, xi: fit_regression(yi, xi, w, family))(y, x)
 
 
+def fit_chunk_size(batch: int, rows: int, columns: int) -> int:
+    """Data sets fitted at once: all ``batch``, or fewer where that would hold more than
+    :data:`FIT_MEMORY_BUDGET` (1,000,000 rows: one at a time)."""
+    per_data_set = FIT_BYTES_PER_CELL * rows * (columns + 2)
+    return int(max(1, min(batch, FIT_MEMORY_BUDGET // per_data_set)))
+
+
+def _in_chunks(fit: Any, batched: tuple, shared: tuple, chunk: int, **static: Any) -> Any:
+    """``fit(*batched, *shared, **static)`` over chunks of ``chunk`` data sets of the host
+    arrays ``batched`` (leading axis B), the last chunk padded with its last data set (one
+    program for all chunks); the outputs joined along B."""
+    total = batched[0].shape[0]
+    # device_put, not jnp.asarray: the latter compiles a small program per shape and dtype
+    if chunk >= total:
+        return fit(*(jax.device_put(a) for a in batched), *shared, **static)
+    parts = []
+    for start in range(0, total, chunk):
+        rows = np.minimum(np.arange(start, start + chunk), total - 1)
+        part = fit(*(jax.device_put(a[rows]) for a in batched), *shared, **static)
+        parts.append(jax.device_get(part))
+    return jax.tree.map(lambda *leaves: np.concatenate(leaves)[:total], *parts)
+
+
 def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, reml: bool,
                 random_required: bool = True) -> MixedModels:
     """Fit ``formula`` to a batch of data sets given as formula columns (``values: f[B, n]``).
@@ -128,11 +156,11 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
     common = dict(formula=formula.text, family=family, fixed_names=tuple(frame.fixed_names),
                   nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
                   dropped=tuple(frame.dropped), source=(formula, columns))
-    # device_put, not jnp.asarray: the latter compiles a small program per shape and dtype
-    y, x = (jax.device_put(np.asarray(a, np.float64)) for a in (frame.y, frame.x))
+    y, x = (np.asarray(a, np.float64) for a in (frame.y, frame.x))
     w = np.ones(frame.y.shape[1])
+    chunk = fit_chunk_size(*x.shape)
     if not frame.random and not random_required:
-        raw = _fit_regression_batch(y, x, w, family)
+        raw = _in_chunks(_fit_regression_batch, (y, x), (w,), chunk, family=family)
         batch = frame.y.shape[0]
         fits = MixedModels(
             **common, reml=False, structure=None, theta=np.zeros((batch, 0)),
@@ -144,14 +172,15 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
         return fits
     structure, zval = build_structure(frame.random)
     _check_sizes(frame, structure, family)
-    args = (y, x, jax.device_put(np.asarray(zval, np.float64)), w, structure.device_arrays(),
-            structure.shape, jax.device_put(np.asarray(structure.initial_theta(), np.float64)))
+    batched = (y, x, np.asarray(zval, np.float64))
+    shared = (w, structure.device_arrays(), structure.shape,
+              jax.device_put(np.asarray(structure.initial_theta(), np.float64)))
     if family == "gaussian":
-        raw = _fit_lmm_batch(*args, reml=reml)
+        raw = _in_chunks(_fit_lmm_batch, batched, shared, chunk, reml=reml)
         sigma = np.asarray(raw.sigma)
         extra = {}
     else:
-        raw = _fit_glmm_batch(*args, family=family)
+        raw = _in_chunks(_fit_glmm_batch, batched, shared, chunk, family=family)
         sigma = np.ones(frame.y.shape[0])
         extra = {"vcov_rx": np.asarray(raw.vcov_rx), "hessian_ok": np.asarray(raw.hessian_ok)}
     fits = MixedModels(
