@@ -101,9 +101,10 @@ def _run_x64(part: list[Imputations], chunk: int, m: int, maxit: int,
         return _run_chunk(part, chunk, m, maxit, device)
 
 
-def _run_spread(prepared: list[Imputations], chunks: dict, order: list, m: int, maxit: int,
+def _run_spread(prepared: list[Imputations], group_of: list, groups: list, m: int, maxit: int,
                 devices: tuple) -> tuple[list, list, list]:
-    """Every group's chunks spread over ``devices``: chunk i of a group runs on device
+    """Every group's chunks spread over ``devices`` (``group_of[r]``: replication r's group,
+    one of ``groups``, each ``(plan, shape, chunk width)``): chunk i of a group runs on device
     ``i mod N`` (the same program as on one device, so the same values), one round of N
     chunks at a time, each device on its own thread; with several processes each runs its
     own devices' chunks and the rounds' results are exchanged (every process ends with all).
@@ -119,8 +120,8 @@ def _run_spread(prepared: list[Imputations], chunks: dict, order: list, m: int, 
     data: list = [None] * len(prepared)
     states: list = [None] * len(prepared)
     history: list = [None] * len(prepared)
-    for key in order:
-        idx, chunk = [r for r in range(len(prepared)) if chunks[r] == key], key[2]
+    for key in groups:
+        idx, chunk = [r for r in range(len(prepared)) if group_of[r] == key], key[2]
         parts = [idx[i:i + chunk] for i in range(0, len(idx), chunk)]
         rounds = -(-len(parts) // len(devices))
         parts += [parts[-1]] * (rounds * len(devices) - len(parts))  # every device busy
