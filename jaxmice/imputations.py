@@ -90,7 +90,9 @@ class Imputations:
         """The devices the chains ran on."""
         if self.layout is not None:
             return self.layout.devices
-        return tuple(getattr(self.data, "devices", lambda: {jax.devices()[0]})())
+        if self.data is None:  # prepared, not run yet
+            return (jax.devices()[0],)
+        return tuple(sorted(self.data.devices(), key=lambda d: d.id))
 
     @property
     def chain_values(self) -> np.ndarray:

@@ -159,7 +159,7 @@ def placement(leaves: list) -> tuple:
     :mod:`jaxmice.devices` runs one copy of it on each)."""
     devices = set()
     for leaf in leaves:
-        if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
+        if isinstance(leaf, jax.Array):  # called outside any trace: no tracers here
             devices |= {d.id for d in leaf.devices()}
     return tuple(sorted(devices))
 
