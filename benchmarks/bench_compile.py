@@ -30,6 +30,12 @@ A table per run, a row per program name (one name compiled for several shapes is
 ``calls``. Operations run eagerly outside any jit (each its own tiny program) are summed into
 one row, ``(eager ops)``. ``wall`` is the child's whole process.
 
+Kernels: next to the seconds, each jaxmice program's ``fusions`` and ``custom calls`` in its
+optimised HLO (:func:`jaxmice.programs.kernel_counts`: ``fusion`` and ``custom-call``
+instructions outside fused computations, a loop's body counted once), summed over the row's
+programs as its compile seconds are; compile time grows with them. A program loaded from the
+cache is counted from its loaded executable: the same numbers.
+
 Budgets: :data:`BUDGETS` gives each method's job a ceiling on its programs' trace + lower +
 compile seconds without the cache, on the 2-core CPU of the CI machine. The ``methods`` job
 prints each method against its budget and exits with status 1 when one is over. A new method
@@ -88,6 +94,7 @@ EVENTS = {
 STAGES = ("trace", "lower", "compile", "run")
 EAGER = "(eager ops)"
 RUN_KEYS = ("nocache", "fill", "cached")
+KERNELS = ("fusions", "custom_calls")
 
 
 # ----- the child: listen, run, report --------------------------------------------------------
@@ -100,7 +107,8 @@ class ProgramLog:
 
     @staticmethod
     def empty_row() -> dict[str, float]:
-        return dict(programs=0, loaded=0, trace=0.0, lower=0.0, compile=0.0, run=0.0, calls=0)
+        return dict(programs=0, loaded=0, trace=0.0, lower=0.0, compile=0.0, run=0.0, calls=0,
+                    fusions=0, custom_calls=0)
 
     def key(self, name: str) -> str:
         """``f`` for ``jit(f)``; every eagerly run primitive is :data:`EAGER`."""
@@ -137,16 +145,25 @@ class ProgramLog:
         row["calls"] += 1
         return out
 
-    def loading(self, name: str, call):
-        """Run ``call()`` (a Program's load-or-compile); count a load when nothing compiled."""
-        row = self.rows[name]
-        before, start = row["programs"], time.perf_counter()
+    def loading(self, name: str, call, loaded: bool):
+        """Run ``call()`` (a Program's load, ``loaded``, or its compilation); count its
+        kernels. Its seconds are not running time; a load's are the row's compile seconds (a
+        compilation's come from JAX's events)."""
+        from jaxmice.programs import kernel_counts
+
+        start = time.perf_counter()
         out = call()
         elapsed = time.perf_counter() - start
-        row["run"] -= elapsed  # the call's load or compilation is not running time
-        if row["programs"] == before:  # read from jaxmice's program cache
+        row = self.rows[name]
+        row["run"] -= elapsed  # inside the Program's call, which timed_run counts as running
+        if out is None:  # nothing stored for these shapes: the program is compiled next
+            return out
+        if loaded:
             row["loaded"] += 1
             row["compile"] += elapsed
+        kernels = kernel_counts(out)
+        row["fusions"] += kernels["fusions"]
+        row["custom_calls"] += kernels["custom_calls"]
         return out
 
     def eager(self, call):
@@ -174,11 +191,14 @@ def instrument(log: ProgramLog) -> None:
         lambda self, *args: log.timed_run(self.name, lambda: execute(self, *args)))
     from jaxmice import programs
 
-    call, load = programs.Program.__call__, programs.Program._load_or_compile
+    call = programs.Program.__call__
+    load, compile_ = programs.Program._load, programs.Program._compile
     programs.Program.__call__ = lambda self, *args, **kwargs: log.timed_run(
         self.fn.__name__, lambda: call(self, *args, **kwargs), program=True)
-    programs.Program._load_or_compile = lambda self, *args: log.loading(
-        self.fn.__name__, lambda: load(self, *args))
+    programs.Program._load = lambda self, *args: log.loading(
+        self.fn.__name__, lambda: load(self, *args), loaded=True)
+    programs.Program._compile = lambda self, *args: log.loading(
+        self.fn.__name__, lambda: compile_(self, *args), loaded=False)
     apply_primitive = dispatch.apply_primitive
     dispatch.apply_primitive = (
         lambda prim, *args, **params: log.eager(lambda: apply_primitive(prim, *args, **params)))
@@ -295,8 +315,8 @@ def child(job: str, quick: bool) -> None:
 # ----- the parent: three cold processes, tables, budgets --------------------------------------
 def totals(table: dict[str, dict]) -> dict[str, float]:
     """Sum of every column over the programs of a table."""
-    return {col: sum(row[col] for row in table.values())
-            for col in ("programs", "loaded", *STAGES, "calls")}
+    return {col: sum(row.get(col, 0) for row in table.values())
+            for col in ("programs", "loaded", *STAGES, "calls", *KERNELS)}
 
 
 def format_table(table: dict[str, dict], limit: int = 25) -> str:
@@ -305,7 +325,7 @@ def format_table(table: dict[str, dict], limit: int = 25) -> str:
             for name, row in table.items()}
     names = sorted(table, key=lambda n: -cost[n])
     lines = [f"{'program':<34}{'programs':>9}{'loaded':>7}{'trace':>8}{'lower':>8}"
-             f"{'compile':>9}{'run':>8}{'calls':>7}"]
+             f"{'compile':>9}{'run':>8}{'calls':>7}{'fusions':>8}{'ccalls':>7}"]
     shown = names[:limit]
     rows = [(n, table[n]) for n in shown]
     if len(names) > limit:
@@ -316,8 +336,17 @@ def format_table(table: dict[str, dict], limit: int = 25) -> str:
         lines.append(f"{name[:33]:<34}{int(row['programs']):>9}{int(row['loaded']):>7}"
                      f"{row['trace']:>8.2f}"
                      f"{row['lower']:>8.2f}{row['compile']:>9.2f}{row['run']:>8.2f}"
-                     f"{int(row['calls']):>7}")
+                     f"{int(row['calls']):>7}{int(row.get('fusions', 0)):>8}"
+                     f"{int(row.get('custom_calls', 0)):>7}")
     return "\n".join(lines)
+
+
+def kernel_note(table: dict[str, dict]) -> str:
+    """`` (name fusions/custom calls, ...)`` for the table's programs with kernels."""
+    parts = [f"{name} {int(row['fusions'])}/{int(row['custom_calls'])}"
+             for name, row in sorted(table.items()) if row.get("fusions") or
+             row.get("custom_calls")]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def over_budget(tables: dict[str, dict]) -> list[str]:
@@ -372,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                     jax_backend="cpu",
                     note=(f"programs {int(total['programs'])} trace {total['trace']:.2f} "
                           f"lower {total['lower']:.2f} compile {total['compile']:.2f} run "
-                          f"{total['run']:.2f}; load {os.getloadavg()[0]:.2f}"
+                          f"{total['run']:.2f} fusions {int(total['fusions'])} custom_calls "
+                          f"{int(total['custom_calls'])}{kernel_note(table)}; load "
+                          f"{os.getloadavg()[0]:.2f}"
                           + (" quick" if args.quick else ""))), args.results)
             if args.job == "methods" and key == "nocache":
                 print("compile budgets (trace + lower + compile, no cache):")

@@ -210,7 +210,7 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
         for r, frame in enumerate(frames):
             imp = _prepare_one(frame, r, columns, m, int(seeds[r]), options)
             prepared.append(imp)
-            key = (imp.plan, imp.values.shape)
+            key = (imp.plan, imp.chain_values.shape)
             if key not in chunks:
                 chunks[key] = chunk_size or default_chunk_size(imp, m)
             pending.setdefault(key, []).append(r)
@@ -258,7 +258,7 @@ def _spread_batch(frames: Sequence[Any], columns: list, seeds: np.ndarray, m: in
     groups: dict[Any, tuple] = {}
     keys = []
     for imp in prepared:
-        key = (imp.plan, imp.values.shape)
+        key = (imp.plan, imp.chain_values.shape)
         if key not in groups:
             groups[key] = (*key, chunk_size or default_chunk_size(imp, m))
         keys.append(groups[key])
@@ -332,72 +332,59 @@ class Batch:
     def fit(self, formula: str, family: str = "gaussian", reml: bool = True,
             chunk_size: int | None = None) -> BatchFits:
         """Fit a model to all R x m completed data sets (R: ``with(imp, lmer(...))`` per
-        replication), as batched compiled fits of ``chunk_size`` replications at a time
-        (each chunk padded to one shape, so one program).
+        replication).
+
+        Each replication is fitted with its own rows and clusters (its model frame, as its
+        own ``batch[r].fit(...)``); replications of one size class (:mod:`jaxmice.sizes`:
+        rows and levels padded, padding inert) share one compiled, vmapped fit program,
+        called on ``chunk_size`` replications' m data sets at a time (default :data:`CHUNK`,
+        fewer where memory asks), :data:`THREADS` calls at once.
 
         Returns:
             :class:`BatchFits`; ``.pool()`` pools per replication.
         """
         m = self.options["m"]
-        groups: dict[tuple, list[int]] = {}
-        for r, arr in enumerate(self.data):
-            groups.setdefault(arr.shape, []).append(r)
-        parts: list[tuple[list[int], int]] = []
-        for idx in groups.values():
-            chunk = chunk_size or min(default_chunk_size(self.prepared[idx[0]], m), len(idx))
-            parts += [(idx[i:i + chunk], chunk) for i in range(0, len(idx), chunk)]
-
-        def fit_part(item: tuple[list[int], int]) -> Any:
-            part, chunk = item
-            padded = part + [part[-1]] * (chunk - len(part))
-            arrays = np.concatenate([
-                np.where(self.prepared[r]._present[None],
-                         self.prepared[r].with_observed(self.data[r]), np.nan)
-                for r in padded])
-            with jax.enable_x64(True):  # per thread
-                fits = _fit_arrays(formula, arrays, self.prepared[part[0]].schema, family,
-                                   reml)
-            # the data columns kept for refits would hold every data set again
-            return dataclasses.replace(fits, source=None)
-
-        # the first chunk compiles the fit; the others run on THREADS threads (as mice_batch)
-        results = [fit_part(parts[0])]
-        with ThreadPoolExecutor(THREADS) as pool:
-            results += list(pool.map(fit_part, parts[1:]))
-        located: list = [None] * len(self)
-        for (part, _), fits in zip(parts, results, strict=True):
-            for i, r in enumerate(part):
-                located[r] = (fits, i * m)
-        return BatchFits(located=tuple(located), m=m)
+        data, schemas = [], []
+        for r, prepared in enumerate(self.prepared):
+            # the chains may hold the size class's padding rows after the data set's own
+            rows = prepared.values.shape[0]
+            completed = prepared.with_observed(np.asarray(self.data[r])[:, :rows])
+            data.append(np.where(prepared._present[None], completed, np.nan))
+            schemas.append(prepared.schema)
+        fits = _fit_arrays(formula, data, schemas, family, reml,
+                           chunk=(chunk_size or CHUNK) * m, threads=THREADS)
+        # the data columns kept for refits would hold every data set again
+        return BatchFits(fits=tuple(dataclasses.replace(f, source=None) for f in fits), m=m)
 
 
 @dataclass(frozen=True)
 class BatchFits:
-    """Per replication, the m fits of one model (see :meth:`Batch.fit`)."""
+    """Per replication, the m fits of one model (see :meth:`Batch.fit`).
 
-    located: tuple
+    Attributes:
+        fits: per replication, its :class:`~jaxmice.models.MixedModels` (own ``nobs`` and
+            ``dfcom``).
+        m: fits per replication.
+    """
+
+    fits: tuple
     m: int
 
     def __len__(self) -> int:
-        return len(self.located)
+        return len(self.fits)
 
     def __getitem__(self, r: int) -> Any:
         """Replication r's m fits (:class:`~jaxmice.models.MixedModel` each), as a list."""
-        fits, first = self.located[r]
-        return [fits[first + k] for k in range(self.m)]
+        return list(self.fits[r])
 
     def pool(self, dfcom: float | None = None) -> PooledBatch:
         """Rubin's rules per replication (as each replication's ``fit(...).pool()``, fixed
-        effects only)."""
+        effects only), with each replication's own complete-data df."""
         from .pool import pool
 
-        out = []
-        for fits, first in self.located:
-            rows = slice(first, first + self.m)
-            out.append(pool(fits.beta[rows], fits.vcov[rows],
-                            dfcom=fits.dfcom if dfcom is None else dfcom,
-                            names=fits.fixed_names))
-        return PooledBatch(tuple(out))
+        return PooledBatch(tuple(
+            pool(fits.beta, fits.vcov, dfcom=fits.dfcom if dfcom is None else dfcom,
+                 names=fits.fixed_names) for fits in self.fits))
 
 
 @dataclass(frozen=True)

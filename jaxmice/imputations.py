@@ -20,22 +20,47 @@ from .design import design_labels
 from .devices import Layout, to_host
 from .methods import NO_METHOD, PASSIVE
 from .passive import Passive
+from .plan import pad_rows
 from .schema import Schema
 
 _WHY = {1: "constant", 2: "collinear"}
 
 
-def _fit_arrays(formula: str, data: np.ndarray, schema: Schema, family: str, reml: bool) -> Any:
-    """Fit ``formula`` to encoded data sets ``data: f[B, n, p]``."""
+def _fit_arrays(formula: str, data: np.ndarray | list[np.ndarray],
+                schema: Schema | list[Schema], family: str, reml: bool,
+                chunk: int | None = None, threads: int = 1) -> Any:
+    """Fit ``formula`` to encoded data sets.
+
+    Args:
+        formula: an lme4 / R formula.
+        data: ``f[B, n, p]`` one batch of data sets (one set of rows and clusters), or a
+            sequence of such batches, each with its own rows and clusters (a simulation's
+            replications): batches of one size class are fitted by one compiled program
+            (:func:`~jaxmice.models.mixed.fit_column_sets`).
+        schema: the data's schema, or one per batch.
+        family, reml: the model.
+        chunk, threads: for a sequence, the most data sets one program call fits and the
+            calls run at once.
+
+    Returns:
+        A :class:`~jaxmice.models.MixedModels`, or a list of them (one per batch).
+    """
     from .models.formula import parse_formula
     from .models.glmm import FAMILIES
-    from .models.mixed import fit_columns
+    from .models.mixed import fit_column_sets, fit_columns
 
     if family not in ("gaussian", *FAMILIES):
         raise ValueError(f"unknown family {family!r}; choose gaussian, binomial or poisson")
     parsed = parse_formula(formula)
-    columns = adapter.array_columns(data, schema, parsed.variables())
-    return fit_columns(parsed, columns, family, reml, random_required=False)
+    names = parsed.variables()
+    if isinstance(data, np.ndarray):
+        columns = adapter.array_columns(data, schema, names)
+        return fit_columns(parsed, columns, family, reml, random_required=False)
+    schemas = list(schema) if isinstance(schema, (list, tuple)) else [schema] * len(data)
+    sets = [adapter.array_columns(arrays, own, names)
+            for arrays, own in zip(data, schemas, strict=True)]
+    return fit_column_sets(parsed, sets, family, reml, random_required=False, chunk=chunk,
+                           threads=threads)
 
 
 @dataclass(frozen=True)
@@ -95,20 +120,28 @@ class Imputations:
         return tuple(sorted(self.data.devices(), key=lambda d: d.id))
 
     @property
+    def n_rows(self) -> int:
+        """Rows of the data set (the chains hold more: its size class's, :mod:`.sizes`)."""
+        return int(self.values.shape[0])
+
+    @property
     def chain_values(self) -> np.ndarray:
-        """f[n, p] the incomplete data in the chains' dtype (what the sampler starts from)."""
-        return self.values.astype(self.dtype)
+        """f[N, p] the incomplete data in the chains' dtype (what the sampler starts from),
+        padded with zero rows to the size class's N rows."""
+        return pad_rows(self.values.astype(self.dtype),
+                        int(self.consts.present.shape[0]))
 
     @cached_property
     def completed_arrays(self) -> np.ndarray:
         """f[m, n, p] the completed data sets as float64 host arrays (codes for categorical
         columns), fetched from the devices (gathered from every process) on first use."""
-        return self.with_observed(to_host(self.data)[:self.m])
+        return self.with_observed(to_host(self.data)[:self.m, :self.n_rows])
 
     def with_observed(self, data: np.ndarray) -> np.ndarray:
-        """``data: f[k, n, p]`` chains' data as float64 with every cell not imputed exactly
-        as observed (float32 chains hold rounded copies of them)."""
-        data = np.asarray(data, np.float64)
+        """``data: f[k, N, p]`` chains' data as float64 ``f[k, n, p]``: the size class's
+        padding rows dropped, every cell not imputed exactly as observed (float32 chains
+        hold rounded copies of them)."""
+        data = np.asarray(data, np.float64)[:, :self.n_rows]
         if self.dtype == "float64":
             return data
         return np.where(self.where[None], data, self.values[None])

@@ -28,6 +28,12 @@ with ``W_k = (V_k + Psi)^-1`` (metafor's REML keeps ``+1/2 log|X'X|``, here ``d 
 
 The functions compute in JAX's current precision; jaxmice's programs run in float64, and so
 should direct callers (``jax.config.update("jax_enable_x64", True)``).
+
+Called on concrete arrays (not inside the caller's ``jit`` or ``vmap``), :func:`meta_analysis`
+and :func:`univariate` run a compiled program (:mod:`jaxmice.programs`) for the *size class* of
+the number of studies (:func:`jaxmice.sizes.cluster_class`): the studies are padded with
+excluded ones, which change nothing, so meta-analyses of 20, 21 or 22 studies share one
+program. Inside a transformation they are the plain functions, traced into the caller's program.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .optimize import newton_minimize
+from .programs import program
+from .sizes import cluster_class
 from .small_linalg import psd_cholesky, spd_inverse
 
 #: estimation methods of :func:`meta_analysis`
@@ -221,6 +229,44 @@ def _observed_cov(hess: jax.Array, mask: jax.Array) -> jax.Array:
     return ((vec * inv) @ vec.T) * outer
 
 
+def _traced(*args: object) -> bool:
+    """Whether any argument is traced (called inside the caller's jit or vmap)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(args))
+
+
+def _float_dtype(values: np.ndarray) -> np.dtype:
+    """The float type an estimates array computes in (JAX's default for integers), as
+    JAX would hold it (float32 unless 64-bit types are on)."""
+    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
+    return jax.dtypes.canonicalize_dtype(dtype)
+
+
+@program(static_argnames=("method", "tol"))
+def _meta_program(estimates: jax.Array, covariances: jax.Array, included: jax.Array,
+                  structure: jax.Array, method: str, tol: float) -> MetaResult:
+    """:func:`_meta_analysis` compiled for ``k``, the studies' size class."""
+    return _meta_analysis(estimates, covariances, method=method, included=included,
+                          structure=structure, tol=tol)
+
+
+def _padded_fit(estimates: object, covariances: object, method: str, included: object,
+                structure: object, tol: float) -> MetaResult:
+    """:func:`_meta_program` on concrete inputs, the studies padded to their size class with
+    excluded studies (estimate 0, covariance I: inert even before :func:`_clean`)."""
+    y = np.asarray(estimates)
+    y = y.astype(_float_dtype(y))
+    k, d = y.shape
+    v = np.asarray(covariances, y.dtype).reshape(k, d, d)
+    keep = np.ones(k, bool) if included is None else np.asarray(included, bool).reshape(k)
+    free = np.ones((d, d), bool) if structure is None else np.asarray(structure, bool)
+    extra = cluster_class(k) - k
+    y = np.concatenate([y, np.zeros((extra, d), y.dtype)])
+    v = np.concatenate([v, np.broadcast_to(np.eye(d, dtype=y.dtype), (extra, d, d))])
+    keep = np.concatenate([keep, np.zeros(extra, bool)])
+    arrays = (jax.device_put(a) for a in (y, v, keep, free))
+    return _meta_program(*arrays, method=method, tol=float(tol))
+
+
 def meta_analysis(
     estimates: jax.Array,
     covariances: jax.Array,
@@ -252,6 +298,22 @@ def meta_analysis(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if _traced(estimates, covariances, included, structure):
+        return _meta_analysis(estimates, covariances, method=method, included=included,
+                              structure=structure, tol=tol)
+    return _padded_fit(estimates, covariances, method, included, structure, tol)
+
+
+def _meta_analysis(
+    estimates: jax.Array,
+    covariances: jax.Array,
+    *,
+    method: str,
+    included: jax.Array | None,
+    structure: jax.Array | None,
+    tol: float,
+) -> MetaResult:
+    """:func:`meta_analysis` as a pure function of (possibly traced) arrays."""
     data = _clean(estimates, covariances, included)
     k, d = data.y.shape
     if structure is None:
@@ -313,8 +375,9 @@ def univariate(
     Returns:
         The d = 1 :class:`MetaResult`: estimate f[1], psi f[1, 1] = ``tau^2``, ...
     """
-    yi = jnp.asarray(yi)
-    return meta_analysis(yi[:, None], jnp.asarray(vi, yi.dtype)[:, None, None], method=method,
+    xp = jnp if _traced(yi, vi, included) else np  # eager jnp would compile per exact k
+    yi = xp.asarray(yi)
+    return meta_analysis(yi[:, None], xp.asarray(vi, yi.dtype)[:, None, None], method=method,
                          included=included)
 
 

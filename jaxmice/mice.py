@@ -15,7 +15,7 @@ from ._precision import in_float64
 from .adapters import pandas as adapter
 from .devices import block, copy_to, join, make_layout, pad_lanes
 from .imputations import Imputations
-from .plan import build_plan, cluster_events
+from .plan import build_plan, cluster_events, pad_rows
 from .schema import Schema
 from .specification import specify
 
@@ -151,8 +151,9 @@ def mice(
     for k in layout.local:  # one program per device, dispatched without waiting
         consts, root, values = copy_to((imp.consts, imp.root, imp.chain_values), layout, k)
         chains = copy_to(layout.chains(k), layout, k)
-        lanes = None if start is None else block(
-            pad_lanes(start.astype(imp.dtype), layout.lanes), layout, k)
+        lanes = None if start is None else block(pad_lanes(np.stack(
+            [pad_rows(s, imp.chain_values.shape[0]) for s in start]).astype(imp.dtype),
+            layout.lanes), layout, k)
         blocks[k] = sampler.initialize(imp.plan, values, consts, root, chains,
                                        np.int32(layout.per_device), lanes)
     data, states = join(blocks, layout)

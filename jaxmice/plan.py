@@ -18,6 +18,7 @@ import numpy as np
 from . import sampler
 from .adapters import pandas as adapter
 from .design import Term, make_terms
+from .sizes import cluster_class, row_class
 from .specification import Specification
 
 
@@ -46,9 +47,25 @@ def _design(spec: Specification) -> tuple[tuple[Term, ...], np.ndarray]:
     return terms, np.array([0] + [t.column for t in terms for _ in t.labels])
 
 
+def pad_rows(values: np.ndarray, rows: int, fill: float | bool = 0) -> np.ndarray:
+    """``values: [n, ...]`` with ``rows - n`` rows of ``fill`` appended (a size class's
+    padding, :mod:`jaxmice.sizes`)."""
+    extra = rows - values.shape[0]
+    if extra == 0:
+        return values
+    return np.concatenate([values, np.full((extra, *values.shape[1:]), fill, values.dtype)])
+
+
 def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
                ) -> tuple[sampler.Plan, sampler.Consts]:
     """The static plan and the visit table of ``spec`` on the encoded data.
+
+    The plan and the arrays are for a size class (:mod:`jaxmice.sizes`), not the exact size:
+    rows are padded to :func:`~jaxmice.sizes.row_class` ``(n)`` (never observed, never
+    imputed), each cluster column's clusters to :func:`~jaxmice.sizes.cluster_class` (clusters
+    with no row; the methods tell them by that, :func:`jaxmice.methods.base.real_clusters`),
+    and a padded row's cluster code is the padded count J, which segment sums drop. So one
+    compiled program serves every data set of the class, and padding changes no draw.
 
     Args:
         values: f[n, p] the encoded data; observed: bool[n, p] its observed cells.
@@ -59,7 +76,10 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
     """
     schema, pred, where = spec.schema, spec.predictor, spec.where
     terms, term_of = _design(spec)
-    clusters = np.zeros(values.shape, dtype=np.int32)
+    n, n_padded = values.shape[0], row_class(values.shape[0])
+    # single-level visits read a cluster column of zeros: their padded rows get code 1,
+    # outside the one group a single-level method may sum over
+    clusters = pad_rows(np.zeros(values.shape, dtype=np.int32), n_padded, 1)
     branches: list[sampler.Branch] = []
     rows: dict[str, list] = dict(column=[], branch=[], slot=[], codes=[], cluster_column=[])
     for j in spec.visit_sequence:
@@ -68,8 +88,9 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
         n_clusters = 0
         if cluster_col is not None:
             index = adapter.cluster_index(values, observed, schema, schema.names[cluster_col])
-            clusters[:, cluster_col] = index.row_cluster
-            n_clusters = index.n_clusters
+            n_clusters = cluster_class(index.n_clusters)
+            clusters[:n, cluster_col] = index.row_cluster
+            clusters[n:, cluster_col] = n_clusters  # dropped by every segment sum
         codes = design_codes(row, term_of, j)
         target = info.target(name=col.name, kind=col.kind, n_levels=col.n_levels,
                              n_clusters=n_clusters, codes=codes, options=spec.options[j])
@@ -98,9 +119,11 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
     delta = np.zeros(values.shape[1])
     for j, shift in spec.delta.items():
         delta[j] = shift
-    consts = sampler.Consts(observed=jax.device_put(observed), where=jax.device_put(where),
+    consts = sampler.Consts(observed=jax.device_put(pad_rows(observed, n_padded, False)),
+                            where=jax.device_put(pad_rows(where, n_padded, False)),
                             clusters=jax.device_put(clusters), visits=visits,
-                            delta=jax.device_put(delta))
+                            delta=jax.device_put(delta),
+                            present=jax.device_put(np.arange(n_padded) < n))
     return plan, consts
 
 
@@ -112,7 +135,8 @@ def cluster_events(spec: Specification, values: np.ndarray, observed: np.ndarray
     schema, events = spec.schema, []
     visits = consts.visits
     columns, cluster_columns = np.asarray(visits.column), np.asarray(visits.cluster_column)
-    codes, clusters = np.asarray(visits.codes), np.asarray(consts.clusters)
+    # the data set's own rows and clusters, not its size class's
+    codes, clusters = np.asarray(visits.codes), np.asarray(consts.clusters)[:len(values)]
     for v, b in enumerate(plan.visit_branch):
         branch = plan.branches[b]
         j, g = int(columns[v]), int(cluster_columns[v])
@@ -121,8 +145,8 @@ def cluster_events(spec: Specification, values: np.ndarray, observed: np.ndarray
         has_cluster = (spec.predictor[j] == -2).any()
         labels = (adapter.cluster_index(values, observed, schema, schema.names[g]).labels
                   if has_cluster else ("all rows",))
-        notes = branch.method.cluster_notes(observed[:, j], clusters[:, g],
-                                            max(branch.target.n_clusters, 1), codes[v])
+        notes = branch.method.cluster_notes(observed[:, j], clusters[:, g], len(labels),
+                                            codes[v])
         for k, reason in notes:
             events.append(dict(iteration=0, variable=schema.names[j],
                                method=branch.method.name, event="cluster not fitted",

@@ -25,19 +25,40 @@ slower to run.
 The folder is ``$XDG_CACHE_HOME/jaxmice/programs`` (``~/.cache/jaxmice/programs``), or
 ``JAXMICE_CACHE_DIR/programs``; ``JAXMICE_COMPILATION_CACHE=0`` keeps programs in memory only.
 It is bounded: beyond :data:`MAX_CACHE_BYTES` the least recently used files are removed.
-Nothing here touches the user's JAX settings.
+A file keeps the ids of the devices its executable was compiled for, and is loaded onto those
+(a program is compiled per device, :mod:`jaxmice.devices`). A file that fails to load, or whose
+program fails on its first call, is removed and the program compiled anew, with a warning on
+the ``jaxmice`` logger. After ``jax.distributed.initialize`` (more than one process) the folder
+is neither read nor written: each process compiles its own programs and keeps them in memory.
+
+In memory, the executables of all programs together are bounded too: beyond
+:data:`MAX_PROGRAMS` (``JAXMICE_MAX_PROGRAMS``) the least recently used is dropped, and its
+memory (XLA:CPU maps each compiled kernel into memory) freed. Each compilation traces a fresh
+``jax.jit`` of the function, so that nothing of it stays in JAX's own caches once it is
+dropped. A process that imputes thousands of data sets of different shapes therefore keeps a
+flat footprint (``benchmarks/bench_program_memory.py``).
+
+Counters, per process and program name (``module.qualname``), for tests and benchmarks:
+:func:`compile_counts` (programs compiled), :func:`load_counts` (programs read from the folder
+and run), :func:`reset_counts`. :func:`kernel_counts` counts a compiled program's kernels.
+
+Nothing here touches the user's JAX settings or JAX's caches (no ``jax.clear_caches``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import enum
 import functools
 import hashlib
 import inspect
+import logging
 import os
 import pickle
+import re
+import threading
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -70,6 +91,15 @@ FAST_COMPILE = {**CPU_COMPILE, "xla_backend_optimization_level": 0}
 GPU_COMPILE = {"xla_gpu_deterministic_ops": True}
 #: most bytes kept in the program folder before the least recently used files go
 MAX_CACHE_BYTES = 512 * 2**20
+#: most executables kept in memory, all programs together, before the least recently used is
+#: dropped (``JAXMICE_MAX_PROGRAMS`` overrides). XLA:CPU maps every kernel into memory: a
+#: small 2l.pan job's two programs hold about 300 maps and 20 MiB each (64 held: 19,300 maps,
+#: 1.5 GiB, ``benchmarks/bench_program_memory.py --mice``), and Linux allows 65,530 maps a
+#: process. A run uses two per device (initialize and iterate), so a run on more than 32
+#: devices needs a larger bound.
+MAX_PROGRAMS = 64
+
+_log = logging.getLogger("jaxmice")
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -155,12 +185,13 @@ def _aval(leaf: Any) -> tuple:
 
 
 def placement(leaves: list) -> tuple:
-    """The ids of the devices the array arguments are on (a program is compiled per device:
-    :mod:`jaxmice.devices` runs one copy of it on each)."""
+    """The platforms and ids of the devices the array arguments are on (a program is compiled
+    per device: :mod:`jaxmice.devices` runs one copy of it on each); ids repeat across
+    platforms (a GPU's and the CPU's device 0)."""
     devices = set()
     for leaf in leaves:
         if isinstance(leaf, jax.Array):  # called outside any trace: no tracers here
-            devices |= {d.id for d in leaf.devices()}
+            devices |= {(d.platform, d.id) for d in leaf.devices()}
     return tuple(sorted(devices))
 
 
@@ -234,13 +265,136 @@ def _prune(folder: Path) -> None:
         total -= stat.st_size
 
 
-_PROGRAMS: list[Program] = []
+# ----- counters -------------------------------------------------------------------------------
+_compiles: collections.Counter[str] = collections.Counter()
+_loads: collections.Counter[str] = collections.Counter()
+
+
+def compile_counts() -> dict[str, int]:
+    """Programs compiled in this process so far, by program name (``module.qualname``)."""
+    return dict(_compiles)
+
+
+def load_counts() -> dict[str, int]:
+    """Programs read from the folder and run in this process so far, by program name (a file
+    that failed to load or on its first call is not counted: its program was compiled)."""
+    return dict(_loads)
+
+
+def reset_counts() -> None:
+    """Set :func:`compile_counts` and :func:`load_counts` back to nothing."""
+    _compiles.clear()
+    _loads.clear()
+
+
+# ----- the executables in memory: one bound over all programs ----------------------------------
+_store: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+_store_lock = threading.Lock()
+
+
+def max_programs() -> int:
+    """The bound on executables in memory: ``JAXMICE_MAX_PROGRAMS``, else
+    :data:`MAX_PROGRAMS` (at least 1)."""
+    value = os.environ.get("JAXMICE_MAX_PROGRAMS")
+    return max(1, int(value) if value else MAX_PROGRAMS)
+
+
+def _recall(key: tuple) -> Any | None:
+    """The executable under ``key``, now the most recently used, or None."""
+    with _store_lock:
+        compiled = _store.get(key)
+        if compiled is not None:
+            _store.move_to_end(key)
+        return compiled
+
+
+def _remember(key: tuple, compiled: Any) -> None:
+    """Keep ``compiled`` under ``key``; drop the least recently used beyond the bound."""
+    with _store_lock:
+        _store[key] = compiled
+        _store.move_to_end(key)
+        bound = max_programs()
+        while len(_store) > bound:
+            _store.popitem(last=False)  # its last reference: XLA frees the kernels
 
 
 def clear_compiled() -> None:
     """Forget every program compiled in this process (the files on disk stay)."""
-    for prog in _PROGRAMS:
-        prog.compiled.clear()
+    with _store_lock:
+        _store.clear()
+
+
+# ----- kernels of a compiled program -----------------------------------------------------------
+_COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s*\(.*->.*\{\s*$")
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(.*)$")
+_OPCODE = re.compile(r"(?:^|\s)([a-z][\w\-]*)\(")
+_CALLS = re.compile(r"\bcalls=%?([\w.\-]+)")
+
+
+def _computations(hlo: str) -> dict[str, list[tuple[str, str]]]:
+    """``{computation: [(opcode, instruction text)]}`` of an HLO module's text."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for line in hlo.splitlines():
+        header = _COMPUTATION.match(line)
+        if header:
+            current = found.setdefault(header.group(1), [])
+            continue
+        instruction = _INSTRUCTION.match(line)
+        if current is not None and instruction:
+            opcode = _OPCODE.search(instruction.group(1))
+            if opcode:
+                current.append((opcode.group(1), instruction.group(1)))
+    return found
+
+
+def kernel_counts(compiled: Any) -> dict[str, int]:
+    """The kernels of a compiled program, from its optimised HLO (``compiled.as_text()``).
+
+    Counted once however often a loop runs them, in every computation the program runs (the
+    entry, loop bodies and conditions, branches) but not inside a fusion's own computation:
+
+    - ``fusions``: ``fusion`` instructions, each one kernel (loop fusions and library
+      fusions such as XLA:CPU's dot fusions);
+    - ``custom_calls``: ``custom-call`` instructions (LAPACK and other library kernels).
+
+    Unfused single operations (on a CPU, a lone ``tanh``) are kernels too but not counted.
+
+    Args:
+        compiled: a ``jax.stages.Compiled``, or the HLO text itself.
+
+    Returns:
+        ``{"fusions": int, "custom_calls": int}``.
+    """
+    hlo = compiled if isinstance(compiled, str) else compiled.as_text()
+    computations = _computations(hlo)
+    fused = {called.group(1) for body in computations.values() for opcode, text in body
+             if opcode == "fusion" for called in [_CALLS.search(text)] if called}
+    opcodes = [opcode for name, body in computations.items() if name not in fused
+               for opcode, _ in body]
+    return {"fusions": opcodes.count("fusion"), "custom_calls": opcodes.count("custom-call")}
+
+
+# ----- programs ----------------------------------------------------------------------------------
+def _device_ids(compiled: Any) -> list[tuple[str, int]]:
+    """``(platform, id)`` of the devices ``compiled`` runs on, in its own order."""
+    return [(d.platform, d.id) for d in compiled.runtime_executable().local_devices()]
+
+
+def _devices(ids: list[tuple[str, int]]) -> list[Any]:
+    """This process's devices of ``ids`` (KeyError for one it does not have)."""
+    by_id = {(d.platform, d.id): d for platform in {p for p, _ in ids}
+             for d in jax.local_devices(backend=platform)}
+    return [by_id[tuple(i)] for i in ids]
+
+
+def _discard(name: str, path: Path, what: str, err: BaseException) -> None:
+    """Remove a stored program that failed, and say so once."""
+    reason = (str(err).strip().splitlines() or [""])[0][:200]
+    _log.warning("jaxmice: stored program %s (%s) %s, compiling it anew: %s: %s", name,
+                 path.name, what, type(err).__name__, reason)
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 class Program:
@@ -253,6 +407,7 @@ class Program:
     def __init__(self, fn: Callable, static_argnums: Sequence[int] = (),
                  static_argnames: Sequence[str] = (), lanes_argnum: int | None = None) -> None:
         self.fn = fn
+        self.name = f"{fn.__module__}.{fn.__qualname__}"
         self.lanes_argnum = lanes_argnum
         params = list(inspect.signature(fn).parameters)
         # a static argument may come by position or by keyword, whichever way it was declared
@@ -260,11 +415,31 @@ class Program:
             i for i, name in enumerate(params) if name in static_argnames}))
         self.static_argnames = tuple(set(static_argnames) | {
             params[i] for i in static_argnums if i < len(params)})
-        self.jitted = jax.jit(fn, static_argnums=self.static_argnums,
-                              static_argnames=self.static_argnames)
-        self.compiled: dict[Any, Any] = {}
+        # for calls inside a transformation only: there JAX's caches are the caller's
+        self.jitted = self._jit()
+        self._recent: tuple[tuple, Any] | None = None  # (shapes, the jit compiling them)
         functools.update_wrapper(self, fn)
-        _PROGRAMS.append(self)
+
+    def _jit(self) -> Any:
+        """``jax.jit`` of a new function object calling ``fn``: JAX keeps a function's traces
+        and lowerings in caches keyed weakly on the function and strongly on the static
+        arguments, so a new one per compilation lets them all go with it."""
+        fn = self.fn
+
+        @functools.wraps(fn)  # its signature (static argument names) and name stay fn's
+        def fresh(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        return jax.jit(fresh, static_argnums=self.static_argnums,
+                       static_argnames=self.static_argnames)
+
+    def _jit_for(self, shapes: tuple) -> Any:
+        """The jit to compile ``shapes`` (the key without the placement) with: the last one
+        again for the same shapes, whose copies for the other devices then reuse its trace;
+        else a new one (:meth:`_jit`), and the last one's caches go."""
+        if self._recent is None or self._recent[0] != shapes:
+            self._recent = (shapes, self._jit())
+        return self._recent[1]
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, tuple, dict]:
         static = tuple(args[i] for i in self.static_argnums if i < len(args)) + tuple(
@@ -279,39 +454,61 @@ class Program:
         if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
             return self.jitted(*args, **kwargs)  # called inside a transformation: plain jit
         x64 = bool(jax.config.jax_enable_x64)
-        key = (static, tree, tuple(_aval(leaf) for leaf in leaves), x64, placement(leaves))
-        compiled = self.compiled.get(key)
-        if compiled is None:
-            compiled = self._load_or_compile(args, kwargs, static, tree, leaves)
-            self.compiled[key] = compiled
+        key = (self, static, tree, tuple(_aval(leaf) for leaf in leaves), x64,
+               placement(leaves))
+        compiled = _recall(key)
+        if compiled is not None:
+            return compiled(*dyn_args, **dyn_kwargs)
+        path = self._path(static, tree, leaves)
+        compiled = self._load(path)
+        if compiled is not None:
+            try:  # a file stored under the wrong key or devices fails here, not later
+                out = compiled(*dyn_args, **dyn_kwargs)
+            except Exception as err:
+                _discard(self.name, path, "failed on its first call", err)
+            else:
+                _loads[self.name] += 1
+                _remember(key, compiled)
+                return out
+        compiled = self._compile(self._jit_for(key[1:-1]), args, kwargs, path)
+        _remember(key, compiled)
         return compiled(*dyn_args, **dyn_kwargs)
 
     def _cache_size(self) -> int:
-        """Programs compiled or loaded in this process (as ``jax.jit``'s ``_cache_size``)."""
-        return len(self.compiled)
+        """Programs of this function held in memory (as ``jax.jit``'s ``_cache_size``)."""
+        with _store_lock:
+            return sum(key[0] is self for key in _store)
 
-    def _load_or_compile(self, args: tuple, kwargs: dict, static: tuple, tree: Any,
-                         leaves: list) -> Any:
-        path = self._path(static, tree, leaves)
-        if path is not None and path.exists():
-            try:
-                from jax.experimental import serialize_executable
+    def _load(self, path: Path | None) -> Any | None:
+        """The program stored at ``path``, loaded onto the devices it was compiled for; None
+        when there is none, or it cannot be loaded (the file is then removed)."""
+        if path is None or not path.exists():
+            return None
+        try:
+            from jax.experimental import serialize_executable
 
-                with path.open("rb") as fh:
-                    payload, in_tree, out_tree = pickle.load(fh)
-                _prepare_custom_calls()
-                compiled = serialize_executable.deserialize_and_load(payload, in_tree,
-                                                                     out_tree)
-            except Exception:  # a damaged or incompatible file is compiled anew
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
-            else:
-                with contextlib.suppress(OSError):  # a read-only folder is only read
-                    os.utime(path)  # recently used
-                return compiled
+            with path.open("rb") as fh:
+                payload, in_tree, out_tree, ids = pickle.load(fh)
+            devices = _devices(ids)
+            _prepare_custom_calls()
+            # without execution_devices the executable would be loaded onto every device of
+            # the backend, and expect one shard of each argument per device
+            compiled = serialize_executable.deserialize_and_load(
+                payload, in_tree, out_tree, backend=devices[0].client,
+                execution_devices=devices)
+        except Exception as err:  # a damaged or incompatible file is compiled anew
+            _discard(self.name, path, "could not be loaded", err)
+            return None
+        with contextlib.suppress(OSError):  # a read-only folder is only read
+            os.utime(path)  # recently used
+        return compiled
+
+    def _compile(self, jitted: Any, args: tuple, kwargs: dict, path: Path | None) -> Any:
+        """Trace (with ``jitted``), lower and compile for these arguments; store the program
+        at ``path``."""
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
-        traced = self.jitted.trace(*args, **kwargs)
+        traced = jitted.trace(*args, **kwargs)
         lanes = 1 if self.lanes_argnum is None else int(np.shape(args[self.lanes_argnum])[0])
         options = compile_options(written_bytes(traced.jaxpr.jaxpr) * lanes)
         lowered = traced.lower()
@@ -321,6 +518,7 @@ class Program:
             if not options:
                 raise
             compiled = lowered.compile()
+        _compiles[self.name] += 1
         if path is not None and _persistent_cache_hits[0] == hits:
             self._store(path, compiled)
         return compiled
@@ -344,7 +542,8 @@ class Program:
         try:
             from jax.experimental import serialize_executable
 
-            blob = pickle.dumps(serialize_executable.serialize(compiled))
+            blob = pickle.dumps((*serialize_executable.serialize(compiled),
+                                 _device_ids(compiled)))
             path.parent.mkdir(parents=True, exist_ok=True)
             partial_path = path.with_suffix(f".{os.getpid()}.tmp")
             partial_path.write_bytes(blob)

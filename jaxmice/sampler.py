@@ -104,6 +104,8 @@ class Consts(NamedTuple):
         visits: the visit table.
         delta: f[p] each column's sensitivity shift (0 for none). Data, not part of the plan:
             a tipping-point analysis over many deltas reuses one compiled program.
+        present: bool[n] the data set's rows; the rest pad it to its size class
+            (:mod:`jaxmice.sizes`).
     """
 
     observed: jax.Array
@@ -111,6 +113,7 @@ class Consts(NamedTuple):
     clusters: jax.Array
     visits: Visits
     delta: jax.Array
+    present: jax.Array
 
 
 class IterationStats(NamedTuple):
@@ -147,7 +150,7 @@ def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
     inputs = VisitInputs(y=data[:, j], ry=ry, wy=consts.where[:, j], x=x, keep=sel.keep,
                          gram=gram, codes=codes,
                          cluster=consts.clusters[:, visits.cluster_column[v]],
-                         delta=consts.delta[j].astype(data.dtype))
+                         delta=consts.delta[j].astype(data.dtype), present=consts.present)
     return inputs, sel.constant.astype(jnp.int8) + 2 * sel.collinear.astype(jnp.int8)
 
 

@@ -51,7 +51,7 @@ def runs(df) -> dict[str, np.ndarray]:
     for method in ("2lonly.mean", "2lonly.norm", "2lonly.pmm"):
         imp = jm.mice(df, m=M, maxit=1, method={"w": method},
                       predictor_matrix={"w": {"school": -2, "x": 1}}, seed=11, progress=False)
-        out[method] = np.asarray(imp.data)[:, :, list(df.columns).index("w")]
+        out[method] = imp.completed_arrays[:, :, list(df.columns).index("w")]
     return out
 
 

@@ -12,6 +12,7 @@ import pytest
 import jaxmice as jm
 from jaxmice.models import mixed
 from jaxmice.models.formula import FormulaError
+from jaxmice.sizes import row_class
 
 FORMULA = "popular ~ 1 + sex + texp + (1 | school)"
 
@@ -61,10 +62,12 @@ def test_chunked_batch_equals_one_program(popmis, monkeypatch):
     """Data sets too large for one batched fit are fitted in chunks (the last one padded)."""
     frames = noisy_copies(popmis, 5, seed=4)
     whole = jm.lmer(FORMULA, frames)
-    # a budget for two data sets at a time: chunks 2, 2 and 1 (padded to 2)
-    per_data_set = mixed.FIT_BYTES_PER_CELL * len(popmis) * (3 + 2)
+    # a budget for two data sets at a time: chunks 2, 2 and 1 (padded to 2); a fit holds
+    # its size class's rows
+    rows = row_class(len(popmis))
+    per_data_set = mixed.FIT_BYTES_PER_CELL * rows * (3 + 2)
     monkeypatch.setattr(mixed, "FIT_MEMORY_BUDGET", 2 * per_data_set)
-    assert mixed.fit_chunk_size(5, len(popmis), 3) == 2
+    assert mixed.fit_chunk_size(5, rows, 3) == 2
     chunked = jm.lmer(FORMULA, frames)
     assert len(chunked) == 5
     np.testing.assert_allclose(chunked.fixed.to_numpy(), whole.fixed.to_numpy(), rtol=1e-7)

@@ -131,7 +131,7 @@ def test_draws_values_of_the_columns_type_under_the_sampler(name, kind):
     j = imp.schema.position(f"t_{kind}")
     v = _visit(imp, j)
     assert all(np.asarray(stats.ok)[:, v].all() for stats in imp.history), imp.logged_events
-    data = np.asarray(imp.data)[:, :, j]  # f[m, n]
+    data = imp.completed_arrays[:, :, j]  # f[m, n]
     observed = imp.observed[:, j]
     assert np.isfinite(data).all()
     np.testing.assert_array_equal(data[:, observed], np.broadcast_to(

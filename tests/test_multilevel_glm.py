@@ -235,7 +235,7 @@ def test_one_value_in_a_cluster_and_separation_give_stable_draws():
     t[g == 5] = x[g == 5] > 0  # perfect separation on x inside cluster 5
     df["t"] = _binary(t).mask(df.t.isna())
     imp = _impute(df, "2l.bin")
-    filled = np.asarray(imp.data)[:, :, 2]  # f[m, n]
+    filled = imp.completed_arrays[:, :, 2]  # f[m, n]
     missing = df.t.isna().to_numpy()
     for cluster, expected in ((3, 1.0), (4, 0.0)):
         rows = missing & (g == cluster)

@@ -1,9 +1,12 @@
 """Compiled programs kept on disk (issue 12): fingerprints, the round trip through the folder,
-damaged files, the size bound and the compile options."""
+damaged files, the size bound and the compile options; in memory, the bound on executables
+and the memory they free; the compile and load counters; kernel counts."""
 
 from __future__ import annotations
 
 import functools
+import gc
+import logging
 import os
 
 import jax.numpy as jnp
@@ -84,24 +87,55 @@ def test_plans_of_equal_specifications_have_equal_fingerprints():
     assert programs.fingerprint(other) != programs.fingerprint(first)
 
 
+def _by_name(counts: dict[str, int]) -> dict[str, int]:
+    return {name.rsplit(".", 1)[-1]: n for name, n in counts.items()}
+
+
 def test_programs_come_back_from_disk_with_the_same_draws(program_folder):
+    programs.reset_counts()
     first = _impute()
     stored = sorted(program_folder.glob("*.bin"))
-    assert len(stored) >= 2  # initialize and iterate
+    assert len(stored) == 2  # initialize and iterate
+    assert _by_name(programs.compile_counts()) == {"initialize": 1, "iterate": 1}
+    assert programs.load_counts() == {}
     programs.clear_compiled()
+    programs.reset_counts()
     again = _impute()
     assert sorted(program_folder.glob("*.bin")) == stored  # read back, nothing new written
+    assert programs.compile_counts() == {}
+    assert _by_name(programs.load_counts()) == {"initialize": 1, "iterate": 1}
     np.testing.assert_array_equal(np.asarray(again.data), np.asarray(first.data))
 
 
-def test_a_damaged_program_file_is_compiled_anew(program_folder):
+def test_a_damaged_program_file_is_compiled_anew(program_folder, caplog):
     first = _impute()
     for path in program_folder.glob("*.bin"):
         path.write_bytes(b"not a program")
     programs.clear_compiled()
-    again = _impute()
+    programs.reset_counts()
+    with caplog.at_level(logging.WARNING, logger="jaxmice"):
+        again = _impute()
     np.testing.assert_array_equal(np.asarray(again.data), np.asarray(first.data))
     assert all(path.stat().st_size > 100 for path in program_folder.glob("*.bin"))
+    assert _by_name(programs.compile_counts()) == {"initialize": 1, "iterate": 1}
+    assert sum("could not be loaded" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_stored_program_failing_its_first_call_is_compiled_anew(program_folder, caplog):
+    first = _impute()
+    one, other = sorted(program_folder.glob("*.bin"))
+    blobs = one.read_bytes(), other.read_bytes()
+    one.write_bytes(blobs[1])  # each file now holds the other program: it loads, then fails
+    other.write_bytes(blobs[0])
+    programs.clear_compiled()
+    programs.reset_counts()
+    with caplog.at_level(logging.WARNING, logger="jaxmice"):
+        again = _impute()
+    np.testing.assert_array_equal(np.asarray(again.data), np.asarray(first.data))
+    assert programs.load_counts() == {}
+    assert _by_name(programs.compile_counts()) == {"initialize": 1, "iterate": 1}
+    assert sum("failed on its first call" in r.getMessage() for r in caplog.records) == 2
+    assert (one.read_bytes(), other.read_bytes()) == blobs  # each its own program again
 
 
 def test_the_folder_is_bounded_least_recently_used_first(tmp_path, monkeypatch):
@@ -167,6 +201,101 @@ def test_a_program_equals_jit():
     assert prog._cache_size() == 2
     prog(x + 1.0, 2)
     assert prog._cache_size() == 2  # same shapes and statics: no new program
+
+
+def test_the_store_is_bounded_least_recently_used_first(monkeypatch):
+    monkeypatch.setenv("JAXMICE_MAX_PROGRAMS", "2")
+    programs.clear_compiled()
+    programs.reset_counts()
+    prog = programs.Program(lambda x, n: x * n, static_argnums=(1,))
+    x = jnp.arange(3.0)
+    for n in (1, 2, 1, 3):  # 1 used again before 3 comes: 2 is the least recently used
+        prog(x, n)
+    assert prog._cache_size() == 2
+    assert programs.compile_counts() == {prog.name: 3}
+    prog(x, 1)  # kept
+    assert programs.compile_counts() == {prog.name: 3}
+    np.testing.assert_array_equal(np.asarray(prog(x, 2)), [0.0, 2.0, 4.0])  # compiled again
+    assert programs.compile_counts() == {prog.name: 4}
+    programs.reset_counts()
+    assert programs.compile_counts() == {} and programs.load_counts() == {}
+
+
+def _maps() -> int:
+    with open("/proc/self/maps") as fh:
+        return sum(1 for _ in fh)
+
+
+def _maps_grown_by_compiling(monkeypatch, bound: int, first: int) -> int:
+    """Memory maps added by 12 new programs (distinct static arguments and shapes)."""
+    import jax
+
+    monkeypatch.setenv("JAXMICE_MAX_PROGRAMS", str(bound))
+
+    def work(x, k):
+        def sweep(_, v):
+            return jnp.linalg.cholesky(v @ v.T + k * jnp.eye(v.shape[0])) + jnp.tanh(v)
+
+        return jax.lax.fori_loop(0, 2, sweep, x)
+
+    prog = programs.Program(work, static_argnums=(1,))
+    prog(jnp.eye(4), float(first))
+    gc.collect()
+    before = _maps()
+    for k in range(first + 1, first + 13):
+        prog(jnp.eye(4 + k % 5), float(k))
+    gc.collect()
+    return _maps() - before
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="Linux's memory maps")
+def test_dropped_programs_free_their_memory(monkeypatch):
+    """XLA:CPU maps each compiled kernel into memory: a dropped program gives its maps back,
+    nothing of it kept by JAX's caches (the process dies at 65,530 maps)."""
+    programs.clear_compiled()
+    unbounded = _maps_grown_by_compiling(monkeypatch, 10**6, first=0)
+    programs.clear_compiled()
+    bounded = _maps_grown_by_compiling(monkeypatch, 1, first=100)
+    assert unbounded > 100  # 12 programs of several kernels each
+    assert bounded < unbounded / 4
+
+
+def test_kernel_counts_skip_fused_computations_and_count_loop_bodies_once():
+    hlo = """HloModule jit_f
+%fused_computation (param_0: f32[8]) -> f32[8] {
+  %param_0 = f32[8]{0} parameter(0)
+  %inner = f32[8]{0} fusion(%param_0), kind=kLoop, calls=%fused_inner
+  ROOT %tanh.1 = f32[8]{0} tanh(%inner)
+}
+%fused_inner (p: f32[8]) -> f32[8] {
+  ROOT %p = f32[8]{0} parameter(0)
+}
+%body (arg: (s32[], f32[8])) -> (s32[], f32[8]) {
+  %arg = (s32[], f32[8]{0}) parameter(0)
+  %v = f32[8]{0} get-tuple-element(%arg), index=1
+  %loop_fusion = f32[8]{0} fusion(%v), kind=kLoop, calls=%fused_computation
+  %chol = (f32[8]{0}, s32[]) custom-call(%loop_fusion), custom_call_target="lapack_spotrf_ffi"
+  ROOT %t = (s32[], f32[8]{0}) tuple(%arg, %loop_fusion)
+}
+ENTRY %main (x: f32[8]) -> f32[8] {
+  %x = f32[8]{0} parameter(0), metadata={op_name="jit(f)/fusion(x)"}
+  %w = (s32[], f32[8]{0}) while(%x), condition=%cond, body=%body
+  ROOT %out = f32[8]{0} fusion(%x), kind=kLoop, calls=%fused_computation
+}
+"""
+    assert programs.kernel_counts(hlo) == {"fusions": 2, "custom_calls": 1}
+
+
+def test_kernel_counts_of_a_compiled_program():
+    import jax
+
+    def f(a):
+        return jnp.linalg.cholesky(a @ a.T + jnp.eye(4)).sum()
+
+    compiled = jax.jit(f).lower(jnp.ones((4, 4))).compile()
+    counts = programs.kernel_counts(compiled)
+    assert counts["custom_calls"] == 1  # LAPACK's potrf
+    assert counts["fusions"] >= 1
 
 
 def test_a_program_inside_a_transformation_is_plain_jit():

@@ -190,7 +190,7 @@ def _prior_draws(prior: CovariancePrior, q: int, n_draws: int = 4000, steps: int
 
     def chain(key):
         def step(psi, k):
-            return draw_covariance(k, psi, no_clusters, prior), None
+            return draw_covariance(k, psi, no_clusters, prior, jnp.zeros(0, bool)), None
 
         psi, _ = jax.lax.scan(step, jnp.eye(q), jax.random.split(key, steps))
         return psi

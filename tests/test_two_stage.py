@@ -194,7 +194,7 @@ def test_pooled_fixed_effects_and_systematically_missing_clusters(method, kind, 
     assert np.all(np.abs(z) < 3.0), table
     # clusters 0 and 1 impute from the population: their imputed mean is the truth's,
     # within the spread of N(mu*, Psi*) and mu's estimation error
-    data = np.asarray(imp.data)[:, :, 0]  # f[m, n]
+    data = imp.completed_arrays[:, :, 0]  # f[m, n]
     rows = np.isin(frame.g.to_numpy(), ["s00", "s01"]) & frame.y.isna().to_numpy()
     x = frame.x.to_numpy()
     b0, b1 = TRUTH[kind]
@@ -228,7 +228,7 @@ def test_meta_methods_run_and_differ():
     for meta in ("reml", "mm"):
         imp = _impute(frame, "2l.2stage.norm", 2, seed=1, meta_method=meta)
         assert np.asarray(imp.history[-1].ok).all()
-        draws[meta] = np.asarray(imp.data)[:, :, 0]
+        draws[meta] = imp.completed_arrays[:, :, 0]
     assert not np.allclose(draws["reml"], draws["mm"])
 
 

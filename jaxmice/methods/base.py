@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 #: the method of a column that is not imputed
@@ -38,7 +39,8 @@ class Target:
         name: the column label (for messages; None inside the compiled plan, where one
             target may serve several columns).
         n_levels: number of categories (0 for continuous).
-        n_clusters: number of clusters (0 for single-level methods).
+        n_clusters: number of clusters of the size class (0 for single-level methods): the
+            data set's clusters, then padding clusters with no rows (:func:`real_clusters`).
         options: the options given for the column as sorted ``(name, value)`` pairs, e.g.
             ``(("donors", 5),)``; the factory gets them as keyword arguments.
         n_random: multilevel methods: random effects per cluster (the intercept plus one per
@@ -76,6 +78,10 @@ class VisitInputs(NamedTuple):
         delta: f[] the sensitivity shift of this column (``jm.mice(delta=...)``; 0 when not
             given). The sampler adds it to the draws of a continuous target; a method of a
             binary target that declares ``MethodInfo.delta`` adds it to its linear predictor.
+        present: bool[n] the data set's rows; the others pad it to its size class
+            (:mod:`jaxmice.sizes`): never observed, never imputed, in no cluster (their code
+            is outside every segment sum). A method that reads rows beyond ``ry`` (a selection
+            model's unselected rows) must mask them. None: every row is present.
     """
 
     y: jax.Array
@@ -87,6 +93,14 @@ class VisitInputs(NamedTuple):
     codes: jax.Array
     cluster: jax.Array
     delta: jax.Array | float = 0.0
+    present: jax.Array | None = None
+
+
+def rows_present(inputs: VisitInputs) -> jax.Array:
+    """bool[n]: the data set's rows among ``inputs``' (:attr:`VisitInputs.present`)."""
+    if inputs.present is None:
+        return jnp.ones(inputs.y.shape, bool)
+    return inputs.present
 
 
 class Draw(NamedTuple):
@@ -120,6 +134,19 @@ class Imputer(NamedTuple):
 
     init: Callable[[VisitInputs], Any] | None
     draw: Callable[[jax.Array, Any, VisitInputs], Draw]
+
+
+def real_clusters(cluster: jax.Array, n_clusters: int) -> jax.Array:
+    """bool[J]: the clusters that have rows. The others pad the data set up to its size
+    class (:mod:`jaxmice.sizes`): they have no rows (a padded row's code is J, outside every
+    segment sum), and must count nowhere: not in Psi's posterior, not among the clusters of a
+    meta-analysis, not in a count of clusters.
+
+    Args:
+        cluster: i[n] each row's cluster code; n_clusters: J, the size class's count.
+    """
+    ones = jnp.ones(cluster.shape, jnp.int32)
+    return jax.ops.segment_sum(ones, cluster, n_clusters) > 0
 
 
 def initial_state(imputer: Imputer, inputs: VisitInputs) -> Any:

@@ -64,7 +64,8 @@ def to_clusters(inputs: VisitInputs, n_clusters: int) -> VisitInputs:
     gram = cross_products(x, ry.astype(dtype))
     keep = select_predictors(gram, inputs.keep).keep
     return VisitInputs(y=y, ry=ry, wy=wy, x=x, keep=keep, gram=gram, codes=inputs.codes,
-                       cluster=jnp.arange(n_clusters, dtype=cluster.dtype))
+                       cluster=jnp.arange(n_clusters, dtype=cluster.dtype),
+                       present=rows > 0)  # the clusters padding the size class have no rows
 
 
 def to_rows(values: jax.Array, inputs: VisitInputs) -> jax.Array:

@@ -54,7 +54,15 @@ import numpy as np
 from ..meta import METHODS as META_METHODS
 from ..meta import draw_parameters, draw_study_effects, meta_analysis, psd_sqrt
 from ..schema import Column
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    real_clusters,
+    rows_present,
+)
 from .pmm import DONORS, match
 from .selection import Equations, draw_unselected, equations, fit_clusters, free_parameters
 
@@ -135,7 +143,8 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
         no_value = jax.ops.segment_sum(s.astype(jnp.int32), inputs.cluster, groups) == 0
         pooled = ((by_cluster.full.sum() < 2) | ((by_cluster.full | by_cluster.outcome_only)
                                                  .sum() < 2)) if n_clusters else True
-        group = jnp.where(pooled, 0, inputs.cluster)
+        # a padded row (:attr:`VisitInputs.present`) stays outside every group
+        group = jnp.where(pooled, jnp.where(rows_present(inputs), 0, groups), inputs.cluster)
         cat = categories(s, group, groups, eq)
         out_free = jnp.concatenate([jnp.zeros(q, bool), eq.outcome,
                                     jnp.array([gaussian, False])])
@@ -190,7 +199,8 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
             usable = jnp.where(pooled, usable, meta_ok)
             attempted = cat.full | cat.outcome_only
             failed = (attempted & ~outcome_ok) | (cat.full & ~full_ok)
-            fallback = jnp.where(pooled, n_clusters, failed.sum()).astype(jnp.int32)
+            clusters = real_clusters(inputs.cluster, n_clusters).sum()  # not the class's
+            fallback = jnp.where(pooled, clusters, failed.sum()).astype(jnp.int32)
         beta_s, beta_o = theta_row[:, :q] * eq.selection, theta_row[:, q:2 * q] * eq.outcome
         sigma = jnp.where(gaussian, jnp.exp(theta_row[:, 2 * q]), 1.0)
         rho = jnp.tanh(theta_row[:, 2 * q + 1])

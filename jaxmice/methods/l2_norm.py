@@ -55,12 +55,15 @@ class NormState(NamedTuple):
     df: jax.Array
 
 
-def draw_df(key: jax.Array, sigma2: jax.Array, scale: jax.Array) -> jax.Array:
-    """``nu`` from its grid, given the cluster variances ``sigma2: f[J]`` and ``scale``."""
+def draw_df(key: jax.Array, sigma2: jax.Array, scale: jax.Array, present: jax.Array
+            ) -> jax.Array:
+    """``nu`` from its grid, given the cluster variances ``sigma2: f[J]`` of the clusters
+    ``present: bool[J]`` (the others pad the size class) and ``scale``."""
     nu = jnp.asarray(DF_GRID, sigma2.dtype)[:, None]
     half = 0.5 * nu
-    loglik = jnp.sum(half * jnp.log(half * scale) - jax.lax.lgamma(half)
-                     - (half + 1.0) * jnp.log(sigma2) - half * scale / sigma2, axis=1)
+    terms = (half * jnp.log(half * scale) - jax.lax.lgamma(half)
+             - (half + 1.0) * jnp.log(sigma2) - half * scale / sigma2)
+    loglik = jnp.sum(jnp.where(present, terms, 0.0), axis=1)
     return jnp.asarray(DF_GRID, sigma2.dtype)[jax.random.categorical(key, loglik)]
 
 
@@ -80,15 +83,17 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR) ->
         k_eff, k_psi, k_sig, k_scale, k_df = jax.random.split(key, 5)
         stats = fitting_stats(design, y, w / state.sigma2[cluster])
         beta, b, _ = draw_effects(k_eff, cholesky(state.psi), stats)
-        psi = draw_covariance(k_psi, state.psi, b, prior)
+        psi = draw_covariance(k_psi, state.psi, b, prior, design.present)
         resid = (y - linear_predictor(design, beta, b, cluster)) * w
         rss = jax.ops.segment_sum(resid**2, cluster, n_clusters)
         count = jax.ops.segment_sum(w, cluster, n_clusters)
         nu, s2 = state.df, state.scale
         sigma2 = inverse_gamma(k_sig, 0.5 * (nu + count), 0.5 * (nu * s2 + rss))
-        scale = gamma(k_scale, 0.5 * (1.0 + nu * n_clusters), dtype=y.dtype) / (
-            0.5 * (1.0 / var_y + nu * jnp.sum(1.0 / sigma2)))
-        df = draw_df(k_df, sigma2, scale)
+        # only the data set's clusters inform the variances' common scale and df
+        present = design.present
+        scale = gamma(k_scale, 0.5 * (1.0 + nu * present.sum()), dtype=y.dtype) / (
+            0.5 * (1.0 / var_y + nu * jnp.sum(jnp.where(present, 1.0 / sigma2, 0.0))))
+        df = draw_df(k_df, sigma2, scale, present)
         return NormState(psi, sigma2, scale, df), beta, b
 
     def draw(key: jax.Array, state: NormState, inputs: VisitInputs) -> Draw:

@@ -113,7 +113,7 @@ def mh_sweep(key: jax.Array, state: EffectsState, visit: GlmVisit, y: jax.Array,
     accept = (jnp.log(jax.random.uniform(k_acc, (), eta.dtype)) < log_ratio) & jnp.isfinite(
         log_ratio)
     effects = jax.tree.map(lambda new, old: jnp.where(accept, new, old), proposal, state)
-    psi = draw_covariance(k_psi, state.psi, effects.b, visit.psi_prior)
+    psi = draw_covariance(k_psi, state.psi, effects.b, visit.psi_prior, visit.design.present)
     return effects._replace(psi=psi), accept
 
 

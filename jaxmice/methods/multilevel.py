@@ -68,7 +68,7 @@ from ..models.lmm import (
 from ..models.small import cholesky, solve_lower, solve_lower_transposed
 from ..models.structure import ReArrays, ReShape
 from ..random import gamma, inverse_gamma, wishart_cholesky
-from .base import Target, VisitInputs
+from .base import Target, VisitInputs, real_clusters
 
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})
 
@@ -92,6 +92,8 @@ class TwoLevelDesign(NamedTuple):
         z: f[n, q] random effects: the intercept, then the columns coded 2 or 4.
         re: the random-effects structure (one block per cluster).
         shape: its static sizes.
+        present: bool[J] the clusters that have rows (the others pad the size class:
+            :func:`~jaxmice.methods.base.real_clusters`).
     """
 
     x: jax.Array
@@ -99,6 +101,7 @@ class TwoLevelDesign(NamedTuple):
     z: jax.Array
     re: ReArrays
     shape: ReShape
+    present: jax.Array
 
 
 def cluster_means(values: jax.Array, cluster: jax.Array, n_clusters: int) -> jax.Array:
@@ -142,7 +145,8 @@ def two_level_design(inputs: VisitInputs, target: Target) -> TwoLevelDesign:
         keep = select_predictors(gram, candidate).keep
         fixed = fixed * keep
     re, shape = random_structure(inputs.cluster, target.n_random, target.n_clusters)
-    return TwoLevelDesign(x=fixed, keep=keep, z=z, re=re, shape=shape)
+    return TwoLevelDesign(x=fixed, keep=keep, z=z, re=re, shape=shape,
+                          present=real_clusters(inputs.cluster, target.n_clusters))
 
 
 def fitting_stats(design: TwoLevelDesign, y: jax.Array, w: jax.Array) -> LmmStats:
@@ -356,7 +360,7 @@ def visit_priors(stats: LmmStats, design: TwoLevelDesign, psi_prior: str) -> Vis
 
 
 def draw_covariance(key: jax.Array, psi: jax.Array, b: jax.Array,
-                    prior: CovariancePrior) -> jax.Array:
+                    prior: CovariancePrior, present: jax.Array) -> jax.Array:
     """One Gibbs step for ``Psi`` under a :class:`CovariancePrior`: the scales ``s | Psi``,
     then ``Psi | s, b``, both conjugate.
 
@@ -367,6 +371,7 @@ def draw_covariance(key: jax.Array, psi: jax.Array, b: jax.Array,
     Args:
         psi: f[q, q] the current draw (what ``s`` is drawn from).
         b: f[J, q] the random effects of all clusters (drawn).
+        present: bool[J] the clusters that count (the others pad the size class).
 
     Returns:
         f[q, q] the new Psi.
@@ -377,7 +382,8 @@ def draw_covariance(key: jax.Array, psi: jax.Array, b: jax.Array,
     inv_diag = jnp.diagonal(_inverse(psi))
     scales = gamma(k_s, prior.shape + 0.5 * df, (q,), psi.dtype) / (
         prior.rate + 0.5 * inv_diag)
-    return draw_inverse_wishart(k_psi, df + b.shape[0], jnp.diag(scales) + b.T @ b)
+    b = b * present[:, None]
+    return draw_inverse_wishart(k_psi, df + present.sum(), jnp.diag(scales) + b.T @ b)
 
 
 def _inverse(psi: jax.Array) -> jax.Array:
@@ -473,7 +479,7 @@ def pan_sweep(key: jax.Array, state: PanState, design: TwoLevelDesign, stats: Lm
     k_eff, k_psi, k_sigma = jax.random.split(key, 3)
     lam = cholesky(state.psi)
     beta, b, sol = draw_effects(k_eff, lam, scale_stats(stats, 1.0 / state.sigma2))
-    psi = draw_covariance(k_psi, state.psi, b, prior)
+    psi = draw_covariance(k_psi, state.psi, b, prior, design.present)
     resid = (y - linear_predictor(design, beta, b, cluster)) * w
     sigma2 = inverse_gamma(k_sigma, 0.5 * (1.0 + w.sum()), 0.5 * (var_y + resid @ resid))
     return PanDraw(PanState(psi=psi, sigma2=sigma2), beta, b, sol)

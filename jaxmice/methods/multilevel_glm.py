@@ -176,7 +176,7 @@ def gaussian_step(key: jax.Array, state: EffectsState, visit: GlmVisit, response
     k_eff, k_psi = jax.random.split(key)
     stats = gaussian_stats(visit, response, weight)
     beta, b, _ = draw_effects(k_eff, cholesky(state.psi), stats)
-    psi = draw_covariance(k_psi, state.psi, b, visit.psi_prior)
+    psi = draw_covariance(k_psi, state.psi, b, visit.psi_prior, visit.design.present)
     return EffectsState(psi=psi, beta=beta, b=b)
 
 

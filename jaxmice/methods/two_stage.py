@@ -44,7 +44,7 @@ import numpy as np
 
 from ..meta import draw_parameters, draw_study_effects, meta_analysis, univariate
 from ..random import chisquare
-from .base import Target, VisitInputs
+from .base import Target, VisitInputs, real_clusters
 from .multilevel import finite
 
 #: the model families of the per-cluster fits
@@ -278,7 +278,8 @@ def draw_clusters(key: jax.Array, inputs: VisitInputs, n_clusters: int, family: 
 
     pooled_ok = fits.ok[0] & (fits.df[0] >= 1)
     ok = jnp.where(pooled, pooled_ok, fitted.sum() >= 2) & finite(beta, sigma2)
-    fallback = jnp.where(pooled, n_clusters, jnp.sum(enough & ~fits.ok)).astype(jnp.int32)
+    clusters = real_clusters(inputs.cluster, n_clusters).sum()  # not the size class's
+    fallback = jnp.where(pooled, clusters, jnp.sum(enough & ~fits.ok)).astype(jnp.int32)
     return ClusterDraw(beta=beta, sigma2=sigma2, ok=ok, fallback=fallback)
 
 

@@ -5,13 +5,23 @@ vmapped over the data sets; a single data set is a batch of one. Results come ba
 :class:`MixedModel` (one fit) or :class:`MixedModels` (a batch, indexable by data set), with
 lme4's names: ``fixed``, ``se`` (``vcov``), ``varcomp`` (``as.data.frame(VarCorr())``),
 ``loglik``, ``ranef`` (``as.data.frame(ranef(condVar = TRUE))``) and ``tidy()`` (broom.mixed).
+
+Size classes (:mod:`jaxmice.sizes`): a fit program is compiled for a size class, not an exact
+shape. Rows are padded to :func:`~jaxmice.sizes.row_class` with weight 0 (not counted in
+``n``, so neither in REML's ``n - p``, sigma nor the likelihood), the levels of each grouping
+factor to :func:`~jaxmice.sizes.cluster_class` (a level without rows has ``Z = 0``: its block of
+the penalised factor is the identity, log-determinant 0, effects 0; they are sliced off the
+results). Each data set carries its own row-to-level arrays, so data sets with different
+clusters and rows (the replications of a simulation, :meth:`jaxmice.batch.Batch.fit`) share one
+program per class: :func:`fit_column_sets`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +31,21 @@ import numpy as np
 from .._precision import in_float64
 from ..adapters import pandas as adapter
 from ..programs import program
+from ..sizes import cluster_class, row_class
 from .formula import Formula, parse_formula
 from .glm import fit_regression
 from .glmm import FAMILIES, GlmmData, fit_glmm
 from .lmm import fit_lmm_stats_batch, lmm_stats
 from .model_frame import ColumnData, ModelFrame, model_frame
-from .structure import ReArrays, ReShape, ReStructure, build_structure
+from .structure import (
+    ROW_AXES,
+    ReArrays,
+    ReShape,
+    ReStructure,
+    batch_rows,
+    build_structure,
+    real_effects,
+)
 
 # lme4's isSingular tolerance on the diagonal of the relative covariance factor
 SINGULAR_TOL = 1e-4
@@ -50,17 +69,24 @@ class SingularFitWarning(UserWarning):
 
 
 @program(static_argnames=("shape", "reml"))
-def _fit_lmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, reml: bool):
-    stats = jax.vmap(lambda yi, xi, zi: lmm_stats(yi, xi, zi, w, re, shape))(y, x, zval)
-    return fit_lmm_stats_batch(stats, re, shape, theta0, reml)
+def _fit_lmm_batch(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArrays,
+                   shape: ReShape, theta0: jax.Array, reml: bool) -> Any:
+    """LMM fits of B data sets: ``y: f[B, n]``, ``x: f[B, n, p]``, ``zval: f[B, n, K]``,
+    ``w: f[B, n]``, each data set's own row arrays in ``re`` (:data:`ROW_AXES`); ``n`` and
+    ``shape`` are the size class's."""
+    stats = jax.vmap(lambda yi, xi, zi, wi, rei: lmm_stats(yi, xi, zi, wi, rei, shape),
+                     in_axes=(0, 0, 0, 0, ROW_AXES))(y, x, zval, w, re)
+    return fit_lmm_stats_batch(stats, re, shape, theta0, reml)  # uses re's Lambda arrays only
 
 
 @program(static_argnames=("shape", "family"))
-def _fit_glmm_batch(y, x, zval, w, re: ReArrays, shape: ReShape, theta0, family: str):
-    def one(yi, xi, zi):
-        return fit_glmm(GlmmData(yi, xi, zi, w), re, shape, theta0, family)
+def _fit_glmm_batch(y: jax.Array, x: jax.Array, zval: jax.Array, w: jax.Array, re: ReArrays,
+                    shape: ReShape, theta0: jax.Array, family: str) -> Any:
+    """GLMM fits of B data sets, the arguments as :func:`_fit_lmm_batch`'s."""
+    def one(yi, xi, zi, wi, rei):
+        return fit_glmm(GlmmData(yi, xi, zi, wi), rei, shape, theta0, family)
 
-    return jax.vmap(one)(y, x, zval)
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, ROW_AXES))(y, x, zval, w, re)
 
 
 def _columns(formula: Formula, data: Sequence) -> dict[str, ColumnData]:
@@ -115,8 +141,9 @@ def _check_sizes(frame: ModelFrame, structure: ReStructure, family: str) -> None
 
 
 @program(static_argnames=("family",))
-def _fit_regression_batch(y, x, w, family: str):
-    return jax.vmap(lambda yi, xi: fit_regression(yi, xi, w, family))(y, x)
+def _fit_regression_batch(y: jax.Array, x: jax.Array, w: jax.Array, family: str) -> Any:
+    """Regressions of B data sets: ``y: f[B, n]``, ``x: f[B, n, p]``, ``w: f[B, n]``."""
+    return jax.vmap(lambda yi, xi, wi: fit_regression(yi, xi, wi, family))(y, x, w)
 
 
 def fit_chunk_size(batch: int, rows: int, columns: int) -> int:
@@ -126,20 +153,183 @@ def fit_chunk_size(batch: int, rows: int, columns: int) -> int:
     return int(max(1, min(batch, FIT_MEMORY_BUDGET // per_data_set)))
 
 
-def _in_chunks(fit: Any, batched: tuple, shared: tuple, chunk: int, **static: Any) -> Any:
-    """``fit(*batched, *shared, **static)`` over chunks of ``chunk`` data sets of the host
-    arrays ``batched`` (leading axis B), the last chunk padded with its last data set (one
-    program for all chunks); the outputs joined along B."""
+def _in_chunks(call: Callable[[tuple], Any], batched: tuple, chunk: int, threads: int = 1
+               ) -> Any:
+    """``call(device arrays)`` over chunks of ``chunk`` data sets of the host arrays
+    ``batched`` (leading axis B), the last chunk padded with its last data set (one program
+    for all chunks); the host outputs joined along B. After the first chunk (which compiles
+    the program) ``threads`` chunks run at once: XLA's CPU runtime runs a program on about
+    one core and releases Python's lock meanwhile."""
     total = batched[0].shape[0]
-    # device_put, not jnp.asarray: the latter compiles a small program per shape and dtype
-    if chunk >= total:
-        return fit(*(jax.device_put(a) for a in batched), *shared, **static)
-    parts = []
-    for start in range(0, total, chunk):
-        rows = np.minimum(np.arange(start, start + chunk), total - 1)
-        part = fit(*(jax.device_put(a[rows]) for a in batched), *shared, **static)
-        parts.append(jax.device_get(part))
+
+    @in_float64  # the switch is per thread; jaxmice's fits run in float64
+    def run(start: int) -> Any:
+        rows = np.minimum(np.arange(start, start + min(chunk, total)), total - 1)
+        # device_put, not jnp.asarray: the latter compiles a small program per shape and dtype
+        return jax.device_get(call(tuple(jax.device_put(a[rows]) for a in batched)))
+
+    starts = list(range(0, total, chunk))
+    parts = [run(starts[0])]
+    if threads > 1 and len(starts) > 2:
+        with ThreadPoolExecutor(threads) as pool:
+            parts += list(pool.map(run, starts[1:]))
+    else:
+        parts += [run(start) for start in starts[1:]]
     return jax.tree.map(lambda *leaves: np.concatenate(leaves)[:total], *parts)
+
+
+def _pad_rows(a: np.ndarray, rows: int) -> np.ndarray:
+    """``a: f[B, n, ...]`` with zero rows appended up to ``rows``."""
+    extra = [(0, 0), (0, rows - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
+    return np.pad(a, extra)
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """One model frame's B data sets laid out for their size class, ready for a fit program.
+
+    Attributes:
+        common: the :class:`MixedModels` fields that come from the frame (exact ``nobs``).
+        structure: the exact random-effects structure (what the results report); None for a
+            regression.
+        batched: host arrays with a leading axis B, rows padded to the class:
+            ``y, x, w`` and for mixed models ``zval, block, zcol``.
+        shape: the padded layout's static sizes (None for a regression).
+        shared: the padded layout's ``Lambda`` index arrays and theta's start.
+        effects: :func:`~jaxmice.models.structure.real_effects` of the padded layout.
+    """
+
+    common: dict
+    structure: ReStructure | None
+    batched: tuple
+    shape: ReShape | None = None
+    shared: tuple = ()
+    effects: tuple = ()
+
+    @property
+    def key(self) -> tuple:
+        """What the fit program depends on: data sets with equal keys share one."""
+        return (self.shape, tuple((a.shape[1:], str(a.dtype)) for a in self.batched),
+                tuple(a.tobytes() for a in self.shared))
+
+
+def _prepare(formula: Formula, columns: dict[str, ColumnData], family: str,
+             random_required: bool) -> _Prepared:
+    """The model frame of a batch of data sets, padded to its size class."""
+    # lme4 drops factor levels no row uses before building the design
+    frame = model_frame(formula, columns, drop_unused_levels=True)
+    _check_response(frame, family)
+    common = dict(formula=formula.text, family=family, fixed_names=tuple(frame.fixed_names),
+                  nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
+                  dropped=tuple(frame.dropped), source=(formula, columns))
+    batch, n = frame.y.shape
+    rows = row_class(n)
+    # padding rows have weight 0: they count in no sum, neither in n nor in n - p
+    y, x = (_pad_rows(np.asarray(a, np.float64), rows) for a in (frame.y, frame.x))
+    w = np.broadcast_to((np.arange(rows) < n).astype(np.float64), (batch, rows))
+    if not frame.random and not random_required:
+        return _Prepared(common, None, (y, x, w))
+    structure, zval = build_structure(frame.random)
+    _check_sizes(frame, structure, family)
+    padded, _ = build_structure(frame.random, [cluster_class(len(d.levels))
+                                               for d in frame.random])
+    re = batch_rows(padded.arrays, batch, rows)
+    batched = (y, x, w, _pad_rows(np.asarray(zval, np.float64), rows), re.block, re.zcol)
+    shared = (*re[2:], np.asarray(padded.initial_theta(), np.float64))
+    return _Prepared(common, structure, batched, padded.shape, shared, real_effects(padded))
+
+
+def _fit_group(group: Sequence[_Prepared], family: str, reml: bool, chunk: int | None,
+               threads: int) -> list[Any]:
+    """Fit the data sets of prepared frames with one key in one program; host outputs per
+    frame."""
+    first = group[0]
+    batched = tuple(np.concatenate(parts) for parts in zip(*(g.batched for g in group),
+                                                            strict=True))
+    total, rows, columns = batched[1].shape
+    size = fit_chunk_size(total, rows, columns)
+    size = size if chunk is None else max(1, min(size, chunk))
+    shape = first.shape
+    shared = tuple(jax.device_put(a) for a in first.shared)
+
+    def call(arrays: tuple) -> Any:
+        if shape is None:
+            return _fit_regression_batch(*arrays, family=family)
+        y, x, w, zval, block, zcol = arrays
+        re = ReArrays(block, zcol, *shared[:4])
+        if family == "gaussian":
+            return _fit_lmm_batch(y, x, zval, w, re, shape=shape, theta0=shared[4], reml=reml)
+        return _fit_glmm_batch(y, x, zval, w, re, shape=shape, theta0=shared[4], family=family)
+
+    raw = _in_chunks(call, batched, size, threads)
+    ends = np.cumsum([g.batched[0].shape[0] for g in group]).tolist()
+    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], raw)
+            for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _models(prepared: _Prepared, raw: Any, family: str, reml: bool) -> MixedModels:
+    """The :class:`MixedModels` of one prepared frame from its fits' host outputs, the
+    size class's padding levels sliced off."""
+    batch = prepared.batched[0].shape[0]
+    common = prepared.common
+    if prepared.structure is None:
+        return MixedModels(
+            **common, reml=False, structure=None, theta=np.zeros((batch, 0)),
+            beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov), sigma=np.asarray(raw.sigma),
+            b=np.zeros((batch, 0, 0)), b_cov=np.zeros((batch, 0, 0, 0)),
+            deviance=np.asarray(raw.deviance), grad=np.zeros((batch, 0)),
+            n_iter=np.asarray(raw.n_iter), converged=np.asarray(raw.converged), extra={})
+    blocks, cols = prepared.effects
+    b = np.asarray(raw.b)[:, blocks][:, :, cols]
+    b_cov = np.asarray(raw.b_cov)[:, blocks][:, :, cols][:, :, :, cols]
+    if family == "gaussian":
+        sigma, extra = np.asarray(raw.sigma), {}
+    else:
+        sigma = np.ones(batch)
+        extra = {"vcov_rx": np.asarray(raw.vcov_rx), "hessian_ok": np.asarray(raw.hessian_ok)}
+    return MixedModels(
+        **common, reml=reml and family == "gaussian", structure=prepared.structure,
+        theta=np.asarray(raw.theta), beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov),
+        sigma=sigma, b=b, b_cov=b_cov, deviance=np.asarray(raw.deviance),
+        grad=np.asarray(raw.grad), n_iter=np.asarray(raw.n_iter),
+        converged=np.asarray(raw.converged), extra=extra)
+
+
+def fit_column_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData]],
+                    family: str, reml: bool, random_required: bool = True,
+                    chunk: int | None = None, threads: int = 1) -> list[MixedModels]:
+    """Fit ``formula`` to several batches of data sets, each with its own rows and clusters
+    (e.g. the replications of a simulation, each with its m completed data sets).
+
+    Each batch gets its own model frame, padded to its size class; batches of one class
+    (equal padded rows, levels and design columns) are fitted together by one compiled
+    program, in chunks of at most ``chunk`` data sets (and :func:`fit_chunk_size`'s memory
+    bound), ``threads`` chunks at a time.
+
+    Args:
+        formula: the parsed formula.
+        column_sets: per batch, its formula columns (``values: f[B_r, n_r]``).
+        family, reml: as :func:`fit_columns`.
+        random_required: as :func:`fit_columns`.
+        chunk: most data sets one program call fits (None: the memory bound alone).
+        threads: chunks fitted at once.
+
+    Returns:
+        One :class:`MixedModels` per batch, in order, each as :func:`fit_columns` gives it.
+    """
+    prepared = [_prepare(formula, columns, family, random_required) for columns in column_sets]
+    groups: dict[tuple, list[int]] = {}
+    for i, item in enumerate(prepared):
+        groups.setdefault(item.key, []).append(i)
+    raws: list[Any] = [None] * len(prepared)
+    for idx in groups.values():
+        outputs = _fit_group([prepared[i] for i in idx], family, reml, chunk, threads)
+        for i, raw in zip(idx, outputs, strict=True):
+            raws[i] = raw
+    fits = [_models(item, raw, family, reml) for item, raw in zip(prepared, raws, strict=True)]
+    for fit in fits:
+        fit.check()
+    return fits
 
 
 def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, reml: bool,
@@ -150,48 +340,7 @@ def fit_columns(formula: Formula, columns: dict[str, ColumnData], family: str, r
     ``lm`` / ``glm``. The entry point for ``jm.lmer`` / ``jm.glmer`` / ``jm.glm`` and for
     ``Imputations.fit``, which builds the columns from the completed data without frames.
     """
-    # lme4 drops factor levels no row uses before building the design
-    frame = model_frame(formula, columns, drop_unused_levels=True)
-    _check_response(frame, family)
-    common = dict(formula=formula.text, family=family, fixed_names=tuple(frame.fixed_names),
-                  nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
-                  dropped=tuple(frame.dropped), source=(formula, columns))
-    y, x = (np.asarray(a, np.float64) for a in (frame.y, frame.x))
-    w = np.ones(frame.y.shape[1])
-    chunk = fit_chunk_size(*x.shape)
-    if not frame.random and not random_required:
-        raw = _in_chunks(_fit_regression_batch, (y, x), (w,), chunk, family=family)
-        batch = frame.y.shape[0]
-        fits = MixedModels(
-            **common, reml=False, structure=None, theta=np.zeros((batch, 0)),
-            beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov), sigma=np.asarray(raw.sigma),
-            b=np.zeros((batch, 0, 0)), b_cov=np.zeros((batch, 0, 0, 0)),
-            deviance=np.asarray(raw.deviance), grad=np.zeros((batch, 0)),
-            n_iter=np.asarray(raw.n_iter), converged=np.asarray(raw.converged), extra={})
-        fits.check()
-        return fits
-    structure, zval = build_structure(frame.random)
-    _check_sizes(frame, structure, family)
-    batched = (y, x, np.asarray(zval, np.float64))
-    shared = (w, structure.device_arrays(), structure.shape,
-              jax.device_put(np.asarray(structure.initial_theta(), np.float64)))
-    if family == "gaussian":
-        raw = _in_chunks(_fit_lmm_batch, batched, shared, chunk, reml=reml)
-        sigma = np.asarray(raw.sigma)
-        extra = {}
-    else:
-        raw = _in_chunks(_fit_glmm_batch, batched, shared, chunk, family=family)
-        sigma = np.ones(frame.y.shape[0])
-        extra = {"vcov_rx": np.asarray(raw.vcov_rx), "hessian_ok": np.asarray(raw.hessian_ok)}
-    fits = MixedModels(
-        **common, reml=reml and family == "gaussian", structure=structure,
-        theta=np.asarray(raw.theta), beta=np.asarray(raw.beta), vcov=np.asarray(raw.vcov),
-        sigma=sigma, b=np.asarray(raw.b), b_cov=np.asarray(raw.b_cov),
-        deviance=np.asarray(raw.deviance), grad=np.asarray(raw.grad),
-        n_iter=np.asarray(raw.n_iter), converged=np.asarray(raw.converged), extra=extra,
-    )
-    fits.check()
-    return fits
+    return fit_column_sets(formula, [columns], family, reml, random_required)[0]
 
 
 def _fit(formula: str, data: Any, family: str, reml: bool, random_required: bool = True
