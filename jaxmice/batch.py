@@ -1,21 +1,20 @@
-"""Batches of replications: ``jm.mice([df_1, ..., df_R])`` as one compiled program.
+"""Batches of replications: ``jm.mice([df_1, ..., df_R])``, run by the single run's engine.
 
 A simulation study imputes R data sets of one design. Each replication is encoded, checked and
-planned as :func:`jaxmice.mice` would do it alone; replications whose plans and shapes agree
-(one design: the same columns, kinds, methods, row count and cluster counts; cluster sizes and
-missingness patterns are data and may differ) then run together: the sampler's iteration,
-vmapped over the m chains, is vmapped once more over a chunk of replications. Each chunk is
-padded to the same number of replications (the last one repeated), so one program, compiled
-once, serves every chunk; one progress bar counts the chunks. Replications whose shapes differ
-(another row count) form their own group and program.
+planned as :func:`jaxmice.mice` would do it alone (:mod:`jaxmice.preparation`); replications
+whose plans and size classes agree (one design: the same columns, kinds and methods; row and
+cluster counts padded up the ladder of :mod:`jaxmice.sizes`; cluster sizes and missingness
+patterns are data) then run together: a chunk of C replications is one call of the engine
+(:func:`jaxmice.sampler.start_lanes`, :func:`~jaxmice.sampler.step_lanes`) whose lanes are
+its C x m chains, each run as it runs alone. Each chunk is padded to the same number of
+replications (the last one repeated), so one program, compiled once, serves every chunk of a
+size class; one progress bar counts the chunks.
 
 Seeds: replication r is imputed with the integer seed ``batch.seeds[r]`` (drawn from
 ``numpy.random.SeedSequence(seed)``; the first k seeds of a batch of R are those of a batch of
-k), with the keys ``jm.mice(df_r, seed=batch.seeds[r])`` would use alone. XLA orders some sums
-by shape, so bit-for-bit equality needs the same program: every chunk has the same width
-(:func:`default_chunk_size` depends on the design, not on R), so replication r is the same in
-a batch of 1,000 and in a batch of its first 10, and ``batch.reproduce(r)`` (a batch of that
-one data set with its seed) gives it again exactly; the plain single call agrees to ~1e-15.
+k), with the keys ``jm.mice(df_r, seed=batch.seeds[r])`` uses alone; since every lane runs
+the same per-chain kernel in a loop whose length is data, replication r equals that single
+run bit for bit (at one :func:`~jaxmice.sampler.lane_width`), and equals itself in any batch.
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
 from .devices import choose_devices
-from .imputations import Imputations, _fit_arrays
+from .imputations import Imputations, fit_arrays
+from .preparation import check_counts, padded_start, prepare, starting_data
 from .progress import show_progress
 
 #: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
@@ -64,45 +64,66 @@ def default_chunk_size(prepared: Imputations, m: int) -> int:
     return int(max(1, min(CHUNK, MEMORY_BUDGET // per_replication)))
 
 
-def _stack(items: Sequence[Any]) -> Any:
-    return jax.tree.map(lambda *leaves: np.stack([np.asarray(a) for a in leaves]), *items)
-
-
 def _take(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
+def chunk_lanes(chunk: int, m: int) -> sampler.Lanes:
+    """The lanes of a chunk of ``chunk`` replications of ``m`` chains (replication-major),
+    padded to a multiple of :func:`~jaxmice.sampler.lane_width` with copies of the last."""
+    width = sampler.lane_width()
+    total = -(-chunk * m // width) * width
+    lane = np.minimum(np.arange(total), chunk * m - 1).astype(np.int32)
+    return sampler.Lanes(replication=lane // m, chain=lane % m)
+
+
 def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
-               device: Any = None) -> tuple:
+               device: Any = None, starts: list | None = None) -> tuple:
     """Impute one chunk of replications (padded to ``chunk``) on ``device`` (the default
-    one when None): host data ``f[C, m, n, p]``, states and per-iteration stats, each with a
-    leading C axis."""
+    one when None): host data ``f[C, m, N, p]``, states and per-iteration stats, each with a
+    leading C axis. ``starts``: per replication of ``part``, its chains' starting data
+    ``f[m, N, p]`` (``data_init``), or None.
+
+    The engine is the single run's (:func:`jaxmice.sampler.start_lanes`,
+    :func:`~jaxmice.sampler.step_lanes`): its lanes are the chunk's C x m chains, each run
+    as it runs alone, so replication r equals ``jm.mice(frames[r], seed=batch.seeds[r])``.
+    """
     plan = part[0].plan
-    padded = part + [part[-1]] * (chunk - len(part))  # every chunk one shape: one program
+    # every chunk one shape: one program (and at least sampler.MIN_REPLICATIONS of them)
+    padded = part + [part[-1]] * (max(chunk, sampler.MIN_REPLICATIONS) - len(part))
     values = jax.device_put(np.stack([imp.chain_values for imp in padded]), device)
-    consts = jax.device_put(_stack([imp.consts for imp in padded]), device)
+    consts = jax.device_put(sampler.stack([imp.consts for imp in padded]), device)
     roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]), device)
-    data, states = sampler.initialize_batch(plan, m, values, consts, roots)
+    lanes = chunk_lanes(chunk, m)
+    given = None
+    if starts is not None:
+        chains = np.stack(starts + [starts[-1]] * (chunk - len(part)))  # f[C, m, N, p]
+        given = jax.device_put(chains[lanes.replication, lanes.chain], device)
+    lanes = jax.device_put(lanes, device)
+    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given)
     stats = []
     for t in range(1, maxit + 1):
-        data, states, s = sampler.iterate_batch(plan, data, states, consts, roots, np.int32(t))
+        data, states, s = sampler.step_lanes(plan, data, states, consts, roots, t, lanes)
         stats.append(s)
-    return jax.device_get((data, states, stats))
+    # lanes back to [C, m, ...] (padding lanes dropped)
+    return jax.tree.map(lambda x: np.asarray(x)[:chunk * m].reshape(chunk, m, *x.shape[1:]),
+                        jax.device_get((data, states, stats)))
 
 
 def _run_x64(part: list[Imputations], chunk: int, m: int, maxit: int,
-             compiled: Future | None, device: Any = None) -> tuple:
+             compiled: Future | None, device: Any = None, starts: list | None = None
+             ) -> tuple:
     """:func:`_run_chunk` on a worker thread: float64 (the switch is per thread), and after
     the group's first chunk has compiled its programs (``compiled``), so no two threads
     compile the same program."""
     if compiled is not None:
         compiled.result()
     with jax.enable_x64(True):
-        return _run_chunk(part, chunk, m, maxit, device)
+        return _run_chunk(part, chunk, m, maxit, device, starts)
 
 
 def _run_spread(prepared: list[Imputations], group_of: list, groups: list, m: int, maxit: int,
-                devices: tuple) -> tuple[list, list, list]:
+                devices: tuple, starts: list | None = None) -> tuple[list, list, list]:
     """Every group's chunks spread over ``devices`` (``group_of[r]``: replication r's group,
     one of ``groups``, each ``(plan, shape, chunk width)``): chunk i of a group runs on device
     ``i mod N`` (the same program as on one device, so the same values), one round of N
@@ -128,11 +149,12 @@ def _run_spread(prepared: list[Imputations], group_of: list, groups: list, m: in
         with ThreadPoolExecutor(len(mine)) as pool:
             for first in range(0, len(parts), len(devices)):
                 futures = {k: pool.submit(_run_x64, [prepared[r] for r in parts[first + k]],
-                                          chunk, m, maxit, None, devices[k]) for k in mine}
+                                          chunk, m, maxit, None, devices[k],
+                                          _starts_of(starts, parts[first + k])) for k in mine}
                 results = {k: f.result() for k, f in futures.items()}
                 if len(owners) > 1:  # each process has its own devices' chunks: exchange
                     local = [results[k] for k in mine]
-                    gathered = multihost_utils.process_allgather(_stack(local))
+                    gathered = multihost_utils.process_allgather(sampler.stack(local))
                     positions = [[k for k, d in enumerate(devices) if d.process_index == q]
                                  for q in owners]
                     results = {k: _take(_take(gathered, qi), li)
@@ -162,12 +184,11 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     On several devices (``devices``, :func:`jaxmice.devices.choose_devices`) the data sets
     are prepared first and the chunks then spread over the devices (:func:`_run_spread`).
     """
-    from .mice import _check_counts
-
-    _check_counts(m, maxit)
-    if data_init is not None:
-        raise ValueError("data_init is not supported for a batch of data sets; impute the "
-                         "replication alone to give starting values")
+    check_counts(m, maxit)
+    if data_init is not None and (adapter.is_frame_like(data_init)
+                                  or len(data_init) != len(frames)):
+        raise ValueError(f"data_init for a batch of {len(frames)} data sets is a list with one "
+                         "entry per data set (each a DataFrame, or a list of m of them)")
     if chunk_size is not None and (isinstance(chunk_size, bool)
                                    or not isinstance(chunk_size, (int, np.integer))
                                    or chunk_size < 1):
@@ -184,8 +205,10 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     columns = list(frames[0].columns)
     chosen = choose_devices(devices)
     if len(chosen) > 1 or jax.process_count() > 1:
-        return _spread_batch(frames, columns, seeds, m, maxit, chunk_size, chosen, options)
+        return _spread_batch(frames, columns, seeds, m, maxit, chunk_size, chosen, options,
+                             data_init)
     prepared: list[Imputations] = []
+    starts: list | None = None if data_init is None else []
     pending: dict[Any, list[int]] = {}
     chunks: dict[Any, int] = {}
     first: dict[Any, Future] = {}
@@ -200,7 +223,7 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     def submit(key: Any) -> None:
         idx = pending.pop(key)
         future = pool.submit(_run_x64, [prepared[r] for r in idx], chunks[key], m, maxit,
-                             first.get(key), chosen[0])
+                             first.get(key), chosen[0], _starts_of(starts, idx))
         first.setdefault(key, future)
         if bar is not None:
             future.add_done_callback(lambda _: bar.update(1))
@@ -210,6 +233,8 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
         for r, frame in enumerate(frames):
             imp = _prepare_one(frame, r, columns, m, int(seeds[r]), options)
             prepared.append(imp)
+            if starts is not None:
+                starts.append(_start_of(data_init[r], r, imp, m))
             key = (imp.plan, imp.chain_values.shape)
             if key not in chunks:
                 chunks[key] = chunk_size or default_chunk_size(imp, m)
@@ -237,9 +262,21 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
                  n_groups=len(chunks), devices=chosen)
 
 
+def _starts_of(starts: list | None, idx: list[int]) -> list | None:
+    """The starting data of replications ``idx``, or None (no ``data_init``)."""
+    return None if starts is None else [starts[r] for r in idx]
+
+
+def _start_of(given: Any, r: int, imp: Imputations, m: int) -> np.ndarray:
+    """Replication r's ``data_init`` entry as its chains' starting data ``f[m, N, p]``."""
+    try:
+        return padded_start(starting_data(given, m, imp.values, imp.where, imp.schema), imp)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"data set {r}: {err}") from err
+
+
 def _prepare_one(frame: Any, r: int, columns: list, m: int, seed: int, options: dict
                  ) -> Imputations:
-    from .mice import prepare
 
     if list(frame.columns) != columns:
         raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data "
@@ -251,10 +288,13 @@ def _prepare_one(frame: Any, r: int, columns: list, m: int, seed: int, options: 
 
 
 def _spread_batch(frames: Sequence[Any], columns: list, seeds: np.ndarray, m: int, maxit: int,
-                  chunk_size: int | None, devices: tuple, options: dict) -> Batch:
+                  chunk_size: int | None, devices: tuple, options: dict,
+                  data_init: Any = None) -> Batch:
     """:func:`mice_batch` over several devices or processes (see :func:`_run_spread`)."""
     prepared = [_prepare_one(frame, r, columns, m, int(seeds[r]), options)
                 for r, frame in enumerate(frames)]
+    starts = None if data_init is None else [
+        _start_of(data_init[r], r, imp, m) for r, imp in enumerate(prepared)]
     groups: dict[Any, tuple] = {}
     keys = []
     for imp in prepared:
@@ -263,7 +303,7 @@ def _spread_batch(frames: Sequence[Any], columns: list, seeds: np.ndarray, m: in
             groups[key] = (*key, chunk_size or default_chunk_size(imp, m))
         keys.append(groups[key])
     data, states, history = _run_spread(prepared, keys, list(groups.values()), m, maxit,
-                                        devices)
+                                        devices, starts)
     return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
                  history=tuple(history), seeds=seeds, frames=tuple(frames),
                  options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
@@ -318,15 +358,11 @@ class Batch:
         return (self[r] for r in range(len(self)))
 
     def reproduce(self, r: int) -> Imputations:
-        """Replication r imputed alone, bit for bit as in the batch: a batch of the one data
-        set with its seed, ``jm.mice([frames[r]], seed=[seeds[r]], ...)[0]`` with the batch's
-        options (same chunk width, so the same program). ``jm.mice(frames[r],
-        seed=seeds[r])`` (no batch) draws the same values up to rounding (about 1e-15): its
-        program has no replication axis, and XLA orders some sums by shape."""
-        from .mice import mice
-
-        return mice([self.frames[r]], seed=[int(self.seeds[r])], progress=False,
-                    **self.options)[0]
+        """Replication r imputed again, bit for bit as in the batch: a batch of the one data
+        set with its seed and the batch's options. The single call ``jm.mice(frames[r],
+        seed=seeds[r], ...)`` runs the same engine and gives the same values too."""
+        return mice_batch([self.frames[r]], seed=[int(self.seeds[r])], progress=False,
+                          **self.options)[0]
 
     @in_float64
     def fit(self, formula: str, family: str = "gaussian", reml: bool = True,
@@ -351,7 +387,7 @@ class Batch:
             completed = prepared.with_observed(np.asarray(self.data[r])[:, :rows])
             data.append(np.where(prepared._present[None], completed, np.nan))
             schemas.append(prepared.schema)
-        fits = _fit_arrays(formula, data, schemas, family, reml,
+        fits = fit_arrays(formula, data, schemas, family, reml,
                            chunk=(chunk_size or CHUNK) * m, threads=THREADS)
         # the data columns kept for refits would hold every data set again
         return BatchFits(fits=tuple(dataclasses.replace(f, source=None) for f in fits), m=m)

@@ -102,12 +102,14 @@ def choose_devices(devices: Any = None) -> tuple:
     return chosen
 
 
-def make_layout(devices: Any, count: int) -> Layout:
+def make_layout(devices: Any, count: int, multiple: int = 1) -> Layout:
     """The :class:`Layout` of ``count`` lanes over :func:`choose_devices` ``(devices)``: at
     least two lanes per device (one if there is one lane in all), so that no layout runs a
-    one-lane program another layout does not."""
+    one-lane program another layout does not, and a multiple of ``multiple`` (the lanes a
+    program runs at once, :func:`jaxmice.sampler.lane_width`)."""
     chosen = choose_devices(devices)
     per_device = max(math.ceil(count / len(chosen)), min(count, 2))
+    per_device = math.ceil(per_device / multiple) * multiple
     return Layout(devices=chosen, count=count, per_device=per_device)
 
 

@@ -26,7 +26,7 @@ from .schema import Schema
 _WHY = {1: "constant", 2: "collinear"}
 
 
-def _fit_arrays(formula: str, data: np.ndarray | list[np.ndarray],
+def fit_arrays(formula: str, data: np.ndarray | list[np.ndarray],
                 schema: Schema | list[Schema], family: str, reml: bool,
                 chunk: int | None = None, threads: int = 1) -> Any:
     """Fit ``formula`` to encoded data sets.
@@ -275,7 +275,7 @@ class Imputations:
             applies Rubin's rules.
         """
         data = np.where(self._present[None], self.completed_arrays, np.nan)
-        return _fit_arrays(formula, data, self.schema, family, reml)
+        return fit_arrays(formula, data, self.schema, family, reml)
 
     @in_float64
     def complete_case_fit(self, formula: str, family: str = "gaussian", reml: bool = True
@@ -288,7 +288,7 @@ class Imputations:
             A single :class:`~jaxmice.models.MixedModel`.
         """
         data = np.where(self.observed, self.values, np.nan)[None]
-        return _fit_arrays(formula, data, self.schema, family, reml)[0]
+        return fit_arrays(formula, data, self.schema, family, reml)[0]
 
     @in_float64
     def analyze(self, fn: Any, progress: bool | None = None) -> Any:

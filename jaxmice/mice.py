@@ -13,45 +13,9 @@ import numpy as np
 from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
+from .batch import mice_batch
 from .devices import block, copy_to, join, make_layout, pad_lanes
-from .imputations import Imputations
-from .plan import build_plan, cluster_events, pad_rows
-from .schema import Schema
-from .specification import specify
-
-
-def _check_counts(m: Any, maxit: Any) -> None:
-    """``m`` and ``maxit`` are integers, at least 1 and 0."""
-    for name, value, low in (("m", m, 1), ("maxit", maxit, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-
-
-def check_dtype(dtype: Any) -> str:
-    """``dtype`` as ``"float64"`` or ``"float32"``, the chains' data types."""
-    name = getattr(dtype, "__name__", None) or str(dtype)
-    if name not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' (default) or 'float32', got {dtype!r}")
-    return name
-
-
-def _data_init(data_init: Any, m: int, values: np.ndarray, where: np.ndarray,
-               schema: Schema) -> np.ndarray | None:
-    """``data_init`` as f[m, n, p] starting data (observed cells from the data), or None."""
-    if data_init is None:
-        return None
-    frames = [data_init] * m if adapter.is_frame_like(data_init) else list(data_init)
-    if len(frames) != m:
-        raise ValueError(f"data_init has {len(frames)} data sets; give one, or m = {m}")
-    start = np.stack([adapter.encode_like(frame, schema, "data_init") for frame in frames])
-    gaps = where[None] & np.isnan(start)
-    if gaps.any():
-        k, i, j = (int(a[0]) for a in np.nonzero(gaps))
-        raise ValueError(f"data_init {k} has a missing value in column {schema.names[j]!r} "
-                         f"(row {i}), a cell to impute; data_init must fill every such cell")
-    return np.where(where[None], start, values[None])
+from .preparation import check_counts, padded_start, prepare, starting_data
 
 
 @in_float64
@@ -130,8 +94,6 @@ def mice(
         The :class:`~jaxmice.imputations.Imputations`, or a :class:`~jaxmice.batch.Batch`.
     """
     if adapter.is_frame_sequence(df):
-        from .batch import mice_batch
-
         return mice_batch(df, m=m, maxit=maxit, method=method, predictor_matrix=predictor_matrix,
                           where=where, visit_sequence=visit_sequence, post=post, seed=seed,
                           progress=progress, kinds=kinds, method_options=method_options,
@@ -139,40 +101,24 @@ def mice(
                           devices=devices, dtype=dtype)
     if chunk_size is not None:
         raise ValueError("chunk_size applies to a batch of data sets (a list of DataFrames)")
-    _check_counts(m, maxit)
+    check_counts(m, maxit)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))
     imp = prepare(df, m, seed, method=method, predictor_matrix=predictor_matrix, where=where,
                   visit_sequence=visit_sequence, post=post, kinds=kinds,
                   method_options=method_options, delta=delta, dtype=dtype)
-    layout = make_layout(devices, m)
-    start = _data_init(data_init, m, imp.values, imp.where, imp.schema)
+    layout = make_layout(devices, m, multiple=sampler.lane_width())
+    start = starting_data(data_init, m, imp.values, imp.where, imp.schema)
+    if start is not None:
+        start = pad_lanes(padded_start(start, imp), layout.lanes)
+    # the engine's replication axis: this data set as a batch of one
+    replicated = sampler.replicate(imp.chain_values, imp.consts, np.asarray(imp.root))
     blocks = {}
     for k in layout.local:  # one program per device, dispatched without waiting
-        consts, root, values = copy_to((imp.consts, imp.root, imp.chain_values), layout, k)
-        chains = copy_to(layout.chains(k), layout, k)
-        lanes = None if start is None else block(pad_lanes(np.stack(
-            [pad_rows(s, imp.chain_values.shape[0]) for s in start]).astype(imp.dtype),
-            layout.lanes), layout, k)
-        blocks[k] = sampler.initialize(imp.plan, values, consts, root, chains,
-                                       np.int32(layout.per_device), lanes)
+        values, consts, roots = copy_to(replicated, layout, k)
+        lanes = copy_to(sampler.chain_lanes(layout, k), layout, k)
+        given = None if start is None else block(start, layout, k)
+        blocks[k] = sampler.start_lanes(imp.plan, values, consts, roots, lanes, given)
     data, states = join(blocks, layout)
     imp = dataclasses.replace(imp, data=data, states=states, layout=layout)
     return imp.iterate(maxit, progress=progress)
-
-
-def prepare(df: Any, m: int, seed: int, **options: Any) -> Imputations:
-    """Encode, specify and plan one data set: an :class:`Imputations` without chains yet
-    (``data`` and ``states`` are None), the part of :func:`mice` a batch runs per data set."""
-    dtype = check_dtype(options.pop("dtype", "float64"))
-    values, observed, schema = adapter.encode(df, options.pop("kinds"))
-    spec = specify(values, observed, schema, **options)
-    plan, consts = build_plan(spec, values, observed)
-    return Imputations(
-        schema=schema, values=values, observed=observed, where=spec.where,
-        predictor=spec.predictor, methods=spec.methods, passives=spec.passives, plan=plan,
-        consts=consts, root=jax.random.PRNGKey(seed), seed=seed, data=None, states=None,
-        history=[], events=list(spec.events) + cluster_events(spec, values, observed, plan,
-                                                              consts),
-        dtype=dtype,
-    )

@@ -76,6 +76,12 @@ from ._compilation_cache import program_folder as cache_folder
 #: fixed-dummies pmm iteration (4e8, 75 ms) and 2l.pan at 20,000 rows (1e8, 18 ms) are
 #: optimised.
 FAST_COMPILE_BYTES = 8e7
+#: a lane program's work (the sampler's, whose loop runs the lanes) is its loop body's times
+#: this many lanes, whatever its lane count: the compile options change the rounding, so they
+#: may not depend on how many lanes a program runs (a single run's m chains, a batch chunk's
+#: C x m, a device's block), or a chain would differ, in its last bits, alone and in a batch
+#: (it did from 20 lanes on). 20 is the popmis demo's m, for which the threshold was set.
+NOMINAL_LANES = 20
 #: XLA options of every CPU program: XLA's classic loop emitters instead of its newer fusion
 #: emitters, and LLVM's -O2 instead of -O3, compile twice as fast at equal run time (2-core CPU:
 #: the fixed-dummies pmm iteration 3.1 s -> 1.7 s, 76 -> 78 ms a run; 2l.pan at 20,000 rows
@@ -95,9 +101,11 @@ MAX_CACHE_BYTES = 512 * 2**20
 #: dropped (``JAXMICE_MAX_PROGRAMS`` overrides). XLA:CPU maps every kernel into memory: a
 #: small 2l.pan job's two programs hold about 300 maps and 20 MiB each (64 held: 19,300 maps,
 #: 1.5 GiB, ``benchmarks/bench_program_memory.py --mice``), and Linux allows 65,530 maps a
-#: process. A run uses two per device (initialize and iterate), so a run on more than 32
-#: devices needs a larger bound.
-MAX_PROGRAMS = 64
+#: process. 96 holds the working set of a loop over data sets of 30-80 clusters of 10-30 rows
+#: (22 size classes x initialize, iterate and the lmer fit: ``benchmarks/jm_sizes_loop.py``)
+#: at about 30,000 maps. A run uses two per device (initialize and iterate), so a run on more
+#: than 48 devices needs a larger bound.
+MAX_PROGRAMS = 96
 
 _log = logging.getLogger("jaxmice")
 
@@ -195,21 +203,52 @@ def placement(leaves: list) -> tuple:
     return tuple(sorted(devices))
 
 
+def _aval_bytes(aval: Any) -> int:
+    dtype = getattr(aval, "dtype", None)
+    if dtype is None or not hasattr(dtype, "itemsize"):
+        return 0
+    return int(np.prod(aval.shape)) * dtype.itemsize
+
+
+def _sub_jaxprs(eqn: Any) -> list:
+    subs = []
+    for param in eqn.params.values():
+        for sub in param if isinstance(param, (tuple, list)) else (param,):
+            inner = getattr(sub, "jaxpr", sub)
+            if hasattr(inner, "eqns"):
+                subs.append(inner)
+    return subs
+
+
 def written_bytes(jaxpr: Any) -> int:
     """Bytes the operations of ``jaxpr`` write, the bodies of loops and branches counted once:
-    a cheap measure of a program's work (XLA's own cost analysis costs 0.1 s a program)."""
+    a cheap measure of a program's work (XLA's own cost analysis costs 0.1 s a program). An
+    update of a slice writes the slice."""
     total = 0
     for eqn in jaxpr.eqns:
-        for var in eqn.outvars:
-            aval = var.aval
-            dtype = getattr(aval, "dtype", None)
-            if dtype is not None and hasattr(dtype, "itemsize"):
-                total += int(np.prod(aval.shape)) * dtype.itemsize
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    total += written_bytes(inner)
+        if eqn.primitive.name == "dynamic_update_slice":
+            total += _aval_bytes(eqn.invars[1].aval)
+        elif eqn.primitive.name not in _CALL_PRIMITIVES:  # a call's outputs are its body's
+            total += sum(_aval_bytes(var.aval) for var in eqn.outvars)
+        total += sum(written_bytes(inner) for inner in _sub_jaxprs(eqn))
+    return total
+
+
+#: primitives that call a jaxpr (a nested ``jit``, a custom derivative)
+_CALL_PRIMITIVES = frozenset({"pjit", "jit", "closed_call", "core_call", "custom_jvp_call",
+                              "custom_vjp_call", "custom_vjp_call_jaxpr", "remat",
+                              "checkpoint"})
+
+
+def loop_bytes(jaxpr: Any) -> int:
+    """:func:`written_bytes` of the bodies of the outermost loops of ``jaxpr`` alone: a lane
+    program's work per lane, whatever its lane count (its lanes loop is its outermost)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            total += written_bytes(eqn.params["body_jaxpr"].jaxpr)
+        else:
+            total += sum(loop_bytes(inner) for inner in _sub_jaxprs(eqn))
     return total
 
 
@@ -405,10 +444,10 @@ class Program:
     """
 
     def __init__(self, fn: Callable, static_argnums: Sequence[int] = (),
-                 static_argnames: Sequence[str] = (), lanes_argnum: int | None = None) -> None:
+                 static_argnames: Sequence[str] = (), lanes: bool = False) -> None:
         self.fn = fn
         self.name = f"{fn.__module__}.{fn.__qualname__}"
-        self.lanes_argnum = lanes_argnum
+        self.lanes = lanes
         params = list(inspect.signature(fn).parameters)
         # a static argument may come by position or by keyword, whichever way it was declared
         self.static_argnums = tuple(sorted(set(static_argnums) | {
@@ -509,8 +548,9 @@ class Program:
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
         traced = jitted.trace(*args, **kwargs)
-        lanes = 1 if self.lanes_argnum is None else int(np.shape(args[self.lanes_argnum])[0])
-        options = compile_options(written_bytes(traced.jaxpr.jaxpr) * lanes)
+        jaxpr = traced.jaxpr.jaxpr
+        work = loop_bytes(jaxpr) * NOMINAL_LANES if self.lanes else written_bytes(jaxpr)
+        options = compile_options(work)
         lowered = traced.lower()
         try:
             compiled = lowered.compile(compiler_options=options)
@@ -554,10 +594,10 @@ class Program:
 
 
 def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] = (),
-            lanes_argnum: int | None = None) -> Callable[[Callable], Program]:
+            lanes: bool = False) -> Callable[[Callable], Program]:
     """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``.
 
-    ``lanes_argnum``: the positional argument whose leading axis a loop inside the program
-    runs over (the sampler's chains): its length multiplies the work :func:`written_bytes`
-    counts once, for :func:`compile_options`."""
-    return lambda fn: Program(fn, static_argnums, static_argnames, lanes_argnum)
+    ``lanes``: a loop inside the program runs over lanes (the sampler's chains): its work, for
+    :func:`compile_options`, is that loop's body (:func:`loop_bytes`) times
+    :data:`NOMINAL_LANES`."""
+    return lambda fn: Program(fn, static_argnums, static_argnames, lanes)

@@ -7,10 +7,18 @@ columns. The visits are a ``lax.scan`` over a table of visits; each visit dispat
 ``lax.switch`` to its *branch*, one per distinct (method, kind, levels, options, post). So the
 program holds one copy of each method, however many columns use it: 100 pmm columns compile
 as fast as one. The whole iteration of a device's chains is one XLA program, compiled once per
-data shape and :class:`Plan` (its static argument), reused by every iteration and by
-``Imputations.iterate``; its chains run one after another (:func:`each_lane`), and on several
-devices each runs its own block of chains (:mod:`jaxmice.devices`). A batch's replications
-are vmapped (:func:`iterate_batch`). Nothing leaves the device inside an iteration.
+size class (:mod:`jaxmice.sizes`) and :class:`Plan` (its static argument), reused by every
+iteration and by ``Imputations.iterate``.
+
+One engine runs single runs and batches alike: a chain kernel in blackjax's shape (start a
+chain: :func:`_fill_chain` / :func:`_start_chain`; step it: :func:`_iterate_chain`, state
+in, state and :class:`IterationStats` out) mapped over *lanes* (:class:`Lanes`: a chain of a
+replication each) by :func:`each_lane`, :func:`lane_width` lanes at a time in a loop whose
+length is data. A single run is one replication with its m chains as lanes; a chunk of a
+batch is C replications with C x m lanes; on several devices each runs its own block of
+lanes (:mod:`jaxmice.devices`). Every lane's sums are ordered as when it runs alone, so a
+chain is the same, bit for bit, alone, in a batch or on any devices. Nothing leaves the
+device inside an iteration.
 
 Every visit uses the full design (all predictor columns of any target, dummy coded) and a
 per-visit mask of the columns that are its predictors; that keeps shapes equal across visits.
@@ -254,103 +262,158 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
     return data, states, stats
 
 
-def _chain_keys(key: jax.Array, m: int) -> jax.Array:
-    return jax.vmap(partial(jax.random.fold_in, key))(jnp.arange(m))
+class Lanes(NamedTuple):
+    """What each lane of a program runs: a chain of a replication.
+
+    A single run is one replication (R = 1) with its m chains as lanes; a chunk of a batch is
+    C replications with their C x m chains as lanes. Both run the same per-chain kernel
+    (:func:`_fill_chain` / :func:`_start_chain` to start, :func:`_iterate_chain` to step),
+    mapped over the lanes by :func:`each_lane`.
+
+    Attributes:
+        replication: i[L] the lane's replication (its data, constants and root key).
+        chain: i[L] the lane's chain number (folded into the keys).
+    """
+
+    replication: jax.Array
+    chain: jax.Array
 
 
-def each_lane(fn: Callable, count: jax.Array, *lanes: Any) -> Any:
-    """``fn`` applied to each entry of the leading (lane) axis of ``lanes``, one at a time, in
-    a loop of ``count: i[]`` steps (the number of lanes, passed in as data).
+def lane_width() -> int:
+    """Lanes a program runs at once, vmapped (``JAXMICE_LANE_WIDTH``; default 1: one lane at
+    a time in a loop, which on a CPU runs as fast as vmapped lanes, holds one lane's
+    intermediates, and orders each lane's sums as when it runs alone). A result depends on
+    the width (vmap orders sums by shape), never on the lane count: a replication of a batch
+    equals its single run, bit for bit, at one width."""
+    import os
+
+    width = int(os.environ.get("JAXMICE_LANE_WIDTH", "1"))
+    if width < 1:
+        raise ValueError(f"JAXMICE_LANE_WIDTH must be >= 1, got {width}")
+    return width
+
+
+def each_lane(fn: Callable, count: jax.Array, *lanes: Any, width: int = 1) -> Any:
+    """``fn`` applied to each entry of the leading (lane) axis of ``lanes``: ``width`` lanes at
+    a time (vmapped), the groups one after another in a loop of ``count: i[]`` steps (the
+    number of groups, passed in as data; the lane count is a multiple of ``width``).
 
     A loop whose length XLA cannot see is compiled the same way whatever the number of lanes
     (a ``lax.map`` of one step is inlined and fused with its surroundings, which reorders
-    sums); and unlike a vmap, each lane's sums are ordered the same way however many lanes a
-    device runs. So a chain is the same, bit for bit, on 1 or N devices."""
-    first = jax.tree.map(lambda x: x[0], lanes)
-    shapes = jax.eval_shape(fn, *first)
+    sums); and each group's sums are ordered the same way however many groups a program runs.
+    So a chain is the same, bit for bit, on 1 or N devices, alone or in a batch."""
     n = jax.tree.leaves(lanes)[0].shape[0]
-    out = jax.tree.map(lambda a: jnp.zeros((n, *a.shape), a.dtype), shapes)
+    step = fn if width == 1 else jax.vmap(fn)
+    grouped = lanes if width == 1 else jax.tree.map(
+        lambda x: x.reshape(n // width, width, *x.shape[1:]), lanes)
+    first = jax.tree.map(lambda x: x[0], grouped)
+    shapes = jax.eval_shape(step, *first)
+    out = jax.tree.map(lambda a: jnp.zeros((n // width, *a.shape), a.dtype), shapes)
 
     def body(i, out):
-        result = fn(*jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=i,
-                                          keepdims=False), lanes))
+        result = step(*jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=i,
+                                            keepdims=False), grouped))
         return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, i, 0),
                             out, result)
 
-    return jax.lax.fori_loop(0, count, body, out)
+    out = jax.lax.fori_loop(0, count, body, out)
+    return out if width == 1 else jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), out)
 
 
-def _fill_lanes(plan: Plan, values: jax.Array, consts: Consts, key: jax.Array,
-                chains: jax.Array, count: jax.Array) -> tuple[jax.Array, tuple]:
-    """Initial data and states of the chains numbered ``chains: i[L]``, one at a time."""
-    return each_lane(
-        lambda c: _fill_chain(plan, values, consts, jax.random.fold_in(key, c)), count, chains)
+def _replication(tree: Any, r: jax.Array) -> Any:
+    """Replication ``r``'s entry of every leaf of ``tree`` (a leading R axis), materialised
+    behind an optimisation barrier: XLA fuses a slice into its consumers differently by the
+    lane count, which changed the last bits of their sums."""
+    picked = jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=r, keepdims=False), tree)
+    return jax.lax.optimization_barrier(picked)
 
 
-@program(static_argnums=(0,), lanes_argnum=4)
-def initialize(plan: Plan, values: jax.Array, consts: Consts, root: jax.Array,
-               chains: jax.Array, count: jax.Array, start: jax.Array | None = None
+@program(static_argnums=(0,), static_argnames=("width",), lanes=True)
+def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, lanes: Lanes,
+               count: jax.Array, start: jax.Array | None = None, width: int = 1
                ) -> tuple[jax.Array, tuple]:
-    """Initial data ``f[L, n, p]`` and method states of the chains numbered ``chains: i[L]``
-    (one device's lanes, :mod:`jaxmice.devices`), drawn with the run's ``root`` key folded
-    with 0 (iteration ``t`` folds in ``t``); ``count: i[]`` is L, as data (:func:`each_lane`).
+    """Initial data ``f[L, n, p]`` and method states of the lanes ``lanes`` (a chain of a
+    replication each; :mod:`jaxmice.devices` gives a device its block of them).
 
-    The imputed cells start as random draws from each column's observed values, or from
-    ``start: f[L, n, p]`` when given (R's ``data.init``, e.g. over-dispersed starts).
+    Args:
+        values: f[R, n, p] each replication's incomplete data; consts: its
+            :class:`Consts` (a leading R axis); roots: its root key (R x key).
+        count: i[] the groups of ``width`` lanes to run, as data (:func:`each_lane`).
+        start: f[L, n, p] each lane's starting data (R's ``data.init``, e.g. over-dispersed
+            starts), or None: the imputed cells start as random draws from each column's
+            observed values, drawn with the replication's root key folded with 0 and then
+            the chain (iteration ``t`` folds in ``t``).
     """
-    key = jax.random.fold_in(root, 0)  # inside the program: no eagerly compiled fold_in
-    if start is not None:
-        return each_lane(lambda s: _start_chain(plan, s, consts), count, start)
-    return _fill_lanes(plan, values, consts, key, chains, count)
+    def one(r, c, *given):
+        v, k, root = _replication((values, consts, roots), r)
+        if given:
+            return _start_chain(plan, given[0], k)
+        return _fill_chain(plan, v, k, jax.random.fold_in(jax.random.fold_in(root, 0), c))
+
+    extra = () if start is None else (start,)
+    return each_lane(one, count, lanes.replication, lanes.chain, *extra, width=width)
 
 
-@program(static_argnums=(0,), lanes_argnum=1)
-def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, root: jax.Array,
-            t: jax.Array, chains: jax.Array, count: jax.Array
+@program(static_argnums=(0,), static_argnames=("width",), lanes=True)
+def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, roots: jax.Array,
+            t: jax.Array, lanes: Lanes, count: jax.Array, width: int = 1
             ) -> tuple[jax.Array, tuple, IterationStats]:
-    """Iteration ``t: i[]`` (1-based) of the chains numbered ``chains: i[L]``: ``data: f[L, n,
-    p]`` in, the next ``data`` out. Its key is ``fold_in(root, t)``, chain c's ``fold_in(that,
-    c)``; the chains run one at a time (:func:`each_lane`, ``count`` = L), so one chain's
-    intermediates are live at a time."""
-    key = jax.random.fold_in(root, t)
+    """Iteration ``t: i[]`` (1-based) of the lanes ``lanes``: ``data: f[L, n, p]`` in, the
+    next ``data`` out. A lane's key is ``fold_in(root, t)`` of its replication's root, then
+    its chain folded in; ``width`` lanes run at a time (:func:`each_lane`, ``count`` groups),
+    so one group's intermediates are live at a time."""
+    def one(chain_data, chain_states, r, c):
+        k, root = _replication((consts, roots), r)
+        key = jax.random.fold_in(jax.random.fold_in(root, t), c)
+        return _iterate_chain(plan, chain_data, chain_states, k, key)
 
-    def one(chain_data, chain_states, c):
-        return _iterate_chain(plan, chain_data, chain_states, consts,
-                              jax.random.fold_in(key, c))
-
-    return each_lane(one, count, data, states, chains)
-
-
-@program(static_argnums=(0, 1))
-def initialize_batch(plan: Plan, m: int, values: jax.Array, consts: Consts,
-                     roots: jax.Array) -> tuple[jax.Array, tuple]:
-    """Initial chains of a chunk of C replications: ``values: f[C, n, p]``, ``consts`` and
-    ``roots`` with a leading C axis; data ``f[C, m, n, p]`` out. Replications and chains are
-    vmapped: the chunk's width is fixed, so its sums are ordered the same way in any batch."""
-    def one(v, c, root):
-        key = jax.random.fold_in(root, 0)
-        return jax.vmap(partial(_fill_chain, plan), in_axes=(None, None, 0))(
-            v, c, _chain_keys(key, m))
-
-    return jax.vmap(one)(values, consts, roots)
+    return each_lane(one, count, data, states, lanes.replication, lanes.chain, width=width)
 
 
-@program(static_argnums=(0,))
-def iterate_batch(plan: Plan, data: jax.Array, states: tuple, consts: Consts,
-                  roots: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple, Any]:
-    """:func:`iterate` for a chunk: a leading C axis on everything but ``t``."""
-    def one(d, s, c, root):
-        key = jax.random.fold_in(root, t)
-        step = jax.vmap(partial(_iterate_chain, plan), in_axes=(0, 0, None, 0))
-        return step(d, s, c, _chain_keys(key, d.shape[0]))
+def stack(trees: list) -> Any:
+    """Host trees stacked along a new leading (replication) axis."""
+    return jax.tree.map(lambda *leaves: np.stack([np.asarray(a) for a in leaves]), *trees)
 
-    return jax.vmap(one)(data, states, consts, roots)
+
+#: replications a program holds at least: XLA compiles a one-entry replication axis
+#: differently (its index folds away), which changes the last bits of some sums
+MIN_REPLICATIONS = 2
+
+
+def replicate(*trees: Any) -> tuple:
+    """One replication's host trees (its data, :class:`Consts`, root key) as the engine's
+    replication axis: :data:`MIN_REPLICATIONS` copies."""
+    return tuple(stack([tree] * MIN_REPLICATIONS) for tree in trees)
+
+
+def start_lanes(plan: Plan, values: Any, consts: Consts, roots: Any, lanes: Lanes,
+                start: Any = None) -> tuple[jax.Array, tuple]:
+    """:func:`initialize` at the :func:`lane_width` (``len(lanes)`` a multiple of it), on the
+    device the arrays are on."""
+    width = lane_width()
+    count = np.int32(np.shape(lanes.chain)[0] // width)
+    return initialize(plan, values, consts, roots, lanes, count, start, width=width)
+
+
+def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any, t: int,
+               lanes: Lanes) -> tuple[jax.Array, tuple, IterationStats]:
+    """:func:`iterate` (iteration ``t``) at the :func:`lane_width`."""
+    width = lane_width()
+    count = np.int32(np.shape(lanes.chain)[0] // width)
+    return iterate(plan, data, states, consts, roots, np.int32(t), lanes, count, width=width)
+
+
+def chain_lanes(layout: Layout, k: int) -> Lanes:
+    """Device ``k``'s lanes of a single run: replication 0, its block of chains."""
+    chains = layout.chains(k)
+    return Lanes(replication=np.zeros_like(chains), chain=chains)
 
 
 def run(plan: Plan, data: Any, states: tuple, consts: Consts, root: jax.Array,
         first: int, count: int, progress: bool | None = False, layout: Layout | None = None
         ) -> tuple[Any, tuple, list[Any]]:
-    """Run iterations ``first .. first + count - 1`` (1-based), collecting their stats.
+    """Run iterations ``first .. first + count - 1`` (1-based) of a single run's chains,
+    collecting their stats.
 
     ``data`` and ``states`` hold all lanes (sharded over ``layout``'s devices, or on one
     device when ``layout`` is None); each iteration runs one program per device, dispatched
@@ -362,9 +425,10 @@ def run(plan: Plan, data: Any, states: tuple, consts: Consts, root: jax.Array,
     """
     layout = layout or make_layout(list(data.devices()), int(data.shape[0]))
     data_k, states_k = split(data, layout), split(states, layout)
-    shared = {k: copy_to((consts, root), layout, k) for k in layout.local}
-    chains = {k: copy_to(layout.chains(k), layout, k) for k in layout.local}
-    per_device = np.int32(layout.per_device)
+    # the one replication as a batch of one (the engine's R axis)
+    replicated = replicate(consts, root)
+    shared = {k: copy_to(replicated, layout, k) for k in layout.local}
+    lanes = {k: copy_to(chain_lanes(layout, k), layout, k) for k in layout.local}
     bar = None
     if show_progress(progress) and count > 0:
         from tqdm.auto import tqdm
@@ -374,8 +438,8 @@ def run(plan: Plan, data: Any, states: tuple, consts: Consts, root: jax.Array,
     for t in range(first, first + count):
         stats = {}
         for k in layout.local:
-            data_k[k], states_k[k], stats[k] = iterate(
-                plan, data_k[k], states_k[k], *shared[k], np.int32(t), chains[k], per_device)
+            data_k[k], states_k[k], stats[k] = step_lanes(
+                plan, data_k[k], states_k[k], *shared[k], t, lanes[k])
         history.append(join(stats, layout))
         if bar is not None:
             jax.block_until_ready(data_k)

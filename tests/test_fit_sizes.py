@@ -182,6 +182,7 @@ def test_two_sizes_in_one_class_compile_once():
     large = clustered(4, [10, 9, 11, 8, 12, 10])  # 60 rows, 6 clusters
     assert row_class(50) == row_class(60) and cluster_class(7) == cluster_class(6)
     formula = "y ~ x + I(x^2) + (1 | g)"  # a design of its own in this test session
+    programs.clear_compiled()  # none of this class left by an earlier test
     before = compiles(mixed._fit_lmm_batch)
     fits = [jm.lmer(formula, [df, df.assign(y=df.y + 0.1 * df.x)]) for df in (small, large)]
     assert compiles(mixed._fit_lmm_batch) - before == 1
@@ -189,6 +190,7 @@ def test_two_sizes_in_one_class_compile_once():
 
     studies = np.random.default_rng(1).uniform(0.05, 0.2, 20)
     assert cluster_class(19) == cluster_class(20)
+    programs.clear_compiled()
     before = compiles(meta._meta_program)
     for k in (19, 20):
         meta.univariate(studies[:k] * 3, studies[:k], method="ml")

@@ -86,9 +86,17 @@ def _impute(df: pd.DataFrame, method: str, target: str, cluster: bool, codes: di
                    seed=11, progress=False, kinds=kinds)
 
 
-@pytest.mark.parametrize("method,target,cluster,codes", CASES,
-                         ids=[f"{c[0]}{'' if c[2] or not c[0].startswith('2l') else '-nocluster'}"
-                              for c in CASES])
+#: one method of each family runs in the default suite, the rest behind ``slow``
+QUICK = {"pmm", "2l.pan", "2l.norm", "2l.bin", "2lonly.norm", "2l.2stage.norm", "2l.heckman"}
+
+
+def _case(case: tuple) -> object:
+    name = case[0] + ("" if case[2] or not case[0].startswith("2l") else "-nocluster")
+    marks = () if case[0] in QUICK else (pytest.mark.slow,)
+    return pytest.param(*case, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("method,target,cluster,codes", [_case(c) for c in CASES])
 def test_padding_changes_nothing(method, target, cluster, codes, monkeypatch):
     df = _frame()
     monkeypatch.setenv("JAXMICE_SIZE_CLASSES", "exact")
@@ -107,3 +115,28 @@ def test_padding_changes_nothing(method, target, cluster, codes, monkeypatch):
     np.testing.assert_allclose(padded.chain_mean.to_numpy(), exact.chain_mean.to_numpy(),
                                atol=tol)
     assert padded.logged_events.equals(exact.logged_events)
+
+
+def test_data_sets_of_one_class_share_the_programs(monkeypatch):
+    """Two data sets of different row and cluster counts in one class: one compile each of
+    the sampler's start and iteration, and of the fit; a third of another class compiles
+    again."""
+    from jaxmice import programs
+
+    monkeypatch.setenv("JAXMICE_COMPILATION_CACHE", "0")
+    programs.clear_compiled()
+    programs.reset_counts()
+    first, other = _frame(5, clusters=6), _frame(7, clusters=9)
+    second = pd.concat([first.iloc[:20], first.iloc[24:]])  # 4 rows fewer, as many clusters
+    second = second.assign(g=np.where(second["g"] == 6, 7, second["g"]))  # other labels
+    assert sizes.row_class(len(first)) == sizes.row_class(len(second))
+    assert sizes.cluster_class(6) == 8 != sizes.cluster_class(9)
+    for df in (first, second):
+        imp = _impute(df, "2l.pan", "y", True, {"x": 2})
+        imp.fit("y ~ x + z + (1 | g)")
+    counts = programs.compile_counts()
+    assert {k: v for k, v in counts.items() if v} == {
+        "jaxmice.sampler.initialize": 1, "jaxmice.sampler.iterate": 1,
+        "jaxmice.models.mixed._fit_lmm_batch": 1}
+    _impute(other, "2l.pan", "y", True, {"x": 2})
+    assert programs.compile_counts()["jaxmice.sampler.iterate"] == 2

@@ -1,0 +1,74 @@
+"""One data set, encoded, specified and planned: what :func:`jaxmice.mice` and a batch's
+replications share before the engine runs them (frame -> encoded arrays and schema ->
+specification -> plan)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from .adapters import pandas as adapter
+from .imputations import Imputations
+from .plan import build_plan, cluster_events, pad_rows
+from .schema import Schema
+from .specification import specify
+
+
+def check_counts(m: Any, maxit: Any) -> None:
+    """``m`` and ``maxit`` are integers, at least 1 and 0."""
+    for name, value, low in (("m", m, 1), ("maxit", maxit, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+def check_dtype(dtype: Any) -> str:
+    """``dtype`` as ``"float64"`` or ``"float32"``, the chains' data types."""
+    name = getattr(dtype, "__name__", None) or str(dtype)
+    if name not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' (default) or 'float32', got {dtype!r}")
+    return name
+
+
+def starting_data(data_init: Any, m: int, values: np.ndarray, where: np.ndarray,
+               schema: Schema) -> np.ndarray | None:
+    """``data_init`` as f[m, n, p] starting data (observed cells from the data), or None."""
+    if data_init is None:
+        return None
+    frames = [data_init] * m if adapter.is_frame_like(data_init) else list(data_init)
+    if len(frames) != m:
+        raise ValueError(f"data_init has {len(frames)} data sets; give one, or m = {m}")
+    start = np.stack([adapter.encode_like(frame, schema, "data_init") for frame in frames])
+    gaps = where[None] & np.isnan(start)
+    if gaps.any():
+        k, i, j = (int(a[0]) for a in np.nonzero(gaps))
+        raise ValueError(f"data_init {k} has a missing value in column {schema.names[j]!r} "
+                         f"(row {i}), a cell to impute; data_init must fill every such cell")
+    return np.where(where[None], start, values[None])
+
+
+def padded_start(start: np.ndarray, imp: Imputations) -> np.ndarray:
+    """``start: f[k, n, p]`` (:func:`starting_data`) padded with the size class's rows, in
+    the chains' dtype: f[k, N, p]."""
+    rows = imp.chain_values.shape[0]
+    return np.stack([pad_rows(s, rows) for s in start]).astype(imp.dtype)
+
+
+def prepare(df: Any, m: int, seed: int, **options: Any) -> Imputations:
+    """Encode, specify and plan one data set: an :class:`Imputations` without chains yet
+    (``data`` and ``states`` are None), the part of :func:`mice` a batch runs per data set."""
+    dtype = check_dtype(options.pop("dtype", "float64"))
+    values, observed, schema = adapter.encode(df, options.pop("kinds"))
+    spec = specify(values, observed, schema, **options)
+    plan, consts = build_plan(spec, values, observed)
+    return Imputations(
+        schema=schema, values=values, observed=observed, where=spec.where,
+        predictor=spec.predictor, methods=spec.methods, passives=spec.passives, plan=plan,
+        consts=consts, root=jax.random.PRNGKey(seed), seed=seed, data=None, states=None,
+        history=[], events=list(spec.events) + cluster_events(spec, values, observed, plan,
+                                                              consts),
+        dtype=dtype,
+    )
