@@ -13,8 +13,11 @@ size class; one progress bar counts the chunks.
 Seeds: replication r is imputed with the integer seed ``batch.seeds[r]`` (drawn from
 ``numpy.random.SeedSequence(seed)``; the first k seeds of a batch of R are those of a batch of
 k), with the keys ``jm.mice(df_r, seed=batch.seeds[r])`` uses alone; since every lane runs
-the same per-chain kernel in a loop whose length is data, replication r equals that single
-run bit for bit (at one :func:`~jaxmice.sampler.lane_width`), and equals itself in any batch.
+the same per-chain kernel in a loop whose length is data, replication r equals itself in any
+batch, and equals that single run bit for bit at one :func:`~jaxmice.sampler.lane_width`
+(by default a batch runs :data:`~jaxmice.sampler.BATCH_LANE_WIDTH` lanes at a time,
+vmapped, a single run one: ``JAXMICE_LANE_WIDTH`` sets both; otherwise they agree to
+rounding).
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ def _take(tree: Any, i: int) -> Any:
 
 def chunk_lanes(chunk: int, m: int) -> sampler.Lanes:
     """The lanes of a chunk of ``chunk`` replications of ``m`` chains (replication-major),
-    padded to a multiple of :func:`~jaxmice.sampler.lane_width` with copies of the last."""
-    width = sampler.lane_width()
+    padded to a multiple of the batch's :func:`~jaxmice.sampler.lane_width` with copies of
+    the last."""
+    width = sampler.lane_width(batch=True)
     total = -(-chunk * m // width) * width
     lane = np.minimum(np.arange(total), chunk * m - 1).astype(np.int32)
     return sampler.Lanes(replication=lane // m, chain=lane % m)
@@ -86,7 +90,8 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
 
     The engine is the single run's (:func:`jaxmice.sampler.start_lanes`,
     :func:`~jaxmice.sampler.step_lanes`): its lanes are the chunk's C x m chains, each run
-    as it runs alone, so replication r equals ``jm.mice(frames[r], seed=batch.seeds[r])``.
+    as it runs alone, so replication r equals ``jm.mice(frames[r], seed=batch.seeds[r])`` at
+    the same lane width.
     """
     plan = part[0].plan
     # every chunk one shape: one program (and at least sampler.MIN_REPLICATIONS of them)
@@ -100,10 +105,12 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
         chains = np.stack(starts + [starts[-1]] * (chunk - len(part)))  # f[C, m, N, p]
         given = jax.device_put(chains[lanes.replication, lanes.chain], device)
     lanes = jax.device_put(lanes, device)
-    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given)
+    width = sampler.lane_width(batch=True)
+    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given, width)
     stats = []
     for t in range(1, maxit + 1):
-        data, states, s = sampler.step_lanes(plan, data, states, consts, roots, t, lanes)
+        data, states, s = sampler.step_lanes(plan, data, states, consts, roots, t, lanes,
+                                             width)
         stats.append(s)
     # lanes back to [C, m, ...] (padding lanes dropped)
     return jax.tree.map(lambda x: np.asarray(x)[:chunk * m].reshape(chunk, m, *x.shape[1:]),

@@ -118,7 +118,8 @@ def mice(
         values, consts, roots = copy_to(replicated, layout, k)
         lanes = copy_to(sampler.chain_lanes(layout, k), layout, k)
         given = None if start is None else block(start, layout, k)
-        blocks[k] = sampler.start_lanes(imp.plan, values, consts, roots, lanes, given)
+        blocks[k] = sampler.start_lanes(imp.plan, values, consts, roots, lanes, given,
+                                        sampler.lane_width())
     data, states = join(blocks, layout)
     imp = dataclasses.replace(imp, data=data, states=states, layout=layout)
     return imp.iterate(maxit, progress=progress)

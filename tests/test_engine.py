@@ -36,8 +36,9 @@ def test_frames_differ_but_share_a_size_class():
     assert len({sizes.row_class(len(f)) for f in FRAMES}) < len(FRAMES)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, None])
-def test_a_batch_replication_is_its_single_run_bit_for_bit(chunk_size):
+@pytest.mark.parametrize("width,chunk_size", [("1", 1), ("1", 3), ("1", None), ("8", 3)])
+def test_a_batch_replication_is_its_single_run_bit_for_bit(width, chunk_size, monkeypatch):
+    monkeypatch.setenv("JAXMICE_LANE_WIDTH", width)  # one lane strategy on both paths
     batch = jm.mice(FRAMES, seed=7, chunk_size=chunk_size, **OPTIONS)
     for r, frame in enumerate(FRAMES):
         alone = jm.mice(frame, seed=int(batch.seeds[r]), **OPTIONS)
@@ -49,12 +50,13 @@ def test_a_batch_replication_is_its_single_run_bit_for_bit(chunk_size):
 def test_a_chain_does_not_depend_on_the_chains_beside_it():
     """The lane count changes neither the program's arithmetic nor its compile options
     (the work that picks them is per lane): chains 1-3 of m = 24 are those of m = 3."""
-    few = jm.mice(FRAMES[0], **dict(OPTIONS, m=3), seed=3)
+    few = jm.mice(FRAMES[0], **dict(OPTIONS, m=3), seed=3)  # one lane at a time
     many = jm.mice(FRAMES[0], **dict(OPTIONS, m=24), seed=3)
     np.testing.assert_array_equal(many.completed_arrays[:3], few.completed_arrays)
 
 
-def test_a_batch_takes_data_init_as_its_single_runs_do():
+def test_a_batch_takes_data_init_as_its_single_runs_do(monkeypatch):
+    monkeypatch.setenv("JAXMICE_LANE_WIDTH", "1")
     starts = []
     for r, frame in enumerate(FRAMES[:2]):
         filled = frame.fillna({"y": 10.0 + r, "x1": -5.0})
@@ -71,9 +73,13 @@ def test_a_batch_takes_data_init_as_its_single_runs_do():
 
 
 def test_vmapped_lanes_agree_with_looped_lanes(monkeypatch):
-    """``JAXMICE_LANE_WIDTH=2`` runs two lanes at a time, vmapped: the same draws up to
-    rounding (vmap orders sums by shape), and batch and single run still agree exactly."""
+    """A batch runs :data:`~jaxmice.sampler.BATCH_LANE_WIDTH` lanes at a time, vmapped, a
+    single run one: the same draws up to rounding (vmap orders sums by shape).
+    ``JAXMICE_LANE_WIDTH=2`` runs two lanes at a time on both, and they agree exactly."""
     looped = jm.mice(FRAMES[0], seed=9, **OPTIONS)
+    assert sampler.lane_width() == 1 and sampler.lane_width(batch=True) == 8
+    default = jm.mice(FRAMES[:2], seed=[9, 10], **OPTIONS)
+    np.testing.assert_allclose(default[0].completed_arrays, looped.completed_arrays, atol=1e-9)
     monkeypatch.setenv("JAXMICE_LANE_WIDTH", "2")
     assert sampler.lane_width() == 2
     vmapped = jm.mice(FRAMES[0], seed=9, **OPTIONS)
