@@ -36,7 +36,9 @@ def test_frames_differ_but_share_a_size_class():
     assert len({sizes.row_class(len(f)) for f in FRAMES}) < len(FRAMES)
 
 
-@pytest.mark.parametrize("width,chunk_size", [("1", 1), ("1", 3), ("1", None), ("8", 3)])
+@pytest.mark.parametrize("width,chunk_size", [
+    pytest.param("1", 1, marks=pytest.mark.slow), ("1", 3),
+    pytest.param("1", None, marks=pytest.mark.slow), ("8", 3)])
 def test_a_batch_replication_is_its_single_run_bit_for_bit(width, chunk_size, monkeypatch):
     monkeypatch.setenv("JAXMICE_LANE_WIDTH", width)  # one lane strategy on both paths
     batch = jm.mice(FRAMES, seed=7, chunk_size=chunk_size, **OPTIONS)
