@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from .optimize import Mode, newton_mode  # noqa: F401  (the methods import them from here)
 from .random import chisquare
+from .small_linalg import lapack_cho_solve, lapack_cholesky, lapack_solve_lower_transposed
 
 # Columns whose residual variance, given the columns kept before them, falls below this share
 # of their own variance are linearly dependent on those columns and dropped.
@@ -138,8 +139,8 @@ def least_squares(
     xtx = gram * jnp.outer(keep, keep)
     dropped = jnp.diag(~keep).astype(x.dtype)
     xtx = xtx + ridge * jnp.diag(jnp.diag(xtx)) + dropped
-    chol = jnp.linalg.cholesky(xtx)
-    coef = jax.scipy.linalg.cho_solve((chol, True), xk.T @ (w * y))
+    chol = lapack_cholesky(xtx)
+    coef = lapack_cho_solve(chol, (xk.T @ (w * y))[:, None])[:, 0]
     resid = y - xk @ coef
     rss = jnp.sum(w * resid**2)
     df = jnp.maximum(w.sum() - keep.sum(), 1.0)
@@ -181,7 +182,7 @@ def draw_linear(
     sigma = jnp.sqrt(fit.rss / chi2)
     z = jax.random.normal(k_beta, fit.coef.shape) * keep
     # chol chol' = X'X, so solve(chol', z) ~ N(0, (X'X)^-1)
-    beta = fit.coef + sigma * jax.scipy.linalg.solve_triangular(fit.chol.T, z, lower=False)
+    beta = fit.coef + sigma * lapack_solve_lower_transposed(fit.chol, z[:, None])[:, 0]
     return LinearDraw(fit=fit, beta=beta, sigma=sigma)
 
 
@@ -203,9 +204,9 @@ def draw_laplace(key: jax.Array, mode: Mode) -> tuple[jax.Array, jax.Array]:
     Returns:
         ``(theta: f[d], ok: bool[])`` (``ok`` is False when the Cholesky factor failed).
     """
-    chol = jnp.linalg.cholesky(mode.hessian)
+    chol = lapack_cholesky(mode.hessian)
     z = jax.random.normal(key, mode.theta.shape, dtype=mode.theta.dtype)
-    theta = mode.theta + jax.scipy.linalg.solve_triangular(chol.T, z, lower=False)
+    theta = mode.theta + lapack_solve_lower_transposed(chol, z[:, None])[:, 0]
     return theta, mode.ok & jnp.all(jnp.isfinite(theta))
 
 

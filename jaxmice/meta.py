@@ -47,7 +47,7 @@ import numpy as np
 from .optimize import newton_minimize
 from .programs import program
 from .sizes import cluster_class
-from .small_linalg import psd_cholesky, spd_inverse
+from .small_linalg import lapack_eigh, lapack_solve, psd_cholesky, spd_inverse
 
 #: estimation methods of :func:`meta_analysis`
 METHODS = ("reml", "ml", "mm")
@@ -126,7 +126,7 @@ def psd_sqrt(a: jax.Array) -> jax.Array:
     floored at 0: works where Cholesky fails (singular or slightly indefinite ``a``). For one
     matrix or a small batch (it calls LAPACK's eigh); large batches use
     :func:`jaxmice.small_linalg.psd_cholesky`."""
-    lam, vec = jnp.linalg.eigh(_symmetrise(a))
+    lam, vec = lapack_eigh(_symmetrise(a))
     return vec * jnp.sqrt(jnp.maximum(lam, 0.0))[..., None, :]
 
 
@@ -214,7 +214,7 @@ def _moments(data: _Inputs, structure: jax.Array) -> jax.Array:
     q = jnp.einsum("kij,kj,kl->il", w, e, e)
     b = a - jnp.einsum("kij,jl,klm->im", w, a_inv, w)
     n = jnp.sum(data.weight)
-    psi = _symmetrise(jnp.linalg.solve(b, q - (n - 1.0) * eye))
+    psi = _symmetrise(lapack_solve(b, q - (n - 1.0) * eye))
     return jnp.where(structure, _psd_project(psi), 0.0)
 
 
@@ -223,7 +223,7 @@ def _observed_cov(hess: jax.Array, mask: jax.Array) -> jax.Array:
     ``mask``: eigenvalues that are not clearly positive get zero variance."""
     free = mask.astype(hess.dtype)
     outer = free[:, None] * free[None, :]
-    lam, vec = jnp.linalg.eigh(_symmetrise(hess) * outer + jnp.diag(1.0 - free))
+    lam, vec = lapack_eigh(_symmetrise(hess) * outer + jnp.diag(1.0 - free))
     floor = 1e-12 * jnp.maximum(jnp.max(jnp.abs(lam)), 1e-300)
     inv = jnp.where(lam > floor, 1.0 / jnp.where(lam > floor, lam, 1.0), 0.0)
     return ((vec * inv) @ vec.T) * outer

@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .small_linalg import lapack_eigh, lapack_eigvalsh
+
 #: relative step of the finite-difference Hessian: about eps^(1/3), where the truncation error
 #: (h^2) and the rounding error of the exact gradients (eps / h) balance in float64
 FD_STEP = 1e-5
@@ -61,7 +63,7 @@ class _State(NamedTuple):
 
 def _descent_direction(grad: jax.Array, hess: jax.Array) -> jax.Array:
     """Newton direction with the Hessian's eigenvalues replaced by their absolute values."""
-    lam, vec = jnp.linalg.eigh(hess)
+    lam, vec = lapack_eigh(hess)
     floor = 1e-10 * jnp.maximum(1.0, jnp.max(jnp.abs(lam)))
     lam = jnp.maximum(jnp.abs(lam), floor)
     return -vec @ ((vec.T @ grad) / lam)
@@ -223,7 +225,7 @@ def positive_definite(hess: jax.Array) -> jax.Array:
     """``hess: f[d, d]`` shifted up by its most negative eigenvalue (plus 1e-9), so that it is
     positive definite and can be Cholesky-factored: f[d, d]."""
     eye = jnp.eye(hess.shape[0], dtype=hess.dtype)
-    low = jnp.linalg.eigvalsh(hess)[0]
+    low = lapack_eigvalsh(hess)[0]
     return hess + eye * (jnp.maximum(0.0, -low) * 1.01 + 1e-9)
 
 

@@ -62,7 +62,7 @@ import threading
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -412,6 +412,55 @@ def kernel_counts(compiled: Any) -> dict[str, int]:
     opcodes = [opcode for name, body in computations.items() if name not in fused
                for opcode, _ in body]
     return {"fusions": opcodes.count("fusion"), "custom_calls": opcodes.count("custom-call")}
+
+
+#: batch x d^3 above which jaxlib 0.10's CPU LAPACK kernels split a batch over XLA's intra-op
+#: thread pool and block a pool thread until the pieces finish; two such calls at once on a pool
+#: of two threads deadlock (:mod:`jaxmice.small_linalg`). No program may hold one.
+LAPACK_SPLIT_FLOPS = 2e5
+_TARGET = re.compile(r'custom_call_target="([^"]+)"')
+_RESULT_SHAPE = re.compile(r"^\(?\s*[a-z]\w*\[([\d,]*)\]")
+
+
+class LapackCall(NamedTuple):
+    """One LAPACK or BLAS custom call of a compiled program."""
+
+    target: str  #: e.g. ``lapack_dpotrf_ffi``
+    batch: int  #: matrices per call (the product of the leading dimensions)
+    size: int  #: the larger of the two matrix dimensions
+    flops: float  #: ``batch * size**3``, the measure jaxlib splits on
+
+
+def lapack_calls(compiled: Any) -> list[LapackCall]:
+    """The LAPACK and BLAS custom calls of a compiled program, from its optimised HLO, with the
+    shape of their first result (the factor or solution: ``f[*batch, rows, cols]``).
+
+    A call whose ``flops`` exceed :data:`LAPACK_SPLIT_FLOPS` can deadlock jaxlib 0.10's CPU
+    runtime; ``tests/test_lapack_audit.py`` asserts that the programs have none.
+
+    Args:
+        compiled: a ``jax.stages.Compiled``, or the HLO text itself.
+    """
+    hlo = compiled if isinstance(compiled, str) else compiled.as_text()
+    calls = []
+    for body in _computations(hlo).values():
+        for opcode, text in body:
+            target = _TARGET.search(text) if opcode == "custom-call" else None
+            if target is None or not re.search(r"lapack|blas", target.group(1)):
+                continue
+            shape = _RESULT_SHAPE.match(text)
+            dims = [int(d) for d in shape.group(1).split(",") if d] if shape else []
+            matrix = dims[-2:] if len(dims) >= 2 else [max(dims, default=1)]
+            batch = int(np.prod(dims[:-2])) if len(dims) > 2 else 1
+            size = max(matrix)
+            calls.append(LapackCall(target.group(1), batch, size, float(batch) * size**3))
+    return calls
+
+
+def compiled_programs() -> list[tuple[str, Any]]:
+    """``(name, executable)`` of every program held in memory now (tests and audits)."""
+    with _store_lock:
+        return [(key[0].name, compiled) for key, compiled in _store.items()]
 
 
 # ----- programs ----------------------------------------------------------------------------------

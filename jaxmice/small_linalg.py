@@ -10,12 +10,24 @@ dimension ``d`` only, so they are plain elementwise XLA code: no custom call, no
 for d <= 8 they are also faster than a LAPACK call per matrix.
 
 All take ``a: f[..., d, d]`` with any leading batch shape.
+
+For matrices too large to unroll, the ``lapack_*`` functions call LAPACK on **one matrix at a
+time**: over a leading batch, and under any ``vmap`` (the sampler's lanes, clusters, the
+replications of a batched fit), a batch becomes a loop of single-matrix calls
+(``jax.custom_batching.sequential_vmap``). A single matrix is never split over the thread pool,
+so no batch size can deadlock. They give LAPACK's own results, bit for bit, and are for results
+only: reverse-mode differentiation is defined for the Cholesky factor and the triangular
+solves (which the fits' criteria use), not for the others. jaxmice calls ``jnp.linalg``
+nowhere else (``tests/test_lapack_audit.py`` checks the source and the compiled programs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 
 
 def cholesky(a: jax.Array) -> jax.Array:
@@ -77,3 +89,102 @@ def psd_cholesky(a: jax.Array) -> jax.Array:
         col = jnp.where(below == j, jnp.where(ok, pivot, 0.0)[..., None], col)
         columns.append(col)
     return jnp.stack(columns, axis=-1)
+
+
+# ----- LAPACK, one matrix per call -------------------------------------------------------------
+def _one_matrix_at_a_time(fn: Callable, signature: str) -> Callable:
+    """``fn`` on single matrices, applied over any leading batch (``signature`` as for
+    ``jnp.vectorize``) and under any ``vmap`` as a loop of single calls."""
+    return jnp.vectorize(jax.custom_batching.sequential_vmap(fn), signature=signature)
+
+
+_cholesky = _one_matrix_at_a_time(lambda a: jnp.linalg.cholesky(a), "(d,d)->(d,d)")
+#: eigenvalues ``f[..., d]`` (ascending) and eigenvectors ``f[..., d, d]`` of symmetric ``a``
+lapack_eigh = _one_matrix_at_a_time(lambda a: jnp.linalg.eigh(a), "(d,d)->(d),(d,d)")
+#: eigenvalues ``f[..., d]`` (ascending) of symmetric ``a``
+lapack_eigvalsh = _one_matrix_at_a_time(lambda a: jnp.linalg.eigvalsh(a), "(d,d)->(d)")
+#: inverse ``f[..., d, d]``
+lapack_inv = _one_matrix_at_a_time(lambda a: jnp.linalg.inv(a), "(d,d)->(d,d)")
+#: ``a^-1 b`` for ``a: f[..., d, d]``, ``b: f[..., d, r]``
+lapack_solve = _one_matrix_at_a_time(lambda a, b: jnp.linalg.solve(a, b), "(d,d),(d,r)->(d,r)")
+_solve_lower = _one_matrix_at_a_time(
+    lambda low, b: jsl.solve_triangular(low, b, lower=True), "(d,d),(d,r)->(d,r)")
+_solve_lower_transposed = _one_matrix_at_a_time(
+    lambda low, b: jsl.solve_triangular(low, b, lower=True, trans="T"), "(d,d),(d,r)->(d,r)")
+#: ``(L L')^-1 b`` for the lower Cholesky factor ``L: f[..., d, d]``, ``b: f[..., d, r]``
+lapack_cho_solve = _one_matrix_at_a_time(
+    lambda low, b: jsl.cho_solve((low, True), b), "(d,d),(d,r)->(d,r)")
+
+
+# Cholesky and the triangular solves also sit inside criteria that the fits differentiate
+# (reverse mode, :func:`jaxmice.optimize.newton_minimize_batch`): their gradients, written
+# with the same one-matrix calls.
+def _t(a: jax.Array) -> jax.Array:
+    return jnp.swapaxes(a, -1, -2)
+
+
+@jax.custom_vjp
+def lapack_cholesky(a: jax.Array) -> jax.Array:
+    """Lower Cholesky factor ``f[..., d, d]`` of symmetric ``a`` (NaN where not positive
+    definite); differentiable in reverse mode."""
+    return _cholesky(a)
+
+
+def _cholesky_fwd(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    low = _cholesky(a)
+    return low, low
+
+
+def _cholesky_bwd(low: jax.Array, low_bar: jax.Array) -> tuple[jax.Array]:
+    # A_bar = L^-T Phi(L' L_bar) L^-1, Phi: the lower triangle with the diagonal halved;
+    # symmetrised, as jnp.linalg.cholesky reads a symmetrised input
+    inner = jnp.tril(_t(low) @ low_bar)
+    inner = inner - 0.5 * jnp.tril(jnp.triu(inner))
+    left = _solve_lower_transposed(low, inner)
+    a_bar = _t(_solve_lower_transposed(low, _t(left)))
+    return (0.5 * (a_bar + _t(a_bar)),)
+
+
+lapack_cholesky.defvjp(_cholesky_fwd, _cholesky_bwd)
+
+
+@jax.custom_vjp
+def lapack_solve_lower(low: jax.Array, b: jax.Array) -> jax.Array:
+    """``L^-1 b`` for lower-triangular ``L: f[..., d, d]``, ``b: f[..., d, r]``;
+    differentiable in reverse mode."""
+    return _solve_lower(low, b)
+
+
+def _solve_lower_fwd(low: jax.Array, b: jax.Array) -> tuple[jax.Array, tuple]:
+    x = _solve_lower(low, b)
+    return x, (low, x)
+
+
+def _solve_lower_bwd(res: tuple, x_bar: jax.Array) -> tuple[jax.Array, jax.Array]:
+    low, x = res
+    b_bar = _solve_lower_transposed(low, x_bar)
+    return -jnp.tril(b_bar @ _t(x)), b_bar
+
+
+lapack_solve_lower.defvjp(_solve_lower_fwd, _solve_lower_bwd)
+
+
+@jax.custom_vjp
+def lapack_solve_lower_transposed(low: jax.Array, b: jax.Array) -> jax.Array:
+    """``L'^-1 b`` for lower-triangular ``L: f[..., d, d]``, ``b: f[..., d, r]``;
+    differentiable in reverse mode."""
+    return _solve_lower_transposed(low, b)
+
+
+def _solve_lower_transposed_fwd(low: jax.Array, b: jax.Array) -> tuple[jax.Array, tuple]:
+    x = _solve_lower_transposed(low, b)
+    return x, (low, x)
+
+
+def _solve_lower_transposed_bwd(res: tuple, x_bar: jax.Array) -> tuple[jax.Array, jax.Array]:
+    low, x = res
+    b_bar = _solve_lower(low, x_bar)
+    return -jnp.tril(x @ _t(b_bar)), b_bar
+
+
+lapack_solve_lower_transposed.defvjp(_solve_lower_transposed_fwd, _solve_lower_transposed_bwd)

@@ -54,6 +54,7 @@ import numpy as np
 from ..meta import METHODS as META_METHODS
 from ..meta import draw_parameters, draw_study_effects, meta_analysis, psd_sqrt
 from ..schema import Column
+from ..small_linalg import lapack_eigvalsh
 from .base import (
     Draw,
     Imputer,
@@ -180,8 +181,8 @@ def make(target: Target, *, pmm: bool = False, meta_method: str = "reml",
                 # with a handful of clusters Psi's uncertainty is huge and a draw of it can be
                 # absurd: one more than PSI_DRAW_LIMIT times the estimate's scale is replaced
                 # by the estimate (micemd's guard in its two-stage methods)
-                scale = jnp.linalg.eigvalsh(fit.psi)[-1]
-                wild = jnp.linalg.eigvalsh(psi)[-1] > PSI_DRAW_LIMIT * scale
+                scale = lapack_eigvalsh(fit.psi)[-1]
+                wild = lapack_eigvalsh(psi)[-1] > PSI_DRAW_LIMIT * scale
                 psi = jnp.where(wild, fit.psi, psi)
                 return draw_study_effects(k_eff, mu, psi, est, v, included), fit.converged
 

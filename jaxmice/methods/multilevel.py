@@ -68,6 +68,7 @@ from ..models.lmm import (
 from ..models.small import cholesky, solve_lower, solve_lower_transposed
 from ..models.structure import ReArrays, ReShape
 from ..random import gamma, inverse_gamma, wishart_cholesky
+from ..small_linalg import lapack_cho_solve, lapack_cholesky
 from .base import Target, VisitInputs, real_clusters
 
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})
@@ -303,9 +304,9 @@ def within_scales(stats: LmmStats, keep: jax.Array) -> WithinScales:
     gram = jnp.where(both, wxx, 0.0)
     # least squares of within-centred y on within-centred x, with mice's small ridge
     penalised = gram + jnp.diag(1e-5 * jnp.diagonal(gram) + (~varies).astype(gram.dtype))
-    factor = jnp.linalg.cholesky(penalised)  # LAPACK: a fixed design of any width compiles fast
-    coef = jnp.where(varies, jax.scipy.linalg.cho_solve((factor, True),
-                                                        jnp.where(varies, wxy, 0.0)), 0.0)
+    factor = lapack_cholesky(penalised)  # LAPACK: a fixed design of any width compiles fast
+    coef = jnp.where(varies, lapack_cho_solve(factor, jnp.where(varies, wxy, 0.0)[:, None])[:, 0],
+                     0.0)
     rss = wyy - 2.0 * coef @ wxy + coef @ gram @ coef
     dof = jnp.maximum(stats.n - has_obs.sum() - varies.sum(), 1.0)
     sigma2 = jnp.maximum(rss / dof, 1e-12 * jnp.maximum(wyy / dof, 1e-300))

@@ -25,6 +25,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from ..optimize import newton_loop
+from ..small_linalg import lapack_eigvalsh, lapack_inv, lapack_solve
 
 #: Gauss-Legendre nodes for the bivariate normal cdf's integral over the angle
 BVN_NODES = 24
@@ -205,7 +206,7 @@ def _least_squares(x: jax.Array, y: jax.Array, w: jax.Array, group: jax.Array, n
     eye = jnp.eye(x.shape[1], dtype=x.dtype)
     gram = gram + eye * (~used) + 1e-8 * eye
     rhs = _by_group((w * y)[:, None] * xu, group, n_groups)
-    return jnp.linalg.solve(gram, rhs[..., None])[..., 0]
+    return lapack_solve(gram, rhs[..., None])[..., 0]
 
 
 def _probit(x: jax.Array, s: jax.Array, group: jax.Array, n_groups: int, used: jax.Array,
@@ -225,7 +226,7 @@ def _probit(x: jax.Array, s: jax.Array, group: jax.Array, n_groups: int, used: j
         grad = _by_group(score[:, None] * xu, group, n_groups)
         fisher = _by_group(info[:, None, None] * xu[:, :, None] * xu[:, None, :], group,
                            n_groups) + eye * (~used) + 1e-8 * eye
-        move = jnp.linalg.solve(fisher, grad[..., None])[..., 0]
+        move = lapack_solve(fisher, grad[..., None])[..., 0]
         size = jnp.linalg.norm(move, axis=1, keepdims=True)
         return beta + move * jnp.minimum(1.0, 2.0 / jnp.maximum(size, 1e-300)), None
 
@@ -322,13 +323,13 @@ def fit_clusters(x: jax.Array, y: jax.Array, s: jax.Array, cluster: jax.Array,
 
     result = newton_loop(derivatives, values_at, theta0, max_iter=MAX_ITER, tol=1e-8)
     hess = result.hess
-    lam = jnp.linalg.eigvalsh(hess)
+    lam = lapack_eigvalsh(hess)
     scale = jnp.sqrt(jnp.maximum(jnp.diagonal(hess, axis1=1, axis2=2), 1e-300))
     small = jnp.max(jnp.abs(result.grad) / scale, axis=1) < GRADIENT_TOL
     finite = jnp.all(jnp.isfinite(result.x), axis=1) & jnp.all(jnp.isfinite(hess), axis=(1, 2))
     ok = finite & (lam[:, 0] > 0) & small & result.converged
     safe = jnp.where(ok[:, None, None], hess, jnp.eye(hess.shape[1], dtype=hess.dtype))
-    covariance = jnp.linalg.inv(safe)
+    covariance = lapack_inv(safe)
     return ClusterFits(theta=result.x, covariance=covariance, ok=ok)
 
 

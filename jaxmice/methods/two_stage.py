@@ -44,6 +44,7 @@ import numpy as np
 
 from ..meta import draw_parameters, draw_study_effects, meta_analysis, univariate
 from ..random import chisquare
+from ..small_linalg import lapack_cholesky, lapack_solve_lower, lapack_solve_lower_transposed
 from .base import Target, VisitInputs, real_clusters
 from .multilevel import finite
 
@@ -143,8 +144,7 @@ def _mean_variance(family: str, eta: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def _batched_solve(chol: jax.Array, rhs: jax.Array) -> jax.Array:
     """``(L L')^-1 rhs`` for ``chol: f[J, q, q]`` lower and ``rhs: f[J, q, r]``."""
-    half = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
-    return jax.scipy.linalg.solve_triangular(jnp.swapaxes(chol, 1, 2), half, lower=False)
+    return lapack_solve_lower_transposed(chol, lapack_solve_lower(chol, rhs))
 
 
 def cluster_fits(x: jax.Array, y: jax.Array, w: jax.Array, segment: jax.Array,
@@ -187,7 +187,7 @@ def cluster_fits(x: jax.Array, y: jax.Array, w: jax.Array, segment: jax.Array,
     def newton(_, carry):
         b, _, _ = carry
         grad, info = derivatives(b)
-        chol = jnp.linalg.cholesky(info)
+        chol = lapack_cholesky(info)
         step = _batched_solve(chol, grad[:, :, None])[:, :, 0]
         size = jnp.max(jnp.abs(step @ t.T), axis=1)  # in standardised coefficients
         factor = jnp.minimum(1.0, cap / jnp.maximum(size, 1e-300))
@@ -195,7 +195,7 @@ def cluster_fits(x: jax.Array, y: jax.Array, w: jax.Array, segment: jax.Array,
 
     init = (start, jnp.broadcast_to(eye, (n_segments, q, q)), jnp.full(n_segments, jnp.inf))
     coef, info, size = jax.lax.fori_loop(0, steps, newton, init)
-    chol = jnp.linalg.cholesky(info)
+    chol = lapack_cholesky(info)
     cov = _batched_solve(chol, jnp.broadcast_to(eye, info.shape))
     pivot = jnp.diagonal(chol, axis1=1, axis2=2) ** 2
     diag = jnp.diagonal(info, axis1=1, axis2=2)
@@ -273,7 +273,7 @@ def draw_clusters(key: jax.Array, inputs: VisitInputs, n_clusters: int, family: 
     mu, psi = draw_parameters(k_par, result)
     beta_meta = draw_study_effects(k_eff, mu, psi, fits.coef, cov, fitted)
     z = jax.random.normal(k_pool_b, (q,), dtype)
-    beta_pool = fits.coef[0] + jnp.linalg.cholesky(cov[0]) @ z
+    beta_pool = fits.coef[0] + lapack_cholesky(cov[0]) @ z
     beta = jnp.where(pooled, beta_pool[None, :], beta_meta) * keep
 
     pooled_ok = fits.ok[0] & (fits.df[0] >= 1)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from ..linalg import cross_products
 from ..optimize import newton_minimize
+from ..small_linalg import lapack_cho_solve, lapack_cholesky, lapack_inv
 from .glmm import row_nll
 
 
@@ -37,13 +38,13 @@ class GlmFit(NamedTuple):
 def fit_lm(y: jax.Array, x: jax.Array, w: jax.Array) -> GlmFit:
     """Least squares of ``y: f[n]`` on ``x: f[n, p]`` over rows weighted by ``w: f[n]``."""
     xtx = cross_products(x, w)
-    chol = jnp.linalg.cholesky(xtx)
-    beta = jax.scipy.linalg.cho_solve((chol, True), x.T @ (w * y))
+    chol = lapack_cholesky(xtx)
+    beta = lapack_cho_solve(chol, (x.T @ (w * y))[:, None])[:, 0]
     resid = (y - x @ beta) * jnp.sqrt(w)
     n, p = w.sum(), x.shape[1]
     rss = resid @ resid
     sigma2 = rss / (n - p)
-    vcov = sigma2 * jax.scipy.linalg.cho_solve((chol, True), jnp.eye(p, dtype=x.dtype))
+    vcov = sigma2 * lapack_cho_solve(chol, jnp.eye(p, dtype=x.dtype))
     # -2 logLik of the ML fit, as R's logLik.lm
     deviance = n * (jnp.log(2.0 * jnp.pi * rss / n) + 1.0)
     ok = jnp.all(jnp.isfinite(beta))
@@ -58,7 +59,7 @@ def fit_glm(y: jax.Array, x: jax.Array, w: jax.Array, family: str) -> GlmFit:
 
     result = newton_minimize(nll, jnp.zeros(x.shape[1], x.dtype), max_iter=60)
     hess = 0.5 * (result.hess + result.hess.T)
-    vcov = jnp.linalg.inv(hess)
+    vcov = lapack_inv(hess)
     return GlmFit(result.x, vcov, jnp.asarray(1.0, x.dtype), 2.0 * nll(result.x),
                   result.n_iter, result.converged)
 

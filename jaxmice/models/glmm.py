@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from ..linalg import cross_products
 from ..optimize import newton_minimize
+from ..small_linalg import lapack_eigvalsh, lapack_inv
 from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
@@ -210,12 +211,12 @@ def fit_glmm(data: GlmmData, re: ReArrays, shape: ReShape, theta0: jax.Array,
     wx = data.x * weight[:, None]
     cx = solve_lower(chol, jnp.einsum("ba,jbp->jap", lam, block_cross(data.zval, wx, re, shape)))
     schur = cross_products(data.x, weight) - jnp.einsum("jqa,jqb->ab", cx, cx)
-    vcov_rx = jnp.linalg.inv(schur)
+    vcov_rx = lapack_inv(schur)
 
     # lme4's default: the fixed-effect block of (Hessian / 2)^-1 in (theta, beta)
     hess = 0.5 * (result.hess + result.hess.T)
-    hessian_ok = jnp.all(jnp.linalg.eigvalsh(hess) > 0) & jnp.all(jnp.isfinite(hess))
-    full = 2.0 * jnp.linalg.inv(jnp.where(hessian_ok, hess, jnp.eye(hess.shape[0])))
+    hessian_ok = jnp.all(lapack_eigvalsh(hess) > 0) & jnp.all(jnp.isfinite(hess))
+    full = 2.0 * lapack_inv(jnp.where(hessian_ok, hess, jnp.eye(hess.shape[0])))
     vcov = jnp.where(hessian_ok, full[-p:, -p:], vcov_rx)
     return GlmmFit(
         theta=theta,

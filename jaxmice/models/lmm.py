@@ -18,11 +18,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve
 
 from ..linalg import cross_products as weighted_cross_products
 from ..linalg import wide
 from ..optimize import NewtonResult, newton_minimize, newton_minimize_batch
+from ..small_linalg import lapack_cho_solve
 from .small import cholesky, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
@@ -231,7 +231,7 @@ def _fit_at(result: NewtonResult, stats: LmmStats, re: ReArrays, shape: ReShape,
     p_full = stats.xtx.shape[0]
     p = p_full if n_fixed is None else n_fixed
     sigma2 = sol.r2 / (stats.n - p if reml else stats.n)
-    vcov = sigma2 * cho_solve((sol.chol_x, True), jnp.eye(p_full, dtype=stats.xtx.dtype))
+    vcov = sigma2 * lapack_cho_solve(sol.chol_x, jnp.eye(p_full, dtype=stats.xtx.dtype))
     b = jnp.einsum("ab,jb->ja", sol.lam, sol.u)
     return LmmFit(
         theta=theta,

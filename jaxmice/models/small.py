@@ -5,14 +5,16 @@ for every data set in a batch, at every criterion evaluation and in its derivati
 does these one matrix at a time; written out as elementwise operations over the stack (the
 loops below run over the static matrix size while tracing), they vectorise across clusters
 and data sets on CPU and GPU alike, and differentiate cheaply. Larger matrices go to
-``jnp.linalg``. A failed factorisation gives NaN, as ``jnp.linalg.cholesky`` does.
+LAPACK one matrix at a time (:mod:`jaxmice.small_linalg`). A failed factorisation gives NaN,
+as ``jnp.linalg.cholesky`` does.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
+
+from ..small_linalg import lapack_cholesky, lapack_solve_lower, lapack_solve_lower_transposed
 
 # Largest matrix size written out elementwise (the traced program grows as size^3).
 UNROLL_MAX = 6
@@ -22,7 +24,7 @@ def cholesky(a: jax.Array) -> jax.Array:
     """Lower Cholesky factors of ``a: f[..., q, q]`` (symmetric positive definite)."""
     q = a.shape[-1]
     if q > UNROLL_MAX:
-        return jnp.linalg.cholesky(a)
+        return lapack_cholesky(a)
     rows: list[list[jax.Array]] = [[] for _ in range(q)]
     zero = jnp.zeros_like(a[..., 0, 0])
     for j in range(q):
@@ -39,7 +41,7 @@ def solve_lower(chol: jax.Array, b: jax.Array) -> jax.Array:
     """``L^-1 b`` for lower-triangular ``chol: f[..., q, q]`` and ``b: f[..., q, r]``."""
     q = chol.shape[-1]
     if q > UNROLL_MAX:
-        return solve_triangular(chol, b, lower=True)
+        return lapack_solve_lower(chol, b)
     out: list[jax.Array] = []
     for i in range(q):
         acc = b[..., i, :]
@@ -53,7 +55,7 @@ def solve_lower_transposed(chol: jax.Array, b: jax.Array) -> jax.Array:
     """``L^-T b`` for lower-triangular ``chol: f[..., q, q]`` and ``b: f[..., q, r]``."""
     q = chol.shape[-1]
     if q > UNROLL_MAX:
-        return solve_triangular(chol, b, lower=True, trans="T")
+        return lapack_solve_lower_transposed(chol, b)
     out: list[jax.Array | None] = [None] * q
     for i in reversed(range(q)):
         acc = b[..., i, :]
