@@ -1,4 +1,5 @@
-"""Compare two installs of jaxmice on this machine, in one run: 2l.pan and pmm at 20,000 rows.
+"""Compare two installs of jaxmice on this machine, in one run: 2l.pan and pmm at 20,000 rows,
+the README demo, popmis with 2l.pan at m = 100.
 
 Usage::
 
@@ -13,7 +14,13 @@ and each of ``--repeats`` rounds, interleaved so that drifting machine load hits
   cache, cold from a cache filled by a previous process, both less the process's own warm
   second call, and that warm call;
 - pmm (``jm_single.py``, the data of ``bench_single_level.py``): the whole process, cold
-  without cache.
+  without cache;
+- the README demo (``python -m jaxmice.cli demo popmis``): its first run with an empty
+  program cache, and its second run with that cache;
+- popmis with 2l.pan for ``popular`` (school -2; sex, texp and teachpop fixed), m = 100,
+  maxit = 20 (``jm_2lpan.py`` on the shipped popmis data): cold without cache, and warm.
+
+``--skip-demo`` leaves out the demo and popmis figures.
 
 Prints the median of each figure per checkout and the ratio after / before (below 1: the new
 checkout is faster), and the spread (max / min - 1) of the repeats.
@@ -43,12 +50,46 @@ def child_environment() -> dict[str, str]:
 
 def jaxmice_location(py: Path) -> str:
     """Where ``py`` imports jaxmice from."""
-    return subprocess.run([str(py), "-c", "import jaxmice; print(jaxmice.__file__)"],
+    return subprocess.run([str(py), "-P", "-c", "import jaxmice; print(jaxmice.__file__)"],
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def one_round(py: Path, pan_csv: Path, pmm_csv: Path, work: Path, m: int, maxit: int
-              ) -> dict[str, float]:
+def write_popmis(path: Path) -> None:
+    """The shipped popmis data in ``jm_2lpan.py``'s columns: cluster = school, y = popular,
+    x1 = sex, x2 = texp, z = teachpop."""
+    import jaxmice as jm
+
+    df = jm.datasets.load_popmis()
+    out = df.rename(columns={"school": "cluster", "popular": "y", "sex": "x1", "texp": "x2",
+                             "teachpop": "z"})[["cluster", "x1", "x2", "z", "y"]]
+    out.to_csv(path, index=False)
+
+
+def demo_and_popmis(py: str, popmis_csv: Path, work: Path, env: dict[str, str]
+                    ) -> dict[str, float]:
+    """The README demo's first and second run (one fresh cache) and popmis at m = 100."""
+    out: dict[str, float] = {}
+    cache = Path(tempfile.mkdtemp(dir=work))
+    # -P: the checkout on PYTHONPATH, not the working directory, provides jaxmice
+    demo = [py, "-P", "-m", "jaxmice.cli", "demo", "popmis", "--out", str(cache / "figures")]
+    own_cache = dict(env, XDG_CACHE_HOME=str(cache))
+    out["demo first run"] = time_process(demo, own_cache)
+    out["demo second run"] = time_process(demo, own_cache)
+    runs, failures = time_cold_and_warm(
+        [py, str(HERE / "jm_2lpan.py"), str(popmis_csv), "100", "20", "1"], env,
+        Path(tempfile.mkdtemp(dir=work)))
+    if failures:
+        raise RuntimeError(f"{py}: {failures}")
+    for run in runs:
+        if run.key == "nocache":
+            out["popmis m100 cold"] = run.wall - run.report["warm_call"] - run.report[
+                "warm_complete"]
+            out["popmis m100 warm"] = run.report["warm_call"]
+    return out
+
+
+def one_round(py: Path, pan_csv: Path, pmm_csv: Path, work: Path, m: int, maxit: int,
+              popmis_csv: Path | None = None) -> dict[str, float]:
     """One round of every figure with the interpreter ``py``."""
     env = child_environment()
     py = str(py)
@@ -66,6 +107,8 @@ def one_round(py: Path, pan_csv: Path, pmm_csv: Path, work: Path, m: int, maxit:
     out["pmm cold, nocache"] = time_process(
         [py, str(HERE / "jm_single.py"), str(pmm_csv), "--m", str(m), "--maxit", str(maxit),
          "--no-cache"], dict(env, **NO_CACHE))
+    if popmis_csv is not None:
+        out.update(demo_and_popmis(py, popmis_csv, work, env))
     return out
 
 
@@ -77,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--m", type=int, default=5)
     parser.add_argument("--maxit", type=int, default=10)
+    parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args(argv)
     for side in ("before", "after"):
         print(f"{side}: {getattr(args, side)} imports {jaxmice_location(getattr(args, side))}")
@@ -85,11 +129,14 @@ def main(argv: list[str] | None = None) -> None:
         pan_csv, pmm_csv = work / "pan.csv", work / "pmm.csv"
         write_csv(make_multilevel_missing(args.rows, round(args.rows * 0.05), 1), pan_csv)
         write_csv(make_single_level(args.rows, 10, 1), pmm_csv)
+        popmis_csv = None if args.skip_demo else work / "popmis.csv"
+        if popmis_csv is not None:
+            write_popmis(popmis_csv)
         results: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         for r in range(args.repeats):
             for side in ("before", "after"):
                 results[side].append(one_round(getattr(args, side), pan_csv, pmm_csv, work,
-                                               args.m, args.maxit))
+                                               args.m, args.maxit, popmis_csv))
                 print(f"round {r + 1} {side}: {results[side][-1]}", flush=True)
     print(f"\n{'figure':22s} {'before':>8s} {'after':>8s} {'after/before':>13s}  spread")
     for key in results["before"][0]:

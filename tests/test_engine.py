@@ -37,7 +37,7 @@ def test_frames_differ_but_share_a_size_class():
 
 
 @pytest.mark.parametrize("width,chunk_size", [
-    pytest.param("1", 1, marks=pytest.mark.slow), ("1", 3),
+    pytest.param("1", 1, marks=pytest.mark.slow), pytest.param("1", 3, marks=pytest.mark.slow),
     pytest.param("1", None, marks=pytest.mark.slow), ("8", 3)])
 def test_a_batch_replication_is_its_single_run_bit_for_bit(width, chunk_size, monkeypatch):
     monkeypatch.setenv("JAXMICE_LANE_WIDTH", width)  # one lane strategy on both paths
@@ -74,6 +74,7 @@ def test_a_batch_takes_data_init_as_its_single_runs_do(monkeypatch):
         jm.mice(FRAMES[:2], seed=5, data_init=starts[:1], **OPTIONS)
 
 
+@pytest.mark.slow
 def test_vmapped_lanes_agree_with_looped_lanes(monkeypatch):
     """A batch runs :data:`~jaxmice.sampler.BATCH_LANE_WIDTH` lanes at a time, vmapped, a
     single run one: the same draws up to rounding (vmap orders sums by shape).

@@ -253,6 +253,7 @@ def test_delta_shifts_continuous_imputations_in_the_same_program(mnar_run):
     assert sampler.iterate._cache_size() == before
 
 
+@pytest.mark.slow
 def test_binary_outcome_with_cluster_wholly_observed():
     """A binary outcome (probit) whose cluster c2 is wholly observed: logged as carrying no
     selection information; the MNAR imputations have the right share of ones, and a positive

@@ -151,8 +151,16 @@ def test_draws_values_of_the_columns_type_under_the_sampler(name, kind):
         assert list(done.cat.categories) == list(LEVELS)
 
 
+#: each method's first kind in the default suite, its other kinds behind ``slow`` (each case
+#: compiles its own visit)
+FIRST_KINDS = [(name, kind) for name, kind in CASES
+               if kind == sorted(jm.available_methods()[name].kinds)[0]]
+
+
 @pytest.mark.parametrize(("name", "kind"), [
-    pytest.param(name, kind, id=f"{name}-{kind}") for name, kind in CASES])
+    pytest.param(name, kind, id=f"{name}-{kind}",
+                 marks=() if (name, kind) in FIRST_KINDS else (pytest.mark.slow,))
+    for name, kind in CASES])
 def test_state_structure_and_same_key_same_draws(name, kind):
     inputs, two_visits = _direct(name, kind)
     key = jax.random.PRNGKey(3)
