@@ -31,12 +31,15 @@ program fails on its first call, is removed and the program compiled anew, with 
 the ``jaxmice`` logger. After ``jax.distributed.initialize`` (more than one process) the folder
 is neither read nor written: each process compiles its own programs and keeps them in memory.
 
-In memory, the executables of all programs together are bounded too: beyond
-:data:`MAX_PROGRAMS` (``JAXMICE_MAX_PROGRAMS``) the least recently used is dropped, and its
-memory (XLA:CPU maps each compiled kernel into memory) freed. Each compilation traces a fresh
-``jax.jit`` of the function, so that nothing of it stays in JAX's own caches once it is
-dropped. A process that imputes thousands of data sets of different shapes therefore keeps a
-flat footprint (``benchmarks/bench_program_memory.py``).
+In memory, the executables of all programs together are bounded too, by count
+(:data:`MAX_PROGRAMS`, ``JAXMICE_MAX_PROGRAMS``) and by their estimated memory
+(:data:`MAX_PROGRAM_BYTES`, ``JAXMICE_MAX_PROGRAM_BYTES``; :func:`held_bytes`): beyond either
+the least recently used are dropped, and their memory (XLA:CPU maps each compiled kernel into
+memory) freed; a dropped program that is needed again is read back from the folder. Each
+compilation traces a fresh ``jax.jit`` of the function, so that nothing of it stays in JAX's
+own caches once it is dropped. A process that imputes thousands of data sets of different
+shapes therefore keeps a flat footprint (``benchmarks/bench_program_memory.py``,
+``benchmarks/jm_sizes_loop.py``).
 
 Counters, per process and program name (``module.qualname``), for tests and benchmarks:
 :func:`compile_counts` (programs compiled), :func:`load_counts` (programs read from the folder
@@ -107,6 +110,20 @@ MAX_CACHE_BYTES = 512 * 2**20
 #: at about 30,000 maps. A run uses two per device (initialize and iterate), so a run on more
 #: than 48 devices needs a larger bound.
 MAX_PROGRAMS = 96
+#: most bytes the executables in memory may take together (estimated, see
+#: :data:`HELD_PER_SERIALIZED_BYTE`) before the least recently used are dropped
+#: (``JAXMICE_MAX_PROGRAM_BYTES`` overrides). A process that loops over data sets of many
+#: size classes then levels off at about this much for its programs: 512 MiB holds about 14
+#: size classes of the loop benchmark (initialize, iterate and the lmer fit: about 37 MiB a
+#: class), and the README demo's 9 programs take 79 MiB.
+MAX_PROGRAM_BYTES = 512 * 2**20
+#: memory an executable holds per byte of its serialized form, measured on this 2-core CPU
+#: (jaxlib 0.10: 2l.pan's initialize, iterate and the lmer fit): about 10 for one compiled in
+#: the process, about 18 for one loaded from the folder (the load keeps a second copy of the
+#: module and its buffer assignment; freed with it)
+HELD_PER_SERIALIZED_BYTE = {"compiled": 10, "loaded": 18}
+#: the estimate for a program that cannot be serialized
+UNSERIALIZED_PROGRAM_BYTES = 16 * 2**20
 
 _log = logging.getLogger("jaxmice")
 
@@ -328,8 +345,21 @@ def reset_counts() -> None:
 
 
 # ----- the executables in memory: one bound over all programs ----------------------------------
-_store: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+_store: collections.OrderedDict[tuple, tuple[Any, int]] = collections.OrderedDict()
 _store_lock = threading.Lock()
+
+
+def max_program_bytes() -> int:
+    """The bound on the executables' estimated memory: ``JAXMICE_MAX_PROGRAM_BYTES``, else
+    :data:`MAX_PROGRAM_BYTES`."""
+    value = os.environ.get("JAXMICE_MAX_PROGRAM_BYTES")
+    return int(float(value)) if value else MAX_PROGRAM_BYTES
+
+
+def held_bytes() -> int:
+    """The estimated memory of the executables held now (bytes)."""
+    with _store_lock:
+        return sum(weight for _, weight in _store.values())
 
 
 def max_programs() -> int:
@@ -342,21 +372,26 @@ def max_programs() -> int:
 def _recall(key: tuple) -> Any | None:
     """The executable under ``key``, now the most recently used, or None."""
     with _store_lock:
-        compiled = _store.get(key)
-        if compiled is not None:
-            _store.move_to_end(key)
-        return compiled
-
-
-def _remember(key: tuple, compiled: Any) -> None:
-    """Keep ``compiled`` under ``key``; drop the least recently used beyond the bound."""
-    with _store_lock:
-        _store[key] = compiled
+        entry = _store.get(key)
+        if entry is None:
+            return None
         _store.move_to_end(key)
-        bound = max_programs()
-        dropped = len(_store) > bound
-        while len(_store) > bound:
-            _store.popitem(last=False)  # its last reference: XLA frees the kernels
+        return entry[0]
+
+
+def _remember(key: tuple, compiled: Any, weight: int) -> None:
+    """Keep ``compiled`` (estimated to hold ``weight`` bytes) under ``key``; drop the least
+    recently used beyond either bound (the newest always stays)."""
+    with _store_lock:
+        _store[key] = (compiled, weight)
+        _store.move_to_end(key)
+        count, budget = max_programs(), max_program_bytes()
+        total = sum(w for _, w in _store.values())
+        dropped = False
+        while len(_store) > 1 and (len(_store) > count or total > budget):
+            _, (_, w) = _store.popitem(last=False)  # its last reference: XLA frees it
+            total -= w
+            dropped = True
     if dropped:
         _return_freed_memory()
 
@@ -481,7 +516,7 @@ def lapack_calls(compiled: Any) -> list[LapackCall]:
 def compiled_programs() -> list[tuple[str, Any]]:
     """``(name, executable)`` of every program held in memory now (tests and audits)."""
     with _store_lock:
-        return [(key[0].name, compiled) for key, compiled in _store.items()]
+        return [(key[0].name, compiled) for key, (compiled, _) in _store.items()]
 
 
 # ----- programs ----------------------------------------------------------------------------------
@@ -569,18 +604,19 @@ class Program:
         if compiled is not None:
             return compiled(*dyn_args, **dyn_kwargs)
         path = self._path(static, tree, leaves)
-        compiled = self._load(path)
-        if compiled is not None:
+        loaded = self._load(path)
+        if loaded is not None:
+            compiled, size = loaded
             try:  # a file stored under the wrong key or devices fails here, not later
                 out = compiled(*dyn_args, **dyn_kwargs)
             except Exception as err:
                 _discard(self.name, path, "failed on its first call", err)
             else:
                 _loads[self.name] += 1
-                _remember(key, compiled)
+                _remember(key, compiled, size * HELD_PER_SERIALIZED_BYTE["loaded"])
                 return out
-        compiled = self._compile(self._jit_for(key[1:-1]), args, kwargs, path)
-        _remember(key, compiled)
+        compiled, weight = self._compile(self._jit_for(key[1:-1]), args, kwargs, path)
+        _remember(key, compiled, weight)
         return compiled(*dyn_args, **dyn_kwargs)
 
     def _cache_size(self) -> int:
@@ -588,9 +624,10 @@ class Program:
         with _store_lock:
             return sum(key[0] is self for key in _store)
 
-    def _load(self, path: Path | None) -> Any | None:
-        """The program stored at ``path``, loaded onto the devices it was compiled for; None
-        when there is none, or it cannot be loaded (the file is then removed)."""
+    def _load(self, path: Path | None) -> tuple[Any, int] | None:
+        """The program stored at ``path``, loaded onto the devices it was compiled for, and
+        the size of its serialized form; None when there is none, or it cannot be loaded (the
+        file is then removed)."""
         if path is None or not path.exists():
             return None
         try:
@@ -610,11 +647,12 @@ class Program:
             return None
         with contextlib.suppress(OSError):  # a read-only folder is only read
             os.utime(path)  # recently used
-        return compiled
+        return compiled, len(payload)
 
-    def _compile(self, jitted: Any, args: tuple, kwargs: dict, path: Path | None) -> Any:
+    def _compile(self, jitted: Any, args: tuple, kwargs: dict, path: Path | None
+                 ) -> tuple[Any, int]:
         """Trace (with ``jitted``), lower and compile for these arguments; store the program
-        at ``path``."""
+        at ``path``. Returns the program and its estimated memory (bytes)."""
         _count_persistent_cache_hits()
         hits = _persistent_cache_hits[0]
         traced = jitted.trace(*args, **kwargs)
@@ -629,9 +667,12 @@ class Program:
                 raise
             compiled = lowered.compile()
         _compiles[self.name] += 1
-        if path is not None and _persistent_cache_hits[0] == hits:
-            self._store(path, compiled)
-        return compiled
+        blob, size = self._serialize(compiled)
+        if blob is not None and path is not None and _persistent_cache_hits[0] == hits:
+            self._write(path, blob)
+        weight = (UNSERIALIZED_PROGRAM_BYTES if blob is None
+                  else size * HELD_PER_SERIALIZED_BYTE["compiled"])
+        return compiled, weight
 
     def _path(self, static: tuple, tree: Any, leaves: list) -> Path | None:
         folder = cache_folder()
@@ -648,18 +689,27 @@ class Program:
         return folder / f"{hashlib.sha256(text.encode()).hexdigest()}.bin"
 
     @staticmethod
-    def _store(path: Path, compiled: Any) -> None:
+    def _serialize(compiled: Any) -> tuple[bytes | None, int]:
+        """The file's contents for ``compiled`` and the size of its serialized executable;
+        ``(None, 0)`` when it cannot be serialized."""
         try:
             from jax.experimental import serialize_executable
 
-            blob = pickle.dumps((*serialize_executable.serialize(compiled),
-                                 _device_ids(compiled)))
+            payload, in_tree, out_tree = serialize_executable.serialize(compiled)
+            return pickle.dumps((payload, in_tree, out_tree, _device_ids(compiled))), len(
+                payload)
+        except Exception:  # a program that cannot be stored is simply compiled next time
+            return None, 0
+
+    @staticmethod
+    def _write(path: Path, blob: bytes) -> None:
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial_path = path.with_suffix(f".{os.getpid()}.tmp")
             partial_path.write_bytes(blob)
             partial_path.replace(path)  # atomic: a reader never sees half a file
             _prune(path.parent)
-        except Exception:  # a program that cannot be stored is simply compiled next time
+        except Exception:  # a folder that cannot be written is simply not used
             return
 
 
