@@ -221,6 +221,28 @@ def test_the_store_is_bounded_least_recently_used_first(monkeypatch):
     assert programs.compile_counts() == {} and programs.load_counts() == {}
 
 
+def test_the_store_is_bounded_by_the_programs_estimated_memory(program_folder, monkeypatch):
+    from jax.experimental import serialize_executable
+
+    prog = programs.Program(_jaxmice_closure(2.0))
+    prog(jnp.ones(3))
+    [(_, compiled)] = programs.compiled_programs()
+    size = len(serialize_executable.serialize(compiled)[0])
+    compiled_weight = size * programs.HELD_PER_SERIALIZED_BYTE["compiled"]
+    assert programs.held_bytes() == compiled_weight
+    # room for one program: a second shape drops the first, which comes back from the folder
+    monkeypatch.setenv("JAXMICE_MAX_PROGRAM_BYTES", str(int(1.5 * compiled_weight)))
+    programs.reset_counts()
+    prog(jnp.ones(4))
+    assert prog._cache_size() == 1
+    np.testing.assert_array_equal(np.asarray(prog(jnp.ones(3))), [3.0, 3.0, 3.0])
+    assert programs.load_counts() == {prog.name: 1} and prog._cache_size() == 1
+    assert programs.held_bytes() == size * programs.HELD_PER_SERIALIZED_BYTE["loaded"]
+    monkeypatch.delenv("JAXMICE_MAX_PROGRAM_BYTES")
+    prog(jnp.ones(4))  # loaded back too: both fit under the default bound
+    assert prog._cache_size() == 2 and programs.compile_counts() == {prog.name: 1}
+
+
 def _maps() -> int:
     with open("/proc/self/maps") as fh:
         return sum(1 for _ in fh)
