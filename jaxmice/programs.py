@@ -113,10 +113,12 @@ MAX_PROGRAMS = 96
 #: most bytes the executables in memory may take together (estimated, see
 #: :data:`HELD_PER_SERIALIZED_BYTE`) before the least recently used are dropped
 #: (``JAXMICE_MAX_PROGRAM_BYTES`` overrides). A process that loops over data sets of many
-#: size classes then levels off at about this much for its programs: 512 MiB holds about 14
-#: size classes of the loop benchmark (initialize, iterate and the lmer fit: about 37 MiB a
-#: class), and the README demo's 9 programs take 79 MiB.
-MAX_PROGRAM_BYTES = 512 * 2**20
+#: size classes then levels off at about this much for its programs. The loop benchmark's
+#: programs take about 37 MiB a size class compiled and 67 MiB loaded from the folder
+#: (initialize, iterate and the lmer fit), so 1 GiB holds its 13 classes either way; with 512
+#: MiB a second process (programs loaded) dropped and reloaded them on every other call. The
+#: README demo's 9 programs take 79 MiB.
+MAX_PROGRAM_BYTES = 2**30
 #: memory an executable holds per byte of its serialized form, measured on this 2-core CPU
 #: (jaxlib 0.10: 2l.pan's initialize, iterate and the lmer fit): about 10 for one compiled in
 #: the process, about 18 for one loaded from the folder (the load keeps a second copy of the

@@ -176,8 +176,9 @@ def _apply_passives(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Ar
 
 def _chain_stats(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array, jax.Array]:
     cols = jnp.array(plan.tracked, dtype=jnp.int32)
-    v = data[:, cols]
-    w = consts.where[:, cols].astype(data.dtype)
+    # materialised: fused into the last visit's update, the sums' order followed the program
+    # around the kernel (a batch and its single run differed in the last bit)
+    v, w = jax.lax.optimization_barrier((data[:, cols], consts.where[:, cols].astype(data.dtype)))
     count = jnp.maximum(w.sum(0), 1.0)
     mean = (w * v).sum(0) / count
     var = (w * (v - mean) ** 2).sum(0) / jnp.maximum(count - 1.0, 1.0)

@@ -5,16 +5,19 @@ A program compiled for an exact row or cluster count serves one data set. Padded
 *size class*: a loop over data sets of varying size, or a batch with random cluster sizes,
 compiles once per class.
 
-Rows climb a ladder of eight steps per doubling: ``k * 2**e`` with ``k`` in 8..15 (64, 72, ...,
-120, 128, 144, ...). A size is padded by less than one step, so by less than 1/8: at most 12.5%
-extra rows, 4.7% on average over the loop benchmark's data sets (plain powers of two would waste
-up to 100%: 20,000 rows would become 32,768; they become 20,480 here).
+Rows climb a ladder of four steps per doubling: ``k * 2**e`` with ``k`` in 4..7 (64, 80, 96, 112,
+128, 160, ...). A size is padded by less than one step, so by less than 1/4: at most 25% extra
+rows, 9.6% on average over the loop benchmark's data sets (plain powers of two would waste up
+to 100%: 20,000 rows would become 32,768; they become 20,480 here). Eight steps per doubling
+(at most 12.5%, 4.7% on average) gave that loop 22 classes instead of 13, 5 of them first met
+after its 100th data set: 66 compiles instead of 39, and about 37 MiB of programs a class,
+so the process grew for as long as new classes came (``benchmarks/results/sizes/``).
 
 Clusters climb a ladder of two steps per doubling (8, 12, 16, 24, 32, 48, 64, 96, ...): at most
 50% extra clusters. A padded cluster has no rows, so it costs a few flops of q x q algebra, while
 every class costs a compile: over 1,000 data sets of 30-80 clusters of 10-30 rows
-(``benchmarks/jm_sizes_loop.py``), eight cluster steps per doubling give 44 (rows, clusters)
-classes, two give 22.
+(``benchmarks/jm_sizes_loop.py``), eight cluster steps per doubling gave 44 (rows, clusters)
+classes, two 22 (with eight row steps per doubling).
 
 Below :data:`MIN_ROWS` rows and :data:`MIN_CLUSTERS` clusters everything shares one class.
 
@@ -30,7 +33,7 @@ MIN_ROWS = 64
 #: smallest cluster class
 MIN_CLUSTERS = 8
 #: steps per doubling of the rows' ladder (a power of two): the waste is below 1 / ROW_STEPS
-ROW_STEPS = 8
+ROW_STEPS = 4
 #: steps per doubling of the clusters' ladder
 CLUSTER_STEPS = 2
 

@@ -220,7 +220,7 @@ def replication(seed: int, sizes: list[int]) -> pd.DataFrame:
 
 def test_batch_fits_each_replication_with_its_own_clusters():
     rng = np.random.default_rng(7)
-    # two classes: (144 rows, 18 clusters) twice and (64 rows, 8 clusters) twice, rows and
+    # two classes: (160 rows, 18 clusters) twice and (64 rows, 8 clusters) twice, rows and
     # cluster counts all different
     designs = [[8] * 16 + [1, 1], [7] * 17 + [19], [10] * 5, [9] * 6 + [6]]
     designs = [list(rng.permutation(sizes)) for sizes in designs]
