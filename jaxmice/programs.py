@@ -400,8 +400,8 @@ def _remember(key: tuple, compiled: Any, weight: int) -> None:
 
 def _return_freed_memory() -> None:
     """Hand the heap pages freed by a dropped executable back to the system (glibc's
-    ``malloc_trim``): without it the allocator keeps them, and a loop that drops and loads
-    programs grows its resident memory by a few MiB a program. Elsewhere nothing happens."""
+    ``malloc_trim``), so that the resident memory follows what the store holds rather than
+    the allocator's fragmented high-water mark. Elsewhere nothing happens."""
     global _malloc_trim
     if _malloc_trim is None:
         try:
