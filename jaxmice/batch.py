@@ -106,11 +106,11 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
         given = jax.device_put(chains[lanes.replication, lanes.chain], device)
     lanes = jax.device_put(lanes, device)
     width = sampler.lane_width(batch=True)
-    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given, width)
+    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given, width, m)
     stats = []
     for t in range(1, maxit + 1):
         data, states, s = sampler.step_lanes(plan, data, states, consts, roots, t, lanes,
-                                             width)
+                                             width, m)
         stats.append(s)
     # lanes back to [C, m, ...] (padding lanes dropped)
     return jax.tree.map(lambda x: np.asarray(x)[:chunk * m].reshape(chunk, m, *x.shape[1:]),

@@ -119,7 +119,7 @@ def mice(
         lanes = copy_to(sampler.chain_lanes(layout, k), layout, k)
         given = None if start is None else block(start, layout, k)
         blocks[k] = sampler.start_lanes(imp.plan, values, consts, roots, lanes, given,
-                                        sampler.lane_width())
+                                        sampler.lane_width(), m)
     data, states = join(blocks, layout)
     imp = dataclasses.replace(imp, data=data, states=states, layout=layout)
     return imp.iterate(maxit, progress=progress)

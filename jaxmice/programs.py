@@ -80,12 +80,6 @@ from ._compilation_cache import program_folder as cache_folder
 #: fixed-dummies pmm iteration (4e8, 75 ms) and 2l.pan at 20,000 rows (1e8, 18 ms) are
 #: optimised.
 FAST_COMPILE_BYTES = 8e7
-#: a lane program's work (the sampler's, whose loop runs the lanes) is its loop body's times
-#: this many lanes, whatever its lane count: the compile options change the rounding, so they
-#: may not depend on how many lanes a program runs (a single run's m chains, a batch chunk's
-#: C x m, a device's block), or a chain would differ, in its last bits, alone and in a batch
-#: (it did from 20 lanes on). 20 is the popmis demo's m, for which the threshold was set.
-NOMINAL_LANES = 20
 #: XLA options of every CPU program: XLA's classic loop emitters instead of its newer fusion
 #: emitters, and LLVM's -O2 instead of -O3, compile twice as fast at equal run time (2-core CPU:
 #: the fixed-dummies pmm iteration 3.1 s -> 1.7 s, 76 -> 78 ms a run; 2l.pan at 20,000 rows
@@ -270,6 +264,24 @@ def loop_bytes(jaxpr: Any) -> int:
         else:
             total += sum(loop_bytes(inner) for inner in _sub_jaxprs(eqn))
     return total
+
+
+def lane_work(loop_work: float, width: int, chains: int) -> float:
+    """The work, for :func:`compile_options`, of a lane program (the sampler's, whose loop
+    runs ``width`` lanes a step and writes ``loop_work`` bytes a step): a lane's times the
+    chains of a replication (m).
+
+    The compile options change the rounding, so they may depend on m, which a chain's single
+    run and its batch share, but not on the lanes a program runs (a batch chunk's C x m, a
+    device's block): a chain is then the same, bit for bit, alone, in a batch and on N
+    devices. A program that vmaps lanes (``width`` > 1, a batch's) runs many replications and
+    is always optimised; compiled for speed, such programs rounded differently by their lane
+    count. (A fixed 20 lanes, as in the one engine's first two sessions, compiled popmis's
+    2l.pan at m = 100 for speed and ran its iterations 3x slower: 0.69 s -> 2.42 s warm, m =
+    100, maxit = 20.)"""
+    if width > 1:
+        return float("inf")
+    return loop_work * chains
 
 
 def compile_options(work: float) -> dict[str, Any] | None:
@@ -659,8 +671,13 @@ class Program:
         hits = _persistent_cache_hits[0]
         traced = jitted.trace(*args, **kwargs)
         jaxpr = traced.jaxpr.jaxpr
-        work = loop_bytes(jaxpr) * NOMINAL_LANES if self.lanes else written_bytes(jaxpr)
+        if self.lanes:
+            work = lane_work(loop_bytes(jaxpr), kwargs.get("width", 1), kwargs.get("chains", 1))
+        else:
+            work = written_bytes(jaxpr)
         options = compile_options(work)
+        if self.lanes and options != FAST_COMPILE:  # the form for full optimisation
+            traced = jitted.trace(*args, **kwargs, optimized=True)
         lowered = traced.lower()
         try:
             compiled = lowered.compile(compiler_options=options)
@@ -719,7 +736,11 @@ def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] =
             lanes: bool = False) -> Callable[[Callable], Program]:
     """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``.
 
-    ``lanes``: a loop inside the program runs over lanes (the sampler's chains): its work, for
-    :func:`compile_options`, is that loop's body (:func:`loop_bytes`) times
-    :data:`NOMINAL_LANES`."""
+    ``lanes``: a loop inside the program runs over lanes (the sampler's chains), ``width`` of
+    them a step, and the static keyword ``chains`` is the chains of a replication: its work,
+    for :func:`compile_options`, is :func:`lane_work` of that loop's body
+    (:func:`loop_bytes`). It takes a static keyword ``optimized``: False when traced to
+    measure its work, True in its final trace where it is compiled with full optimisation
+    (the sampler then lets XLA hoist per-replication work, :func:`jaxmice.sampler.each_lane`).
+    """
     return lambda fn: Program(fn, static_argnums, static_argnames, lanes)

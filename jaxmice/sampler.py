@@ -301,45 +301,100 @@ def lane_width(batch: bool = False) -> int:
     return width
 
 
-def each_lane(fn: Callable, count: jax.Array, *lanes: Any, width: int = 1) -> Any:
+def each_lane(fn: Callable, count: jax.Array, *lanes: Any, width: int = 1,
+              shared: tuple[Any, jax.Array] | None = None, grouped: bool = False) -> Any:
     """``fn`` applied to each entry of the leading (lane) axis of ``lanes``: ``width`` lanes at
     a time (vmapped), the groups one after another in a loop of ``count: i[]`` steps (the
     number of groups, passed in as data; the lane count is a multiple of ``width``).
+
+    ``shared``: ``(tree, replication)``, a tree with a leading replication axis and ``i[L]``
+    each lane's replication; ``fn`` then takes the lane's entry of ``tree`` first
+    (:func:`_replication`).
+
+    ``grouped`` (one lane at a time only): consecutive lanes of one replication run in an
+    inner loop that picks its entry once, so what depends on that entry alone (a method's
+    cluster counts) is computed once for them: XLA hoists it out of the inner loop (popmis's
+    2l.pan iterations, m = 100: 10-15% faster). Only for programs compiled with full
+    optimisation: compiled for speed (:data:`jaxmice.programs.FAST_COMPILE`), such a program
+    rounded differently by its lane count.
 
     A loop whose length XLA cannot see is compiled the same way whatever the number of lanes
     (a ``lax.map`` of one step is inlined and fused with its surroundings, which reorders
     sums); and each group's sums are ordered the same way however many groups a program runs.
     So a chain is the same, bit for bit, on 1 or N devices, alone or in a batch."""
     n = jax.tree.leaves(lanes)[0].shape[0]
-    step = fn if width == 1 else jax.vmap(fn)
-    grouped = lanes if width == 1 else jax.tree.map(
-        lambda x: x.reshape(n // width, width, *x.shape[1:]), lanes)
-    first = jax.tree.map(lambda x: x[0], grouped)
-    shapes = jax.eval_shape(step, *first)
+    tree, replication = shared if shared is not None else ((), jnp.zeros(n, jnp.int32))
+    if width == 1 and grouped:
+        return _each_run(fn, count, lanes, tree, replication, shared is not None)
+
+    def per_lane(r: jax.Array, *args: Any) -> Any:
+        return fn(*args) if shared is None else fn(_replication(tree, r), *args)
+
+    step = per_lane if width == 1 else jax.vmap(per_lane)
+    grouped_lanes = jax.tree.map(lambda x: x.reshape(n // width, width, *x.shape[1:]),
+                                 (replication, *lanes)) if width > 1 else (replication, *lanes)
+    shapes = jax.eval_shape(step, *jax.tree.map(lambda x: x[0], grouped_lanes))
     out = jax.tree.map(lambda a: jnp.zeros((n // width, *a.shape), a.dtype), shapes)
 
     def body(i, out):
-        result = step(*jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=i,
-                                            keepdims=False), grouped))
-        return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, i, 0),
-                            out, result)
+        return _update(out, step(*_index(grouped_lanes, i)), i)
 
     out = jax.lax.fori_loop(0, count, body, out)
     return out if width == 1 else jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), out)
+
+
+def _index(tree: Any, i: jax.Array) -> Any:
+    return jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=i, keepdims=False), tree)
+
+
+def _update(out: Any, result: Any, i: jax.Array) -> Any:
+    return jax.tree.map(lambda o, r: jax.lax.dynamic_update_index_in_dim(o, r, i, 0), out,
+                        result)
+
+
+def _each_run(fn: Callable, count: jax.Array, lanes: tuple, tree: Any, replication: jax.Array,
+              with_tree: bool) -> Any:
+    """:func:`each_lane`, one lane at a time, grouped: an outer loop over the runs of
+    consecutive lanes of one replication (found in the program: the lanes are data), an inner
+    loop over a run's lanes."""
+    n = replication.shape[0]
+    lane = jnp.arange(n)
+    first_of_run = (lane < count) & jnp.concatenate(
+        [jnp.ones(1, bool), replication[1:] != replication[:-1]])
+    starts = jnp.nonzero(first_of_run, size=n, fill_value=count)[0].astype(count.dtype)
+    ends = jnp.concatenate([starts[1:], jnp.reshape(count, (1,))])
+    first = jax.tree.map(lambda x: x[0], lanes)
+    shapes = (jax.eval_shape(fn, _index(tree, 0), *first) if with_tree
+              else jax.eval_shape(fn, *first))
+    out = jax.tree.map(lambda a: jnp.zeros((n, *a.shape), a.dtype), shapes)
+
+    def run(k, out):
+        picked = _replication(tree, replication[starts[k]]) if with_tree else None
+
+        def body(i, out):
+            args = _index(lanes, i)
+            return _update(out, fn(picked, *args) if with_tree else fn(*args), i)
+
+        return jax.lax.fori_loop(starts[k], ends[k], body, out)
+
+    # a lower bound XLA cannot see: from 0, it peeled the first run, whose sums were then
+    # ordered otherwise (a batch's first chain differed from its single run in the last bit)
+    return jax.lax.fori_loop(jnp.minimum(count, 0), first_of_run.sum().astype(count.dtype),
+                             run, out)
 
 
 def _replication(tree: Any, r: jax.Array) -> Any:
     """Replication ``r``'s entry of every leaf of ``tree`` (a leading R axis), materialised
     behind an optimisation barrier: XLA fuses a slice into its consumers differently by the
     lane count, which changed the last bits of their sums."""
-    picked = jax.tree.map(partial(jax.lax.dynamic_index_in_dim, index=r, keepdims=False), tree)
+    picked = _index(tree, r)
     return jax.lax.optimization_barrier(picked)
 
 
-@program(static_argnums=(0,), static_argnames=("width",), lanes=True)
+@program(static_argnums=(0,), static_argnames=("width", "chains", "optimized"), lanes=True)
 def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, lanes: Lanes,
-               count: jax.Array, start: jax.Array | None = None, width: int = 1
-               ) -> tuple[jax.Array, tuple]:
+               count: jax.Array, start: jax.Array | None = None, width: int = 1,
+               chains: int = 1, optimized: bool = False) -> tuple[jax.Array, tuple]:
     """Initial data ``f[L, n, p]`` and method states of the lanes ``lanes`` (a chain of a
     replication each; :mod:`jaxmice.devices` gives a device its block of them).
 
@@ -347,35 +402,42 @@ def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, 
         values: f[R, n, p] each replication's incomplete data; consts: its
             :class:`Consts` (a leading R axis); roots: its root key (R x key).
         count: i[] the groups of ``width`` lanes to run, as data (:func:`each_lane`).
+        chains: the chains of each replication (m), whatever lanes this program runs: it
+            sets the compile options (:func:`jaxmice.programs.program`).
+        optimized: set by :class:`jaxmice.programs.Program`, whether the program is compiled
+            with full optimisation (:func:`each_lane`'s ``grouped``).
         start: f[L, n, p] each lane's starting data (R's ``data.init``, e.g. over-dispersed
             starts), or None: the imputed cells start as random draws from each column's
             observed values, drawn with the replication's root key folded with 0 and then
             the chain (iteration ``t`` folds in ``t``).
     """
-    def one(r, c, *given):
-        v, k, root = _replication((values, consts, roots), r)
+    def one(picked, c, *given):
+        v, k, root = picked
         if given:
             return _start_chain(plan, given[0], k)
         return _fill_chain(plan, v, k, jax.random.fold_in(jax.random.fold_in(root, 0), c))
 
     extra = () if start is None else (start,)
-    return each_lane(one, count, lanes.replication, lanes.chain, *extra, width=width)
+    return each_lane(one, count, lanes.chain, *extra, width=width,
+                     shared=((values, consts, roots), lanes.replication), grouped=optimized)
 
 
-@program(static_argnums=(0,), static_argnames=("width",), lanes=True)
+@program(static_argnums=(0,), static_argnames=("width", "chains", "optimized"), lanes=True)
 def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, roots: jax.Array,
-            t: jax.Array, lanes: Lanes, count: jax.Array, width: int = 1
-            ) -> tuple[jax.Array, tuple, IterationStats]:
+            t: jax.Array, lanes: Lanes, count: jax.Array, width: int = 1, chains: int = 1,
+            optimized: bool = False) -> tuple[jax.Array, tuple, IterationStats]:
     """Iteration ``t: i[]`` (1-based) of the lanes ``lanes``: ``data: f[L, n, p]`` in, the
     next ``data`` out. A lane's key is ``fold_in(root, t)`` of its replication's root, then
     its chain folded in; ``width`` lanes run at a time (:func:`each_lane`, ``count`` groups),
-    so one group's intermediates are live at a time."""
-    def one(chain_data, chain_states, r, c):
-        k, root = _replication((consts, roots), r)
+    so one group's intermediates are live at a time. ``chains`` and ``optimized``: as for
+    :func:`initialize`."""
+    def one(picked, chain_data, chain_states, c):
+        k, root = picked
         key = jax.random.fold_in(jax.random.fold_in(root, t), c)
         return _iterate_chain(plan, chain_data, chain_states, k, key)
 
-    return each_lane(one, count, data, states, lanes.replication, lanes.chain, width=width)
+    return each_lane(one, count, data, states, lanes.chain, width=width,
+                     shared=((consts, roots), lanes.replication), grouped=optimized)
 
 
 def stack(trees: list) -> Any:
@@ -395,18 +457,20 @@ def replicate(*trees: Any) -> tuple:
 
 
 def start_lanes(plan: Plan, values: Any, consts: Consts, roots: Any, lanes: Lanes,
-                start: Any = None, width: int = 1) -> tuple[jax.Array, tuple]:
+                start: Any, width: int, chains: int) -> tuple[jax.Array, tuple]:
     """:func:`initialize`, ``width`` lanes at a time (``len(lanes)`` a multiple of it), on
-    the device the arrays are on."""
+    the device the arrays are on; ``chains``: the run's m."""
     count = np.int32(np.shape(lanes.chain)[0] // width)
-    return initialize(plan, values, consts, roots, lanes, count, start, width=width)
+    return initialize(plan, values, consts, roots, lanes, count, start, width=width,
+                      chains=chains)
 
 
 def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any, t: int,
-               lanes: Lanes, width: int = 1) -> tuple[jax.Array, tuple, IterationStats]:
-    """:func:`iterate` (iteration ``t``), ``width`` lanes at a time."""
+               lanes: Lanes, width: int, chains: int) -> tuple[jax.Array, tuple, IterationStats]:
+    """:func:`iterate` (iteration ``t``), ``width`` lanes at a time; ``chains``: the run's m."""
     count = np.int32(np.shape(lanes.chain)[0] // width)
-    return iterate(plan, data, states, consts, roots, np.int32(t), lanes, count, width=width)
+    return iterate(plan, data, states, consts, roots, np.int32(t), lanes, count, width=width,
+                   chains=chains)
 
 
 def chain_lanes(layout: Layout, k: int) -> Lanes:
@@ -446,7 +510,7 @@ def run(plan: Plan, data: Any, states: tuple, consts: Consts, root: jax.Array,
         stats = {}
         for k in layout.local:
             data_k[k], states_k[k], stats[k] = step_lanes(
-                plan, data_k[k], states_k[k], *shared[k], t, lanes[k], width)
+                plan, data_k[k], states_k[k], *shared[k], t, lanes[k], width, layout.count)
         history.append(join(stats, layout))
         if bar is not None:
             jax.block_until_ready(data_k)
