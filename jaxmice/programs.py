@@ -80,6 +80,12 @@ from ._compilation_cache import program_folder as cache_folder
 #: fixed-dummies pmm iteration (4e8, 75 ms) and 2l.pan at 20,000 rows (1e8, 18 ms) are
 #: optimised.
 FAST_COMPILE_BYTES = 8e7
+#: bytes a lane's iteration writes per cell of its data and design, n x (p + q), one visit
+#: counted (:func:`written_bytes` of the sampler's lane loop body): 151 for popmis's 2l.pan,
+#: 206 for its pmm, 178 for 2l.pan at 20,480 rows, 170 for pmm at 20,480 rows x 20 columns
+#: (560 at 128 rows, where fixed costs weigh). So popmis's 2l.pan compiles for speed at the
+#: demo's m = 20 and is optimised at m = 100; 2l.pan at 20,000 rows is optimised at m = 5.
+LANE_BYTES_PER_CELL = 160
 #: XLA options of every CPU program: XLA's classic loop emitters instead of its newer fusion
 #: emitters, and LLVM's -O2 instead of -O3, compile twice as fast at equal run time (2-core CPU:
 #: the fixed-dummies pmm iteration 3.1 s -> 1.7 s, 76 -> 78 ms a run; 2l.pan at 20,000 rows
@@ -254,34 +260,30 @@ _CALL_PRIMITIVES = frozenset({"pjit", "jit", "closed_call", "core_call", "custom
                               "checkpoint"})
 
 
-def loop_bytes(jaxpr: Any) -> int:
-    """:func:`written_bytes` of the bodies of the outermost loops of ``jaxpr`` alone: a lane
-    program's work per lane, whatever its lane count (its lanes loop is its outermost)."""
-    total = 0
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "while":
-            total += written_bytes(eqn.params["body_jaxpr"].jaxpr)
-        else:
-            total += sum(loop_bytes(inner) for inner in _sub_jaxprs(eqn))
-    return total
+def lanes_optimized(cells: int, chains: int, width: int) -> bool:
+    """Whether the sampler's programs (a lane program: :func:`program`'s ``lanes``) for
+    ``chains`` chains of a replication with ``cells`` = n x (p + q) cells of data and design,
+    ``width`` lanes a step, are compiled with full optimisation (:data:`CPU_COMPILE`) rather
+    than for speed (:data:`FAST_COMPILE`). Decided before tracing, from the shape: a
+    program is traced once (0.2 s for popmis's 2l.pan), in the form its options suit
+    (:func:`jaxmice.sampler.each_lane`).
 
+    Their work is taken as :data:`LANE_BYTES_PER_CELL` x ``cells`` x ``chains``, against
+    :data:`FAST_COMPILE_BYTES`: it may depend on m, which a chain's single run and its batch
+    share, but not on the lanes a program runs (a batch chunk's C x m, a device's block), so
+    a chain is the same, bit for bit, alone, in a batch and on N devices. A program that
+    vmaps lanes (``width`` > 1, a batch's) runs many replications and is always optimised.
+    ``JAXMICE_COMPILE`` decides instead when set; on other backends, True.
 
-def lane_work(loop_work: float, width: int, chains: int) -> float:
-    """The work, for :func:`compile_options`, of a lane program (the sampler's, whose loop
-    runs ``width`` lanes a step and writes ``loop_work`` bytes a step): a lane's times the
-    chains of a replication (m).
-
-    The compile options change the rounding, so they may depend on m, which a chain's single
-    run and its batch share, but not on the lanes a program runs (a batch chunk's C x m, a
-    device's block): a chain is then the same, bit for bit, alone, in a batch and on N
-    devices. A program that vmaps lanes (``width`` > 1, a batch's) runs many replications and
-    is always optimised; compiled for speed, such programs rounded differently by their lane
-    count. (A fixed 20 lanes, as in the one engine's first two sessions, compiled popmis's
-    2l.pan at m = 100 for speed and ran its iterations 3x slower: 0.69 s -> 2.42 s warm, m =
-    100, maxit = 20.)"""
-    if width > 1:
-        return float("inf")
-    return loop_work * chains
+    (A fixed 20 lanes, as in the one engine's first two sessions, compiled popmis's 2l.pan
+    at m = 100 for speed and ran its iterations 3x slower: 0.69 s -> 2.42 s warm, m = 100,
+    maxit = 20.)"""
+    choice = os.environ.get("JAXMICE_COMPILE", "auto")
+    if jax.default_backend() != "cpu" or choice == "optimized":
+        return True
+    if choice == "fast":
+        return False
+    return width > 1 or LANE_BYTES_PER_CELL * cells * chains >= FAST_COMPILE_BYTES
 
 
 def compile_options(work: float) -> dict[str, Any] | None:
@@ -671,13 +673,11 @@ class Program:
         hits = _persistent_cache_hits[0]
         traced = jitted.trace(*args, **kwargs)
         jaxpr = traced.jaxpr.jaxpr
-        if self.lanes:
-            work = lane_work(loop_bytes(jaxpr), kwargs.get("width", 1), kwargs.get("chains", 1))
+        if self.lanes:  # decided by the caller (lanes_optimized), in its key
+            work = float("inf") if kwargs.get("optimized") else 0.0
         else:
             work = written_bytes(jaxpr)
         options = compile_options(work)
-        if self.lanes and options != FAST_COMPILE:  # the form for full optimisation
-            traced = jitted.trace(*args, **kwargs, optimized=True)
         lowered = traced.lower()
         try:
             compiled = lowered.compile(compiler_options=options)
@@ -736,11 +736,7 @@ def program(static_argnums: Sequence[int] = (), static_argnames: Sequence[str] =
             lanes: bool = False) -> Callable[[Callable], Program]:
     """Decorator for an entry point, in place of ``partial(jax.jit, static_argnums=...)``.
 
-    ``lanes``: a loop inside the program runs over lanes (the sampler's chains), ``width`` of
-    them a step, and the static keyword ``chains`` is the chains of a replication: its work,
-    for :func:`compile_options`, is :func:`lane_work` of that loop's body
-    (:func:`loop_bytes`). It takes a static keyword ``optimized``: False when traced to
-    measure its work, True in its final trace where it is compiled with full optimisation
-    (the sampler then lets XLA hoist per-replication work, :func:`jaxmice.sampler.each_lane`).
-    """
+    ``lanes``: a loop inside the program runs over lanes (the sampler's chains). Its static
+    keyword ``optimized`` (:func:`lanes_optimized`, decided by the caller) picks its compile
+    options, and the program takes the form those suit."""
     return lambda fn: Program(fn, static_argnums, static_argnames, lanes)

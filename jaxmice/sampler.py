@@ -43,7 +43,7 @@ from .devices import Layout, copy_to, join, make_layout, split
 from .linalg import cross_products, random_observed_rows, select_predictors
 from .methods import MethodInfo, Target, VisitInputs
 from .passive import Passive
-from .programs import program
+from .programs import lanes_optimized, program
 from .progress import show_progress
 
 
@@ -402,10 +402,10 @@ def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, 
         values: f[R, n, p] each replication's incomplete data; consts: its
             :class:`Consts` (a leading R axis); roots: its root key (R x key).
         count: i[] the groups of ``width`` lanes to run, as data (:func:`each_lane`).
-        chains: the chains of each replication (m), whatever lanes this program runs: it
-            sets the compile options (:func:`jaxmice.programs.program`).
-        optimized: set by :class:`jaxmice.programs.Program`, whether the program is compiled
-            with full optimisation (:func:`each_lane`'s ``grouped``).
+        chains: the chains of each replication (m), whatever lanes this program runs.
+        optimized: whether the program is compiled with full optimisation
+            (:func:`jaxmice.programs.lanes_optimized`); it then groups lanes by replication
+            (:func:`each_lane`).
         start: f[L, n, p] each lane's starting data (R's ``data.init``, e.g. over-dispersed
             starts), or None: the imputed cells start as random draws from each column's
             observed values, drawn with the replication's root key folded with 0 and then
@@ -462,7 +462,7 @@ def start_lanes(plan: Plan, values: Any, consts: Consts, roots: Any, lanes: Lane
     the device the arrays are on; ``chains``: the run's m."""
     count = np.int32(np.shape(lanes.chain)[0] // width)
     return initialize(plan, values, consts, roots, lanes, count, start, width=width,
-                      chains=chains)
+                      chains=chains, optimized=_optimized(plan, values, chains, width))
 
 
 def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any, t: int,
@@ -470,7 +470,13 @@ def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any,
     """:func:`iterate` (iteration ``t``), ``width`` lanes at a time; ``chains``: the run's m."""
     count = np.int32(np.shape(lanes.chain)[0] // width)
     return iterate(plan, data, states, consts, roots, np.int32(t), lanes, count, width=width,
-                   chains=chains)
+                   chains=chains, optimized=_optimized(plan, data, chains, width))
+
+
+def _optimized(plan: Plan, values: Any, chains: int, width: int) -> bool:
+    """:func:`jaxmice.programs.lanes_optimized` for data ``values: f[..., n, p]``."""
+    n, p = np.shape(values)[-2:]
+    return lanes_optimized(n * (p + len(plan.terms)), chains, width)
 
 
 def chain_lanes(layout: Layout, k: int) -> Lanes:

@@ -167,6 +167,23 @@ def test_compile_options_follow_the_work(monkeypatch):
     assert programs.compile_options(large) == programs.FAST_COMPILE
 
 
+def test_lane_programs_are_optimised_by_the_work_of_a_replications_chains(monkeypatch):
+    """popmis's 2l.pan (2,048 rows, 5 columns and 4 design columns): compiled for speed at
+    the demo's m = 20, optimised at m = 100 (compiled for speed there, its iterations ran 3x
+    slower); 2l.pan at 20,480 rows, 5 + 3 columns, m = 5: optimised. The lanes a program
+    runs never enter: a batch's vmapped lanes are always optimised."""
+    monkeypatch.delenv("JAXMICE_COMPILE", raising=False)
+    popmis = 2048 * (5 + 4)
+    assert not programs.lanes_optimized(popmis, chains=20, width=1)
+    assert programs.lanes_optimized(popmis, chains=100, width=1)
+    assert programs.lanes_optimized(20480 * (5 + 3), chains=5, width=1)
+    assert programs.lanes_optimized(100, chains=1, width=8)
+    monkeypatch.setenv("JAXMICE_COMPILE", "fast")
+    assert not programs.lanes_optimized(popmis, chains=100, width=8)
+    monkeypatch.setenv("JAXMICE_COMPILE", "optimized")
+    assert programs.lanes_optimized(100, chains=1, width=1)
+
+
 def test_gpu_programs_ask_for_deterministic_scatter(monkeypatch):
     import jax
 
