@@ -176,9 +176,7 @@ def _apply_passives(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Ar
 
 def _chain_stats(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array, jax.Array]:
     cols = jnp.array(plan.tracked, dtype=jnp.int32)
-    # materialised: fused into the last visit's update, the sums' order followed the program
-    # around the kernel (a batch and its single run differed in the last bit)
-    v, w = jax.lax.optimization_barrier((data[:, cols], consts.where[:, cols].astype(data.dtype)))
+    v, w = data[:, cols], consts.where[:, cols].astype(data.dtype)
     count = jnp.maximum(w.sum(0), 1.0)
     mean = (w * v).sum(0) / count
     var = (w * (v - mean) ** 2).sum(0) / jnp.maximum(count - 1.0, 1.0)
@@ -474,9 +472,11 @@ def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any,
 
 
 def _optimized(plan: Plan, values: Any, chains: int, width: int) -> bool:
-    """:func:`jaxmice.programs.lanes_optimized` for data ``values: f[..., n, p]``."""
+    """:func:`jaxmice.programs.lanes_optimized` for data ``values: f[..., n, p]`` and the
+    plan's design columns."""
     n, p = np.shape(values)[-2:]
-    return lanes_optimized(n * (p + len(plan.terms)), chains, width)
+    q = sum(len(term.labels) for term in plan.terms)
+    return lanes_optimized(n * (p + q), chains, width)
 
 
 def chain_lanes(layout: Layout, k: int) -> Lanes:
