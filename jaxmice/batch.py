@@ -38,6 +38,7 @@ from .devices import choose_devices
 from .imputations import Imputations, fit_arrays
 from .preparation import check_counts, padded_start, prepare, starting_data
 from .progress import show_progress
+from .sizes import merged_row_classes, row_class
 
 #: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
 CHUNK = 32
@@ -175,10 +176,19 @@ def _run_spread(prepared: list[Imputations], group_of: list, groups: list, m: in
     return data, states, history
 
 
+def batch_row_classes(frames: Sequence[Any], m: int, maxit: int) -> list[int]:
+    """The row class each data set of a batch runs at: its own, or a larger one of the batch
+    where a compile costs more than the padding (:func:`jaxmice.sizes.merged_row_classes`)."""
+    rows = [len(frame) for frame in frames]
+    merged = merged_row_classes(rows, m * maxit)
+    return [merged[row_class(n)] for n in rows]
+
+
 @in_float64
 def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
                progress: bool | None, chunk_size: int | None, data_init: Any = None,
-               devices: Any = None, **options: Any) -> Batch:
+               devices: Any = None, row_classes: Sequence[int] | None = None,
+               **options: Any) -> Batch:
     """Impute a batch of data sets (see :func:`jaxmice.mice`, which calls this for a list).
 
     A pipeline: the main thread encodes, checks and plans the data sets one by one and hands
@@ -190,6 +200,9 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
 
     On several devices (``devices``, :func:`jaxmice.devices.choose_devices`) the data sets
     are prepared first and the chunks then spread over the devices (:func:`_run_spread`).
+
+    ``row_classes``: the row class each data set runs at (by default
+    :func:`batch_row_classes`; :meth:`Batch.reproduce` gives a replication's own).
     """
     check_counts(m, maxit)
     if data_init is not None and (adapter.is_frame_like(data_init)
@@ -210,6 +223,9 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
     else:
         seeds = replication_seeds(seed, len(frames))
     columns = list(frames[0].columns)
+    if row_classes is None:
+        row_classes = batch_row_classes(frames, m, maxit)
+    options = dict(options, min_rows=row_classes)
     chosen = choose_devices(devices)
     if len(chosen) > 1 or jax.process_count() > 1:
         return _spread_batch(frames, columns, seeds, m, maxit, chunk_size, chosen, options,
@@ -265,8 +281,14 @@ def mice_batch(frames: Sequence[Any], *, m: int, maxit: int, seed: Any,
             bar.close()
     return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
                  history=tuple(history), seeds=seeds, frames=tuple(frames),
-                 options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
+                 options=_run_options(options, m, maxit, chunk_size),
                  n_groups=len(chunks), devices=chosen)
+
+
+def _run_options(options: dict, m: int, maxit: int, chunk_size: int | None) -> dict:
+    """The :func:`jaxmice.mice` arguments a batch keeps (not its per-data-set row classes)."""
+    kept = {k: v for k, v in options.items() if k != "min_rows"}
+    return dict(kept, m=m, maxit=maxit, chunk_size=chunk_size)
 
 
 def _starts_of(starts: list | None, idx: list[int]) -> list | None:
@@ -288,8 +310,9 @@ def _prepare_one(frame: Any, r: int, columns: list, m: int, seed: int, options: 
     if list(frame.columns) != columns:
         raise ValueError(f"data set {r} has columns {list(frame.columns)}; every data "
                          f"set of a batch needs those of data set 0, {columns}")
+    options = dict(options)
     try:
-        return prepare(frame, m, seed, **dict(options))
+        return prepare(frame, m, seed, min_rows=options.pop("min_rows")[r], **options)
     except (ValueError, TypeError) as err:
         raise type(err)(f"data set {r}: {err}") from err
 
@@ -313,7 +336,7 @@ def _spread_batch(frames: Sequence[Any], columns: list, seeds: np.ndarray, m: in
                                         devices, starts)
     return Batch(prepared=tuple(prepared), data=tuple(data), states=tuple(states),
                  history=tuple(history), seeds=seeds, frames=tuple(frames),
-                 options=dict(options, m=m, maxit=maxit, chunk_size=chunk_size),
+                 options=_run_options(options, m, maxit, chunk_size),
                  n_groups=len(groups), devices=devices)
 
 
@@ -369,7 +392,11 @@ class Batch:
         set with its seed and the batch's options. The single call ``jm.mice(frames[r],
         seed=seeds[r], ...)`` runs the same engine and gives the same values too."""
         return mice_batch([self.frames[r]], seed=[int(self.seeds[r])], progress=False,
-                          **self.options)[0]
+                          row_classes=[self.row_class(r)], **self.options)[0]
+
+    def row_class(self, r: int) -> int:
+        """The row class replication r ran at (:func:`batch_row_classes`)."""
+        return int(self.prepared[r].chain_values.shape[0])
 
     @in_float64
     def fit(self, formula: str, family: str = "gaussian", reml: bool = True,
@@ -395,7 +422,8 @@ class Batch:
             data.append(np.where(prepared._present[None], completed, np.nan))
             schemas.append(prepared.schema)
         fits = fit_arrays(formula, data, schemas, family, reml,
-                           chunk=(chunk_size or CHUNK) * m, threads=THREADS)
+                           chunk=(chunk_size or CHUNK) * m, threads=THREADS,
+                           min_rows=[self.row_class(r) for r in range(len(self))])
         # the data columns kept for refits would hold every data set again
         return BatchFits(fits=tuple(dataclasses.replace(f, source=None) for f in fits), m=m)
 

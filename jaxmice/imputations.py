@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +28,8 @@ _WHY = {1: "constant", 2: "collinear"}
 
 def fit_arrays(formula: str, data: np.ndarray | list[np.ndarray],
                 schema: Schema | list[Schema], family: str, reml: bool,
-                chunk: int | None = None, threads: int = 1) -> Any:
+                chunk: int | None = None, threads: int = 1,
+                min_rows: Sequence[int] | None = None) -> Any:
     """Fit ``formula`` to encoded data sets.
 
     Args:
@@ -41,6 +42,8 @@ def fit_arrays(formula: str, data: np.ndarray | list[np.ndarray],
         family, reml: the model.
         chunk, threads: for a sequence, the most data sets one program call fits and the
             calls run at once.
+        min_rows: for a sequence, a larger row class to pad each batch to (a batch's merged
+            class, :func:`jaxmice.sizes.merged_row_classes`).
 
     Returns:
         A :class:`~jaxmice.models.MixedModels`, or a list of them (one per batch).
@@ -60,7 +63,7 @@ def fit_arrays(formula: str, data: np.ndarray | list[np.ndarray],
     sets = [adapter.array_columns(arrays, own, names)
             for arrays, own in zip(data, schemas, strict=True)]
     return fit_column_sets(parsed, sets, family, reml, random_required=False, chunk=chunk,
-                           threads=threads)
+                           threads=threads, min_rows=min_rows)
 
 
 @dataclass(frozen=True)

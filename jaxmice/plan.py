@@ -56,8 +56,8 @@ def pad_rows(values: np.ndarray, rows: int, fill: float | bool = 0) -> np.ndarra
     return np.concatenate([values, np.full((extra, *values.shape[1:]), fill, values.dtype)])
 
 
-def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
-               ) -> tuple[sampler.Plan, sampler.Consts]:
+def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray,
+               min_rows: int = 0) -> tuple[sampler.Plan, sampler.Consts]:
     """The static plan and the visit table of ``spec`` on the encoded data.
 
     The plan and the arrays are for a size class (:mod:`jaxmice.sizes`), not the exact size:
@@ -69,6 +69,8 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
 
     Args:
         values: f[n, p] the encoded data; observed: bool[n, p] its observed cells.
+        min_rows: a larger row class to pad to (a batch's merged class,
+            :func:`~jaxmice.sizes.merged_row_classes`), or 0.
 
     Raises:
         ValueError: an option value a method rejects (raised by its factory, naming the
@@ -76,7 +78,7 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray
     """
     schema, pred, where = spec.schema, spec.predictor, spec.where
     terms, term_of = _design(spec)
-    n, n_padded = values.shape[0], row_class(values.shape[0])
+    n, n_padded = values.shape[0], max(row_class(values.shape[0]), min_rows)
     # single-level visits read a cluster column of zeros: their padded rows get code 1,
     # outside the one group a single-level method may sum over
     clusters = pad_rows(np.zeros(values.shape, dtype=np.int32), n_padded, 1)

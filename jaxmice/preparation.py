@@ -57,13 +57,14 @@ def padded_start(start: np.ndarray, imp: Imputations) -> np.ndarray:
     return np.stack([pad_rows(s, rows) for s in start]).astype(imp.dtype)
 
 
-def prepare(df: Any, m: int, seed: int, **options: Any) -> Imputations:
+def prepare(df: Any, m: int, seed: int, min_rows: int = 0, **options: Any) -> Imputations:
     """Encode, specify and plan one data set: an :class:`Imputations` without chains yet
-    (``data`` and ``states`` are None), the part of :func:`mice` a batch runs per data set."""
+    (``data`` and ``states`` are None), the part of :func:`mice` a batch runs per data set;
+    ``min_rows``: a larger row class to pad to (:func:`~jaxmice.plan.build_plan`)."""
     dtype = check_dtype(options.pop("dtype", "float64"))
     values, observed, schema = adapter.encode(df, options.pop("kinds"))
     spec = specify(values, observed, schema, **options)
-    plan, consts = build_plan(spec, values, observed)
+    plan, consts = build_plan(spec, values, observed, min_rows)
     return Imputations(
         schema=schema, values=values, observed=observed, where=spec.where,
         predictor=spec.predictor, methods=spec.methods, passives=spec.passives, plan=plan,

@@ -21,12 +21,18 @@ classes, two 22 (with eight row steps per doubling).
 
 Below :data:`MIN_ROWS` rows and :data:`MIN_CLUSTERS` clusters everything shares one class.
 
+A batch of data sets merges its row classes where a compile costs more than the padding
+(:func:`merged_row_classes`): a class holding few of its data sets runs at the next larger
+class of the batch.
+
 ``JAXMICE_SIZE_CLASSES=exact`` turns padding off (every size its own class), to compare.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Sequence
 
 #: smallest row class: tiny data sets share one program (padding there costs nothing)
 MIN_ROWS = 64
@@ -36,6 +42,11 @@ MIN_CLUSTERS = 8
 ROW_STEPS = 4
 #: steps per doubling of the clusters' ladder
 CLUSTER_STEPS = 2
+#: padded row-iterations of a chain that cost about what compiling a size class's programs
+#: costs (the sampler's two and the fit's): on a 2-core CPU, 2l.pan for two columns runs a
+#: chain's iteration at about 3.8e-7 s a row, and a class of 1,280 rows compiles in about
+#: 5.5 s (``benchmarks/jm_sizes_batch.py``)
+MERGE_ROW_ITERATIONS = 1.5e7
 
 
 def padding_enabled() -> bool:
@@ -75,3 +86,31 @@ def cluster_class(count: int) -> int:
 def waste(size: int, padded: int) -> float:
     """Share of a padded size that is padding: ``(padded - size) / size``."""
     return (padded - size) / max(size, 1)
+
+
+def merged_row_classes(rows: Sequence[int], chain_iterations: int) -> dict[int, int]:
+    """The row class a batch runs each of its row classes at: from the smallest up, a class
+    (with the data sets merged into it) is merged into the batch's next larger class while
+    the padding that adds, data sets x extra rows x ``chain_iterations``, stays below
+    :data:`MERGE_ROW_ITERATIONS` (a compile saved).
+
+    Args:
+        rows: the row count of each data set of the batch.
+        chain_iterations: m x maxit, the chain iterations a data set runs.
+
+    Returns:
+        ``{row class: the class it runs at}`` for each row class of ``rows``.
+    """
+    counts = Counter(row_class(n) for n in rows)
+    classes = sorted(counts)
+    target = {c: c for c in classes}
+    held = 0
+    for low, high in zip(classes, classes[1:], strict=False):
+        held += counts[low]
+        if held * (high - low) * chain_iterations >= MERGE_ROW_ITERATIONS:
+            held = 0
+            continue
+        for c, t in target.items():
+            if t == low:
+                target[c] = high
+    return target

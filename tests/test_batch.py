@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import jaxmice as jm
+from jaxmice import sizes
 from jaxmice.batch import replication_seeds
 
 METHODS = {"y": "2l.pan", "x1": "2l.pan"}
@@ -71,14 +72,20 @@ def test_reproduce_one_replication_alone(batch):
     np.testing.assert_allclose(np.asarray(single.data), batch.data[5], rtol=0, atol=1e-12)
 
 
-def test_uneven_replications_run_as_groups():
-    """Data sets of different row counts form one program each; each equals its own run."""
+def test_uneven_replications_run_as_groups(monkeypatch):
+    """Data sets of different row classes run at the batch's largest where a compile costs
+    more than the padding (here), else as one program per class; each equals its own run."""
     frames = [make_frame(1), make_frame(2, per=12), make_frame(3)]
     out = jm.mice(frames, seed=2, **OPTIONS)
-    assert out.n_groups == 2 and len(out) == 3
-    assert out.data[1].shape == (2, 96, 4)
-    np.testing.assert_array_equal(np.asarray(out.reproduce(1).data), out.data[1])
-    np.testing.assert_array_equal(np.asarray(out.reproduce(2).data), out.data[2])
+    assert out.n_groups == 1 and len(out) == 3
+    assert [d.shape for d in out.data] == [(2, 96, 4)] * 3
+    np.testing.assert_array_equal(np.asarray(out.reproduce(0).data), out.data[0])
+    monkeypatch.setattr(sizes, "MERGE_ROW_ITERATIONS", 0)
+    apart = jm.mice(frames, seed=2, **OPTIONS)
+    assert apart.n_groups == 2
+    assert apart.data[1].shape == (2, 96, 4) and apart.data[0].shape[1] < 96
+    np.testing.assert_array_equal(np.asarray(apart.reproduce(1).data), apart.data[1])
+    np.testing.assert_array_equal(np.asarray(apart.reproduce(2).data), apart.data[2])
 
 
 def test_batched_fit_pool_and_summary(batch):

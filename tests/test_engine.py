@@ -40,13 +40,26 @@ def test_frames_differ_but_share_a_size_class():
     pytest.param("1", 1, marks=pytest.mark.slow), pytest.param("1", 3, marks=pytest.mark.slow),
     pytest.param("1", None, marks=pytest.mark.slow), ("8", 3)])
 def test_a_batch_replication_is_its_single_run_bit_for_bit(width, chunk_size, monkeypatch):
+    """Where a replication ran at its own size class (the batch merges its classes into the
+    largest here: :func:`jaxmice.sizes.merged_row_classes`), it is its single run; every
+    replication is its :meth:`~jaxmice.batch.Batch.reproduce`."""
     monkeypatch.setenv("JAXMICE_LANE_WIDTH", width)  # one lane strategy on both paths
     batch = jm.mice(FRAMES, seed=7, chunk_size=chunk_size, **OPTIONS)
-    for r, frame in enumerate(FRAMES):
-        alone = jm.mice(frame, seed=int(batch.seeds[r]), **OPTIONS)
+    assert batch.n_groups == 1
+    own = [r for r, f in enumerate(FRAMES) if sizes.row_class(len(f)) == batch.row_class(r)]
+    assert 0 < len(own) < len(FRAMES)
+    for r in own:
+        alone = jm.mice(FRAMES[r], seed=int(batch.seeds[r]), **OPTIONS)
         np.testing.assert_array_equal(batch[r].completed_arrays, alone.completed_arrays)
         np.testing.assert_array_equal(batch[r].chain_mean.to_numpy(),
                                       alone.chain_mean.to_numpy())
+    merged = next(r for r in range(len(FRAMES)) if r not in own)
+    again = batch.reproduce(merged)
+    np.testing.assert_array_equal(batch[merged].completed_arrays, again.completed_arrays)
+    if width == "8":  # the fit pads to the batch's class too: padding changes no estimate
+        fits = batch.fit("y ~ x1 + x2 + (1 | g)")
+        alone = batch[merged].fit("y ~ x1 + x2 + (1 | g)")
+        np.testing.assert_allclose(fits.fits[merged].beta, alone.beta, rtol=1e-9, atol=1e-12)
 
 
 def test_a_chain_does_not_depend_on_the_chains_beside_it():

@@ -140,3 +140,15 @@ def test_data_sets_of_one_class_share_the_programs(monkeypatch):
         "jaxmice.models.mixed._fit_lmm_batch": 1}
     _impute(other, "2l.pan", "y", True, {"x": 2})
     assert programs.compile_counts()["jaxmice.sampler.iterate"] == 2
+
+
+def test_a_batch_merges_row_classes_where_a_compile_costs_more_than_padding():
+    """8, 694 and 298 data sets of 850, 1,000 and 1,100 rows (classes 896, 1,024, 1,280): at
+    m x maxit = 50 the padding, 8 x 128 x 50 then 702 x 256 x 50 = 9.0e6 row-iterations, is
+    below a compile (1.5e7), so all run at 1,280; at 100 the second merge (1.8e7) is not."""
+    rows = [850] * 8 + [1000] * 694 + [1100] * 298
+    assert sizes.merged_row_classes(rows, 50) == {896: 1280, 1024: 1280, 1280: 1280}
+    assert sizes.merged_row_classes(rows, 100) == {896: 1024, 1024: 1024, 1280: 1280}
+    assert sizes.merged_row_classes([1000] * 10_000 + [1100] * 10, 50) == {1024: 1024,
+                                                                           1280: 1280}
+    assert sizes.merged_row_classes([100, 120], 9) == {112: 128, 128: 128}

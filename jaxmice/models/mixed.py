@@ -214,8 +214,9 @@ class _Prepared:
 
 
 def _prepare(formula: Formula, columns: dict[str, ColumnData], family: str,
-             random_required: bool) -> _Prepared:
-    """The model frame of a batch of data sets, padded to its size class."""
+             random_required: bool, min_rows: int = 0) -> _Prepared:
+    """The model frame of a batch of data sets, padded to its size class (or ``min_rows``,
+    a larger one)."""
     # lme4 drops factor levels no row uses before building the design
     frame = model_frame(formula, columns, drop_unused_levels=True)
     _check_response(frame, family)
@@ -223,7 +224,7 @@ def _prepare(formula: Formula, columns: dict[str, ColumnData], family: str,
                   nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
                   dropped=tuple(frame.dropped), source=(formula, columns))
     batch, n = frame.y.shape
-    rows = row_class(n)
+    rows = max(row_class(n), min_rows)
     # padding rows have weight 0: they count in no sum, neither in n nor in n - p
     y, x = (_pad_rows(np.asarray(a, np.float64), rows) for a in (frame.y, frame.x))
     w = np.broadcast_to((np.arange(rows) < n).astype(np.float64), (batch, rows))
@@ -297,7 +298,8 @@ def _models(prepared: _Prepared, raw: Any, family: str, reml: bool) -> MixedMode
 
 def fit_column_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData]],
                     family: str, reml: bool, random_required: bool = True,
-                    chunk: int | None = None, threads: int = 1) -> list[MixedModels]:
+                    chunk: int | None = None, threads: int = 1,
+                    min_rows: Sequence[int] | None = None) -> list[MixedModels]:
     """Fit ``formula`` to several batches of data sets, each with its own rows and clusters
     (e.g. the replications of a simulation, each with its m completed data sets).
 
@@ -313,11 +315,15 @@ def fit_column_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData
         random_required: as :func:`fit_columns`.
         chunk: most data sets one program call fits (None: the memory bound alone).
         threads: chunks fitted at once.
+        min_rows: per batch, a larger row class to pad to (a batch of imputations' merged
+            class, :func:`jaxmice.sizes.merged_row_classes`), or None.
 
     Returns:
         One :class:`MixedModels` per batch, in order, each as :func:`fit_columns` gives it.
     """
-    prepared = [_prepare(formula, columns, family, random_required) for columns in column_sets]
+    floors = [0] * len(column_sets) if min_rows is None else list(min_rows)
+    prepared = [_prepare(formula, columns, family, random_required, floor)
+                for columns, floor in zip(column_sets, floors, strict=True)]
     groups: dict[tuple, list[int]] = {}
     for i, item in enumerate(prepared):
         groups.setdefault(item.key, []).append(i)
