@@ -106,8 +106,8 @@ def format_number(value: float) -> str:
     value = float(value)
     if not math.isfinite(value):
         return {math.inf: "Inf", -math.inf: "-Inf"}.get(value, "NaN")
-    if value == 0:
-        return "0"
+    if value.is_integer() and abs(value) < 1e5:  # cluster labels: fixed is never longer
+        return str(int(value))
     digits = next(d for d in range(1, 16) if float(f"{value:.{d - 1}e}") == value
                   or d == 15)
     exponent = math.floor(math.log10(abs(float(f"{value:.{digits - 1}e}"))))
