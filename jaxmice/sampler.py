@@ -389,10 +389,10 @@ def _replication(tree: Any, r: jax.Array) -> Any:
     return jax.lax.optimization_barrier(picked)
 
 
-@program(static_argnums=(0,), static_argnames=("width", "chains", "optimized"), lanes=True)
+@program(static_argnums=(0,), static_argnames=("width", "optimized"), lanes=True)
 def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, lanes: Lanes,
                count: jax.Array, start: jax.Array | None = None, width: int = 1,
-               chains: int = 1, optimized: bool = False) -> tuple[jax.Array, tuple]:
+               optimized: bool = False) -> tuple[jax.Array, tuple]:
     """Initial data ``f[L, n, p]`` and method states of the lanes ``lanes`` (a chain of a
     replication each; :mod:`jaxmice.devices` gives a device its block of them).
 
@@ -400,10 +400,9 @@ def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, 
         values: f[R, n, p] each replication's incomplete data; consts: its
             :class:`Consts` (a leading R axis); roots: its root key (R x key).
         count: i[] the groups of ``width`` lanes to run, as data (:func:`each_lane`).
-        chains: the chains of each replication (m), whatever lanes this program runs.
-        optimized: whether the program is compiled with full optimisation
-            (:func:`jaxmice.programs.lanes_optimized`); it then groups lanes by replication
-            (:func:`each_lane`).
+        optimized: whether the program is compiled with full optimisation (decided from the
+            work of a replication's m chains, :func:`jaxmice.programs.lanes_optimized`); it
+            then groups lanes by replication (:func:`each_lane`).
         start: f[L, n, p] each lane's starting data (R's ``data.init``, e.g. over-dispersed
             starts), or None: the imputed cells start as random draws from each column's
             observed values, drawn with the replication's root key folded with 0 and then
@@ -420,14 +419,14 @@ def initialize(plan: Plan, values: jax.Array, consts: Consts, roots: jax.Array, 
                      shared=((values, consts, roots), lanes.replication), grouped=optimized)
 
 
-@program(static_argnums=(0,), static_argnames=("width", "chains", "optimized"), lanes=True)
+@program(static_argnums=(0,), static_argnames=("width", "optimized"), lanes=True)
 def iterate(plan: Plan, data: jax.Array, states: tuple, consts: Consts, roots: jax.Array,
-            t: jax.Array, lanes: Lanes, count: jax.Array, width: int = 1, chains: int = 1,
+            t: jax.Array, lanes: Lanes, count: jax.Array, width: int = 1,
             optimized: bool = False) -> tuple[jax.Array, tuple, IterationStats]:
     """Iteration ``t: i[]`` (1-based) of the lanes ``lanes``: ``data: f[L, n, p]`` in, the
     next ``data`` out. A lane's key is ``fold_in(root, t)`` of its replication's root, then
     its chain folded in; ``width`` lanes run at a time (:func:`each_lane`, ``count`` groups),
-    so one group's intermediates are live at a time. ``chains`` and ``optimized``: as for
+    so one group's intermediates are live at a time. ``optimized``: as for
     :func:`initialize`."""
     def one(picked, chain_data, chain_states, c):
         k, root = picked
@@ -460,7 +459,7 @@ def start_lanes(plan: Plan, values: Any, consts: Consts, roots: Any, lanes: Lane
     the device the arrays are on; ``chains``: the run's m."""
     count = np.int32(np.shape(lanes.chain)[0] // width)
     return initialize(plan, values, consts, roots, lanes, count, start, width=width,
-                      chains=chains, optimized=_optimized(plan, values, chains, width))
+                      optimized=_optimized(plan, values, chains, width))
 
 
 def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any, t: int,
@@ -468,7 +467,7 @@ def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any,
     """:func:`iterate` (iteration ``t``), ``width`` lanes at a time; ``chains``: the run's m."""
     count = np.int32(np.shape(lanes.chain)[0] // width)
     return iterate(plan, data, states, consts, roots, np.int32(t), lanes, count, width=width,
-                   chains=chains, optimized=_optimized(plan, data, chains, width))
+                   optimized=_optimized(plan, data, chains, width))
 
 
 def _optimized(plan: Plan, values: Any, chains: int, width: int) -> bool:
