@@ -389,8 +389,10 @@ class Batch:
 
     def reproduce(self, r: int) -> Imputations:
         """Replication r imputed again, bit for bit as in the batch: a batch of the one data
-        set with its seed and the batch's options. The single call ``jm.mice(frames[r],
-        seed=seeds[r], ...)`` runs the same engine and gives the same values too."""
+        set with its seed, the batch's options and the row class it ran at
+        (:meth:`row_class`). The single call ``jm.mice(frames[r], seed=seeds[r], ...)`` runs
+        the same engine and gives the same values too where that class is the data set's
+        own (the batch did not merge it into a larger one)."""
         return mice_batch([self.frames[r]], seed=[int(self.seeds[r])], progress=False,
                           row_classes=[self.row_class(r)], **self.options)[0]
 

@@ -104,6 +104,8 @@ def merged_row_classes(rows: Sequence[int], chain_iterations: int) -> dict[int, 
     counts = Counter(row_class(n) for n in rows)
     classes = sorted(counts)
     target = {c: c for c in classes}
+    if not padding_enabled():  # exact sizes: nothing is padded
+        return target
     held = 0
     for low, high in zip(classes, classes[1:], strict=False):
         held += counts[low]

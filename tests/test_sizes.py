@@ -152,3 +152,8 @@ def test_a_batch_merges_row_classes_where_a_compile_costs_more_than_padding():
     assert sizes.merged_row_classes([1000] * 10_000 + [1100] * 10, 50) == {1024: 1024,
                                                                            1280: 1280}
     assert sizes.merged_row_classes([100, 120], 9) == {112: 128, 128: 128}
+
+
+def test_exact_sizes_merge_nothing(monkeypatch):
+    monkeypatch.setenv("JAXMICE_SIZE_CLASSES", "exact")
+    assert sizes.merged_row_classes([100, 120], 9) == {100: 100, 120: 120}
