@@ -62,21 +62,32 @@ def default_chunk_size(prepared: Imputations, m: int) -> int:
     :data:`MEMORY_BUDGET`. It depends on the design's shape only, never on the batch's size:
     XLA's floating-point results depend on the chunk's width (its reductions and products are
     ordered by shape), so one width makes replication r the same in every batch."""
+    per_replication = m * _lane_bytes(prepared)
+    return int(max(1, min(CHUNK, MEMORY_BUDGET // per_replication)))
+
+
+def _lane_bytes(prepared: Imputations) -> int:
+    """Bytes one chain's iteration holds at its peak (about)."""
     n, p = prepared.values.shape
     q = max(len(prepared.plan.terms), 1)
-    per_replication = BYTES_PER_CELL * m * n * (p + q)
-    return int(max(1, min(CHUNK, MEMORY_BUDGET // per_replication)))
+    return BYTES_PER_CELL * n * (p + q)
+
+
+def batch_lane_width(prepared: Imputations, m: int) -> int:
+    """Lanes the batch's programs for data sets of ``prepared``'s shape run at once
+    (:func:`jaxmice.sampler.lane_width`): from the shape only, as the chunk, so that a
+    replication's values never depend on the batch it is in."""
+    return sampler.lane_width(batch=True, lane_bytes=_lane_bytes(prepared),
+                              lanes=default_chunk_size(prepared, m) * m)
 
 
 def _take(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
-def chunk_lanes(chunk: int, m: int) -> sampler.Lanes:
+def chunk_lanes(chunk: int, m: int, width: int) -> sampler.Lanes:
     """The lanes of a chunk of ``chunk`` replications of ``m`` chains (replication-major),
-    padded to a multiple of the batch's :func:`~jaxmice.sampler.lane_width` with copies of
-    the last."""
-    width = sampler.lane_width(batch=True)
+    padded to a multiple of the lane width with copies of the last."""
     total = -(-chunk * m // width) * width
     lane = np.minimum(np.arange(total), chunk * m - 1).astype(np.int32)
     return sampler.Lanes(replication=lane // m, chain=lane % m)
@@ -100,13 +111,13 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
     values = jax.device_put(np.stack([imp.chain_values for imp in padded]), device)
     consts = jax.device_put(sampler.stack([imp.consts for imp in padded]), device)
     roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]), device)
-    lanes = chunk_lanes(chunk, m)
+    width = batch_lane_width(part[0], m)
+    lanes = chunk_lanes(chunk, m, width)
     given = None
     if starts is not None:
         chains = np.stack(starts + [starts[-1]] * (chunk - len(part)))  # f[C, m, N, p]
         given = jax.device_put(chains[lanes.replication, lanes.chain], device)
     lanes = jax.device_put(lanes, device)
-    width = sampler.lane_width(batch=True)
     data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given, width, m)
     stats = []
     for t in range(1, maxit + 1):

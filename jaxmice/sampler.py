@@ -162,6 +162,16 @@ def visit_inputs(plan: Plan, data: jax.Array, consts: Consts, v: int | jax.Array
     return inputs, sel.constant.astype(jnp.int8) + 2 * sel.collinear.astype(jnp.int8)
 
 
+def _write_column(data: jax.Array, j: jax.Array, rows: jax.Array, values: jax.Array
+                  ) -> jax.Array:
+    """``data: f[n, p]`` with ``values: f[n]`` written into column ``j: i[]`` where ``rows:
+    b[n]``. A select over the whole matrix, not ``data.at[:, j].set``: with ``j`` differing
+    between vmapped lanes, that scatter ran as a loop over the lanes that copied the data
+    each time (a sixth of a batch's 2l.pan iteration)."""
+    column = jnp.arange(data.shape[1]) == j
+    return jnp.where(rows[:, None] & column[None, :], values[:, None], data)
+
+
 def _apply_passives(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Array, jax.Array]:
     oks = [jnp.array(True)]
     for j, spec in plan.passives:
@@ -169,7 +179,7 @@ def _apply_passives(plan: Plan, data: jax.Array, consts: Consts) -> tuple[jax.Ar
         values = jnp.broadcast_to(jnp.asarray(values, data.dtype), data[:, j].shape)
         wy = consts.where[:, j]
         ok = jnp.all(jnp.isfinite(values) | ~wy)
-        data = data.at[:, j].set(jnp.where(wy & ok, values, data[:, j]))
+        data = _write_column(data, j, wy & ok, values)
         oks.append(ok)
     return data, jnp.stack(oks)[1:]
 
@@ -248,7 +258,7 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
                                             inputs, states)
         j = consts.visits.column[v]
         values = values.astype(data.dtype)  # float32 data: draws computed wider are rounded
-        data = data.at[:, j].set(jnp.where(inputs.wy & ok, values, data[:, j]))
+        data = _write_column(data, j, inputs.wy & ok, values)
         data, passive_ok = _apply_passives(plan, data, consts)
         return (data, states), (ok, why_dropped, passive_ok, fallback)
 
@@ -278,25 +288,38 @@ class Lanes(NamedTuple):
     chain: jax.Array
 
 
-#: lanes a batch's programs run at once by default (vmapped): on a 2-core CPU a batch of
-#: 1,000 replications (50 clusters of 10-30 rows, m = 5) imputes in 30 s at 8 lanes, 47 s
-#: one lane at a time (``benchmarks/jm_sizes_batch.py``)
-BATCH_LANE_WIDTH = 8
+#: lanes a batch's programs run at once at most (vmapped): on a 2-core CPU a chunk of 32
+#: replications (50 clusters of 20 rows, m = 5, 2l.pan for two columns) runs in 0.50 s at 8
+#: lanes, 0.38 s at 16, 0.33 s at 32 and 0.38 s at 64 (``benchmarks/results/sizes``)
+BATCH_LANE_WIDTH = 32
+#: bytes the intermediates of a batch's vmapped lanes may take together
+LANE_MEMORY_BUDGET = 2**29
 
 
-def lane_width(batch: bool = False) -> int:
+def lane_width(batch: bool = False, lane_bytes: float = 0.0, lanes: int | None = None) -> int:
     """Lanes a program runs at once, vmapped: ``JAXMICE_LANE_WIDTH`` if set, else 1 for a
     single run (one lane at a time in a loop: as fast on a CPU, one lane's intermediates in
-    memory, each lane's sums ordered as when it runs alone) and :data:`BATCH_LANE_WIDTH` for
-    a batch. A result depends on the width (vmap orders sums by shape), never on the lane
-    count: at one width, a replication of a batch equals its single run, bit for bit."""
+    memory, each lane's sums ordered as when it runs alone) and for a batch the largest power
+    of two up to :data:`BATCH_LANE_WIDTH` whose lanes' intermediates (``lane_bytes`` each)
+    fit :data:`LANE_MEMORY_BUDGET`, and no more than ``lanes`` (a chunk's). A result depends
+    on the width (vmap orders sums by shape), never on the lane count: at one width, a
+    replication of a batch equals its single run, bit for bit."""
     import os
 
     given = os.environ.get("JAXMICE_LANE_WIDTH")
-    width = int(given) if given else (BATCH_LANE_WIDTH if batch else 1)
-    if width < 1:
-        raise ValueError(f"JAXMICE_LANE_WIDTH must be >= 1, got {width}")
-    return width
+    if given:
+        width = int(given)
+        if width < 1:
+            raise ValueError(f"JAXMICE_LANE_WIDTH must be >= 1, got {width}")
+        return width
+    if not batch:
+        return 1
+    width = BATCH_LANE_WIDTH
+    if lane_bytes > 0:
+        width = min(width, max(1, int(LANE_MEMORY_BUDGET // lane_bytes)))
+    if lanes is not None:
+        width = min(width, max(1, lanes))
+    return 1 << (width.bit_length() - 1)
 
 
 def each_lane(fn: Callable, count: jax.Array, *lanes: Any, width: int = 1,

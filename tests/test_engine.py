@@ -10,6 +10,7 @@ import pytest
 
 import jaxmice as jm
 from jaxmice import sampler, sizes
+from jaxmice.batch import batch_lane_width
 
 
 def _frame(seed: int, clusters: int = 12) -> pd.DataFrame:
@@ -87,14 +88,28 @@ def test_a_batch_takes_data_init_as_its_single_runs_do(monkeypatch):
         jm.mice(FRAMES[:2], seed=5, data_init=starts[:1], **OPTIONS)
 
 
+def test_a_batch_runs_fewer_lanes_at_once_where_their_memory_or_chains_ask(monkeypatch):
+    """The batch's lane width is a power of two: at most 32, at most what fits the lanes'
+    memory budget, at most a chunk's lanes; ``JAXMICE_LANE_WIDTH`` overrides it."""
+    budget = sampler.LANE_MEMORY_BUDGET
+    assert sampler.lane_width(batch=True) == 32
+    assert sampler.lane_width(batch=True, lane_bytes=budget / 5) == 4
+    assert sampler.lane_width(batch=True, lane_bytes=2 * budget) == 1
+    assert sampler.lane_width(batch=True, lanes=12) == 8
+    monkeypatch.setenv("JAXMICE_LANE_WIDTH", "3")
+    assert sampler.lane_width(batch=True, lanes=1) == 3
+
+
 @pytest.mark.slow
 def test_vmapped_lanes_agree_with_looped_lanes(monkeypatch):
-    """A batch runs :data:`~jaxmice.sampler.BATCH_LANE_WIDTH` lanes at a time, vmapped, a
-    single run one: the same draws up to rounding (vmap orders sums by shape).
+    """A batch of small data sets runs :data:`~jaxmice.sampler.BATCH_LANE_WIDTH` lanes at a
+    time, vmapped, a single run one: the same draws up to rounding (vmap orders sums by
+    shape).
     ``JAXMICE_LANE_WIDTH=2`` runs two lanes at a time on both, and they agree exactly."""
     looped = jm.mice(FRAMES[0], seed=9, **OPTIONS)
-    assert sampler.lane_width() == 1 and sampler.lane_width(batch=True) == 8
+    assert sampler.lane_width() == 1
     default = jm.mice(FRAMES[:2], seed=[9, 10], **OPTIONS)
+    assert batch_lane_width(default.prepared[0], 3) == sampler.BATCH_LANE_WIDTH == 32
     np.testing.assert_allclose(default[0].completed_arrays, looped.completed_arrays, atol=1e-9)
     monkeypatch.setenv("JAXMICE_LANE_WIDTH", "2")
     assert sampler.lane_width() == 2
