@@ -81,7 +81,7 @@ def _where(where: Any, observed: np.ndarray, schema: Schema) -> np.ndarray:
     if where is None:
         return ~observed
     index = schema.index if adapter.is_frame_like(where) else list(range(schema.n_rows))
-    arr = adapter.as_frame(where, index, schema.names, "where").to_numpy()
+    arr = np.array(adapter.as_frame(where, index, schema.names, "where").to_numpy())
     if arr.dtype != bool:
         raise TypeError("where must hold booleans (True = impute this cell)")
     return arr

@@ -273,7 +273,8 @@ def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name
         labels, codes = np.unique(values[:, j], return_inverse=True)
         # the labels as the user wrote them: the encoded values are floats, so an integer
         # column's clusters come back to ints (cluster 3, not 3.0, in messages and plots)
-        labels = tuple(int(v) if is_integer_dtype(col.dtype) else v for v in labels.tolist())
+        labels = labels.tolist()
+        labels = tuple(map(int, labels) if is_integer_dtype(col.dtype) else labels)
     else:
         codes = values[:, j].astype(np.int64)
         used = np.unique(codes)
@@ -291,6 +292,8 @@ def as_frame(obj: Any, index: Sequence, columns: Sequence, what: str) -> pd.Data
         ValueError: labels do not match, or the shape is wrong.
     """
     if isinstance(obj, pd.DataFrame):
+        if list(obj.index) == list(index) and list(obj.columns) == list(columns):
+            return obj  # already in the data's order (a batch checks it once a data set)
         bad_rows = [r for r in obj.index if r not in list(index)]
         bad_cols = [c for c in obj.columns if c not in list(columns)]
         if bad_rows or bad_cols:
