@@ -18,7 +18,10 @@ program per class: :func:`fit_column_sets`.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -180,8 +183,9 @@ def _in_chunks(call: Callable[[tuple], Any], batched: tuple, chunk: int, threads
 
 def _pad_rows(a: np.ndarray, rows: int) -> np.ndarray:
     """``a: f[B, n, ...]`` with zero rows appended up to ``rows``."""
-    extra = [(0, 0), (0, rows - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
-    return np.pad(a, extra)
+    out = np.zeros((a.shape[0], rows, *a.shape[2:]), a.dtype)
+    out[:, :a.shape[1]] = a
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,12 +248,25 @@ def _fit_group(group: Sequence[_Prepared], family: str, reml: bool, chunk: int |
                threads: int) -> list[Any]:
     """Fit the data sets of prepared frames with one key in one program; host outputs per
     frame."""
-    first = group[0]
     batched = tuple(np.concatenate(parts) for parts in zip(*(g.batched for g in group),
                                                             strict=True))
-    total, rows, columns = batched[1].shape
+    call = _fit_call(group[0], family, reml)
+    raw = _in_chunks(call, batched, _group_chunk(group[0], len(batched[0]), chunk), threads)
+    ends = np.cumsum([g.batched[0].shape[0] for g in group]).tolist()
+    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], raw)
+            for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _group_chunk(first: _Prepared, total: int, chunk: int | None) -> int:
+    """Data sets one fit call of a group of ``total`` takes (:func:`fit_chunk_size`, at most
+    ``chunk``)."""
+    _, rows, columns = first.batched[1].shape
     size = fit_chunk_size(total, rows, columns)
-    size = size if chunk is None else max(1, min(size, chunk))
+    return size if chunk is None else max(1, min(size, chunk))
+
+
+def _fit_call(first: _Prepared, family: str, reml: bool) -> Callable[[tuple], Any]:
+    """The fit program call for device arrays of a group whose first frame is ``first``."""
     shape = first.shape
     shared = tuple(jax.device_put(a) for a in first.shared)
 
@@ -262,10 +279,16 @@ def _fit_group(group: Sequence[_Prepared], family: str, reml: bool, chunk: int |
             return _fit_lmm_batch(y, x, zval, w, re, shape=shape, theta0=shared[4], reml=reml)
         return _fit_glmm_batch(y, x, zval, w, re, shape=shape, theta0=shared[4], family=family)
 
-    raw = _in_chunks(call, batched, size, threads)
-    ends = np.cumsum([g.batched[0].shape[0] for g in group]).tolist()
-    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], raw)
-            for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
+    return call
+
+
+@in_float64  # the switch is per thread
+def _warm_fit(first: _Prepared, family: str, reml: bool, size: int) -> None:
+    """Compile (and run once) the fit program of a group of chunks of ``size`` data sets,
+    on ``first``'s data repeated: run on a thread while the other frames are prepared."""
+    rows = np.arange(size) % first.batched[0].shape[0]
+    jax.block_until_ready(_fit_call(first, family, reml)(
+        tuple(jax.device_put(a[rows]) for a in first.batched)))
 
 
 def _models(prepared: _Prepared, raw: Any, family: str, reml: bool) -> MixedModels:
@@ -296,6 +319,35 @@ def _models(prepared: _Prepared, raw: Any, family: str, reml: bool) -> MixedMode
         converged=np.asarray(raw.converged), extra=extra)
 
 
+def _prepare_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData]],
+                  family: str, random_required: bool, floors: list[int], reml: bool,
+                  chunk: int | None, threads: int) -> list[_Prepared]:
+    """The frames of ``column_sets`` (:func:`_prepare`). With ``threads`` > 1, a group's fit
+    program compiles on a thread as soon as the group holds a full chunk, while the other
+    frames are prepared (its chunk size is then that of the whole group; on a 2-core CPU
+    the frames of 1,000 replications take about 1.8 s, their program about 1.2 s)."""
+    prepared = []
+    held: collections.Counter = collections.Counter()
+    warming = []
+    with ThreadPoolExecutor(1) as pool:
+        for columns, floor in zip(column_sets, floors, strict=True):
+            item = _prepare(formula, columns, family, random_required, floor)
+            prepared.append(item)
+            key = item.key
+            if threads < 2 or held[key] < 0:  # warmed, or no threads to warm on
+                continue
+            held[key] += item.batched[0].shape[0]
+            full = _group_chunk(item, sys.maxsize, chunk)
+            if held[key] >= full:
+                warming.append(pool.submit(_warm_fit, item, family, reml, full))
+                held[key] = -1
+        for future in warming:
+            # a failure here is the fit's own: the group's first call meets it again
+            with contextlib.suppress(Exception):
+                future.result()
+    return prepared
+
+
 def fit_column_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData]],
                     family: str, reml: bool, random_required: bool = True,
                     chunk: int | None = None, threads: int = 1,
@@ -322,8 +374,8 @@ def fit_column_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData
         One :class:`MixedModels` per batch, in order, each as :func:`fit_columns` gives it.
     """
     floors = [0] * len(column_sets) if min_rows is None else list(min_rows)
-    prepared = [_prepare(formula, columns, family, random_required, floor)
-                for columns, floor in zip(column_sets, floors, strict=True)]
+    prepared = _prepare_sets(formula, column_sets, family, random_required, floors, reml,
+                             chunk, threads)
     groups: dict[tuple, list[int]] = {}
     for i, item in enumerate(prepared):
         groups.setdefault(item.key, []).append(i)

@@ -330,6 +330,13 @@ def _deficient(x: np.ndarray, tol: float = RANK_TOLERANCE) -> np.ndarray:
     the kept columns has norm below ``tol`` times its own norm.
     """
     batch, n, p = x.shape
+    norm = np.linalg.norm(x, axis=1)
+    if n >= p and (norm > 0).all():
+        # the usual full-rank design at once: |R_jj| of a QR is what is left of column j
+        # after the earlier ones; well clear of the tolerance, nothing is dropped
+        diag = np.abs(np.diagonal(np.linalg.qr(x, mode="r"), axis1=1, axis2=2))
+        if (diag > 100 * tol * norm).all():
+            return np.zeros(p, dtype=bool)
     basis = np.zeros((batch, n, 0))
     drop = np.zeros(p, dtype=bool)
     for j in range(p):
