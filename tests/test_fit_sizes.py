@@ -5,6 +5,7 @@ clusters is fitted per replication."""
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import numpy as np
@@ -254,8 +255,21 @@ def test_batch_fits_each_replication_with_its_own_clusters():
 
 
 def test_chunks_run_in_threads_and_join_in_order():
-    """Seven data sets in chunks of two (the last padded), the later chunks on two threads."""
+    """Frames of 3, 2 and 2 data sets in chunks of two (the last padded), fitted on two
+    threads as they arrive, joined per frame in order; a group that never fills a chunk
+    runs as one chunk of what it holds."""
     data = np.arange(21.0).reshape(7, 3)
-    out = mixed._in_chunks(lambda arrays: {"sum": arrays[0].sum(axis=1)}, (data,), 2,
-                           threads=2)
-    np.testing.assert_array_equal(out["sum"], data.sum(axis=1))
+    frames = (data[:3], data[3:5], data[5:])
+    group = mixed._GroupFits(lambda arrays: {"sum": arrays[0].sum(axis=1)}, full=2)
+    small = mixed._GroupFits(lambda arrays: {"rows": np.full(len(arrays[0]), len(arrays[0]))},
+                             full=4)
+    with ThreadPoolExecutor(2) as pool:
+        assert [mixed._add(pool, group, (part,)) for part in frames] == [0, 1, 2]
+        mixed._add(pool, small, (data[:3],))
+        mixed._flush(pool, group)
+        mixed._flush(pool, small)
+        assert len(group.chunks) == 4 and len(small.chunks) == 1
+        out = mixed._joined(group)
+        assert mixed._joined(small)[0]["rows"].tolist() == [3, 3, 3]
+    for part, fitted in zip(frames, out, strict=True):
+        np.testing.assert_array_equal(fitted["sum"], part.sum(axis=1))
