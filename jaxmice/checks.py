@@ -31,6 +31,16 @@ class DataWarning(UserWarning):
     """The data look wrong in a way jaxmice can work around but the user should fix."""
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of finite ``values: f[k]`` (k > 0) by one partition, without its
+    wrapper's overhead (a batch checks every continuous column of every data set)."""
+    k = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, k)[k])
+    low, high = np.partition(values, (k - 1, k))[k - 1:k + 1]
+    return float((low + high) / 2.0)
+
+
 def robust_z(values: np.ndarray) -> np.ndarray:
     """Values standardised by their median and scaled MAD (the SD where the MAD is 0).
 
@@ -45,8 +55,8 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     """
     if values.size == 0:
         return values
-    centre = np.median(values)
-    scale = _MAD_TO_SD * np.median(np.abs(values - centre))
+    centre = _median(values)
+    scale = _MAD_TO_SD * _median(np.abs(values - centre))
     if not scale > 0:
         scale = np.std(values)
     if not scale > 0:

@@ -59,6 +59,8 @@ __all__ = [
 def _check_frame(df: Any) -> None:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    if df.columns.is_unique:
+        return
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
     if dupes:
         raise ValueError(f"duplicate column names: {dupes}; column names must be unique")

@@ -196,6 +196,10 @@ def infer_column(name: Hashable, s: pd.Series, kind: str | None = None) -> Colum
             continuous.
     """
     dtype = s.dtype
+    if kind is None and isinstance(dtype, np.dtype) and dtype.kind == "f":
+        _numeric_values(name, s)  # a plain float column is continuous; inf is refused
+        return Column(name=name, kind="continuous", levels=None, dtype=dtype, na_value=None,
+                      numeric=True)
     observed = s.notna().to_numpy()
     levels, natural, na_value = _natural_levels(name, s, kind, observed)
     if kind is None:
