@@ -118,11 +118,14 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
         chains = np.stack(starts + [starts[-1]] * (chunk - len(part)))  # f[C, m, N, p]
         given = jax.device_put(chains[lanes.replication, lanes.chain], device)
     lanes = jax.device_put(lanes, device)
-    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given, width, m)
+    # a last, short chunk runs the same program, its padding lanes skipped
+    active = len(part) * m
+    data, states = sampler.start_lanes(plan, values, consts, roots, lanes, given, width, m,
+                                       active)
     stats = []
     for t in range(1, maxit + 1):
         data, states, s = sampler.step_lanes(plan, data, states, consts, roots, t, lanes,
-                                             width, m)
+                                             width, m, active)
         stats.append(s)
     # lanes back to [C, m, ...] (padding lanes dropped)
     return jax.tree.map(lambda x: np.asarray(x)[:chunk * m].reshape(chunk, m, *x.shape[1:]),

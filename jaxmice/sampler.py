@@ -476,19 +476,30 @@ def replicate(*trees: Any) -> tuple:
     return tuple(stack([tree] * MIN_REPLICATIONS) for tree in trees)
 
 
+def _groups(lanes: Lanes, width: int, active: int | None) -> np.int32:
+    """Groups of ``width`` lanes a program runs: all, or those holding the first ``active``
+    lanes (the others are padding: their outputs stay zero and are dropped)."""
+    total = np.shape(lanes.chain)[0]
+    return np.int32(total // width if active is None else -(-min(active, total) // width))
+
+
 def start_lanes(plan: Plan, values: Any, consts: Consts, roots: Any, lanes: Lanes,
-                start: Any, width: int, chains: int) -> tuple[jax.Array, tuple]:
+                start: Any, width: int, chains: int, active: int | None = None
+                ) -> tuple[jax.Array, tuple]:
     """:func:`initialize`, ``width`` lanes at a time (``len(lanes)`` a multiple of it), on
-    the device the arrays are on; ``chains``: the run's m."""
-    count = np.int32(np.shape(lanes.chain)[0] // width)
+    the device the arrays are on; ``chains``: the run's m; ``active``: the lanes that are
+    not padding, first (None: all)."""
+    count = _groups(lanes, width, active)
     return initialize(plan, values, consts, roots, lanes, count, start, width=width,
                       optimized=_optimized(plan, values, chains, width))
 
 
 def step_lanes(plan: Plan, data: Any, states: tuple, consts: Consts, roots: Any, t: int,
-               lanes: Lanes, width: int, chains: int) -> tuple[jax.Array, tuple, IterationStats]:
-    """:func:`iterate` (iteration ``t``), ``width`` lanes at a time; ``chains``: the run's m."""
-    count = np.int32(np.shape(lanes.chain)[0] // width)
+               lanes: Lanes, width: int, chains: int, active: int | None = None
+               ) -> tuple[jax.Array, tuple, IterationStats]:
+    """:func:`iterate` (iteration ``t``), ``width`` lanes at a time; ``chains`` and
+    ``active`` as for :func:`start_lanes`."""
+    count = _groups(lanes, width, active)
     return iterate(plan, data, states, consts, roots, np.int32(t), lanes, count, width=width,
                    optimized=_optimized(plan, data, chains, width))
 
