@@ -273,7 +273,7 @@ def _fit_chunk(call: Callable[[tuple], Any], arrays: tuple, compiled: Future | N
     return jax.device_get(call(tuple(jax.device_put(a) for a in arrays)))
 
 
-def _submit(pool: ThreadPoolExecutor, group: _GroupFits, count: int) -> None:
+def _submit(pool: ThreadPoolExecutor | _Inline, group: _GroupFits, count: int) -> None:
     """Submit the group's next ``count`` pending data sets as a chunk of ``group.full`` (the
     last data set repeated) or, for a group that never filled one, of ``count``."""
     joined = tuple(np.concatenate(parts) for parts in zip(*group.pending, strict=True))
@@ -287,7 +287,26 @@ def _submit(pool: ThreadPoolExecutor, group: _GroupFits, count: int) -> None:
     group.pending = [rest] if group.held else []
 
 
-def _add(pool: ThreadPoolExecutor, group: _GroupFits, batched: tuple) -> int:
+class _Inline:
+    """An executor that runs each call at once, on the calling thread (one fit thread: a
+    single data set's fits need no pool, and a thread per call would cost its memory)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as err:  # raised again by result(), as a pool's future does
+            future.set_exception(err)
+        return future
+
+
+def _add(pool: ThreadPoolExecutor | _Inline, group: _GroupFits, batched: tuple) -> int:
     """Add a frame's host arrays (leading axis: its data sets) to the group, submitting each
     full chunk; returns the frame's position in the group."""
     count = batched[0].shape[0]
@@ -299,7 +318,7 @@ def _add(pool: ThreadPoolExecutor, group: _GroupFits, batched: tuple) -> int:
     return len(group.sizes) - 1
 
 
-def _flush(pool: ThreadPoolExecutor, group: _GroupFits) -> None:
+def _flush(pool: ThreadPoolExecutor | _Inline, group: _GroupFits) -> None:
     """Submit what the group still holds (its last chunk)."""
     if group.held:
         _submit(pool, group, group.held)
@@ -375,7 +394,7 @@ def fit_column_sets(formula: Formula, column_sets: Sequence[dict[str, ColumnData
     member: list[tuple[_GroupFits, int]] = []
     # a chunk is fitted on a worker thread as soon as its group holds it, while the main
     # thread prepares the next frames (the first chunk compiles the group's program)
-    with ThreadPoolExecutor(max(threads, 1)) as pool:
+    with ThreadPoolExecutor(threads) if threads > 1 else _Inline() as pool:
         for columns, floor in zip(column_sets, floors, strict=True):
             item = _prepare(formula, columns, family, random_required, floor)
             prepared.append(item)
