@@ -161,7 +161,8 @@ class ProgramLog:
         if loaded:
             row["loaded"] += 1
             row["compile"] += elapsed
-        kernels = kernel_counts(out)
+        # a Program's load and compile give (executable, its size or estimated memory)
+        kernels = kernel_counts(out[0] if isinstance(out, tuple) else out)
         row["fusions"] += kernels["fusions"]
         row["custom_calls"] += kernels["custom_calls"]
         return out
