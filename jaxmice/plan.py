@@ -17,7 +17,7 @@ import numpy as np
 from . import sampler
 from .adapters import pandas as adapter
 from .design import Term, make_terms
-from .sizes import cluster_class, row_class
+from .sizes import cluster_class, rows_at
 from .specification import Specification
 
 
@@ -77,7 +77,7 @@ def build_plan(spec: Specification, values: np.ndarray, observed: np.ndarray,
     """
     schema, pred, where = spec.schema, spec.predictor, spec.where
     terms, term_of = _design(spec)
-    n, n_padded = values.shape[0], max(row_class(values.shape[0]), min_rows)
+    n, n_padded = values.shape[0], rows_at(values.shape[0], min_rows)
     # single-level visits read a cluster column of zeros: their padded rows get code 1,
     # outside the one group a single-level method may sum over
     clusters = pad_rows(np.zeros(values.shape, dtype=np.int32), n_padded, 1)

@@ -76,6 +76,12 @@ def row_class(n: int) -> int:
     return ladder(n, MIN_ROWS) if padding_enabled() else int(n)
 
 
+def rows_at(n: int, min_rows: int = 0) -> int:
+    """Rows ``n`` rows run at: their class, or ``min_rows`` where a batch runs them at a
+    larger one (:func:`merged_row_classes`)."""
+    return max(row_class(n), int(min_rows))
+
+
 def cluster_class(count: int) -> int:
     """Clusters a program for ``count`` clusters is compiled for (0 stays 0: no clusters)."""
     if count == 0 or not padding_enabled():

@@ -32,7 +32,7 @@ import numpy as np
 from .._precision import in_float64
 from ..adapters import pandas as adapter
 from ..programs import program
-from ..sizes import cluster_class, row_class
+from ..sizes import cluster_class, rows_at
 from .formula import Formula, parse_formula
 from .glm import fit_regression
 from .glmm import FAMILIES, GlmmData, fit_glmm
@@ -201,7 +201,7 @@ def _prepare(formula: Formula, columns: dict[str, ColumnData], family: str,
                   nobs=int(frame.rows.sum()), n_omitted=int((~frame.rows).sum()),
                   dropped=tuple(frame.dropped), source=(formula, columns))
     batch, n = frame.y.shape
-    rows = max(row_class(n), min_rows)
+    rows = rows_at(n, min_rows)
     # padding rows have weight 0: they count in no sum, neither in n nor in n - p
     y, x = (_pad_rows(np.asarray(a, np.float64), rows) for a in (frame.y, frame.x))
     w = np.broadcast_to((np.arange(rows) < n).astype(np.float64), (batch, rows))
