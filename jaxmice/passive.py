@@ -2,15 +2,14 @@
 
 ``method={"BMI": "~ I(Weight / Height^2)"}`` (mice's syntax) or
 ``method={"BMI": jm.passive(lambda d: d["Weight"] / d["Height"] ** 2)}``. The expression is
-parsed (by Python's ``ast``, which only reads) into the formula's expression tree and
-evaluated by :mod:`jaxmice.expressions`, never as Python, so a string read from a file
-cannot run code. Allowed: column names, numbers, ``+ - * / ^ **``, parentheses, ``I()``,
-``log exp sqrt abs log10``.
+read by the formulas' parser (:func:`jaxmice.models.formula.parse_expression`: R's names,
+dotted or backquoted, as in a formula) and evaluated by :mod:`jaxmice.expressions`, never as
+Python, so a string read from a file cannot run code. Allowed: column names, numbers,
+``+ - * / ^``, parentheses, ``I()``, ``log exp sqrt abs log10``.
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -19,10 +18,11 @@ import jax
 import jax.numpy as jnp
 
 from .expressions import JAX, evaluate
-from .models.formula import BinOp, Call, Expr, Identity, Neg, Num, Var
+from .models.formula import Expr, FormulaError, parse_expression
 
+#: functions a passive expression may call (elementwise: no ``scale()``, which needs the
+#: whole column's mean and SD)
 _FUNCTIONS = ("I", "log", "exp", "sqrt", "abs", "log10")
-_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,36 +80,13 @@ def parse_passive(text: str) -> Passive:
     if expr.startswith("~"):
         expr = expr[1:]
     try:
-        tree = ast.parse(expr.strip().replace("^", "**"), mode="eval").body
-    except SyntaxError as err:
-        raise ValueError(f"passive expression {text!r}: syntax error at column {err.offset}")\
-            from None
-    names: list[str] = []
-
-    def build(node: ast.AST) -> Expr:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return Num(float(node.value))
-        if isinstance(node, ast.Name):
-            names.append(node.id)
-            return Var(node.id)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return BinOp(_OPERATORS[type(node.op)], build(node.left), build(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return Neg(build(node.operand))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd):
-            return build(node.operand)
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id in _FUNCTIONS and len(node.args) == 1 and not node.keywords):
-            inner = build(node.args[0])
-            return Identity(inner) if node.func.id == "I" else Call(node.func.id, inner)
-        shown = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
+        tree = parse_expression(expr, _FUNCTIONS)
+    except FormulaError as err:
         raise ValueError(
-            f"passive expression {text!r}: {shown!r} is not allowed (use column names, numbers, "
-            f"+ - * / ^ and {', '.join(sorted(_FUNCTIONS))})"
-        )
-
-    return Passive(fn=partial(_evaluate, build(tree)), inputs=tuple(dict.fromkeys(names)),
-                   source=text.strip())
+            f"passive expression {text!r}: {err.reason} (allowed: column names, numbers, "
+            f"+ - * / ^, parentheses and {', '.join(f + '()' for f in _FUNCTIONS)})\n"
+            + str(err).split("\n", 1)[1]) from None
+    return Passive(fn=partial(_evaluate, tree), inputs=tree.variables(), source=text.strip())
 
 
 def _evaluate(tree: Expr, columns: Mapping[Hashable, jax.Array]) -> jax.Array:

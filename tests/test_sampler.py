@@ -140,7 +140,7 @@ def test_passive_imputation_recomputes_bmi():
     fn = jm.mice(df, m=2, maxit=2, predictor_matrix=pred, seed=1, progress=False,
                  method={"BMI": jm.passive(lambda d: d["Weight"] / d["Height"] ** 2)})
     pd.testing.assert_frame_equal(fn.complete(1), done)
-    with pytest.raises(ValueError, match="not allowed"):
+    with pytest.raises(ValueError, match="passive expression .*unexpected character '_'"):
         jm.mice(df, method={"BMI": "~ __import__('os').system('true')"}, progress=False)
     with pytest.raises(ValueError, match="unknown column 'Wieght'"):
         jm.mice(df, method={"BMI": "~ Wieght / Height^2"}, progress=False)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -593,6 +593,37 @@ def _expr(node: _Node, text: str, where: str) -> Expr:
     if node.op in ("+", "-", "*", "/", "^"):
         return BinOp(node.op, _expr(node.left, text, where), _expr(node.right, text, where))
     raise FormulaError(f"operator {node.op!r} is not allowed inside {where}", text, node.pos)
+
+
+def _check_calls(node: _Node, functions: Sequence[str], text: str) -> None:
+    """Refuse a call of a function outside ``functions``, at its position."""
+    if isinstance(node, _Call):
+        if node.fn not in functions:
+            raise FormulaError(f"{node.fn}() is not allowed here", text, node.pos)
+        _check_calls(node.arg, functions, text)
+    elif isinstance(node, _Binary):
+        _check_calls(node.left, functions, text)
+        _check_calls(node.right, functions, text)
+    elif isinstance(node, (_Unary, _Paren)):
+        _check_calls(node.operand if isinstance(node, _Unary) else node.inner, functions, text)
+
+
+def parse_expression(text: str, functions: Sequence[str] = FUNCTIONS) -> Expr:
+    """One arithmetic expression in R's syntax, read by the formulas' parser: columns
+    (dotted and backquoted names as in a formula), numbers, ``+ - * / ^``, parentheses and
+    calls of ``functions``. Passive imputation's ``"~ I(wt.kg / ht.m^2)"`` uses it.
+
+    Raises:
+        FormulaError: a syntax error, another operator, or another function.
+    """
+    parser = _Parser(text)
+    if parser.peek().kind == "end":
+        raise FormulaError("empty expression", text, 0)
+    node = parser.sum()
+    if parser.peek().kind != "end":
+        raise parser.unexpected(parser.peek())
+    _check_calls(node, functions, text)
+    return _expr(node, text, "an expression")
 
 
 def _variable(node: _Node, text: str) -> Expr:
