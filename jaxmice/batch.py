@@ -489,28 +489,20 @@ class PooledBatch:
     def __iter__(self):
         return iter(self.pooled)
 
-    def summary(self, conf_int: bool = True, conf_level: float = 0.95) -> Any:
-        """One long table: each replication's pooled summary (as ``Pooled.summary``) with a
-        ``rep`` column first (0-based), the input :func:`jaxmice.score` reads. Computed over
-        all replications at once."""
-        from .pool import _quantile_t, _tail_t
+    def summary(self, conf_int: bool = True, conf_level: float = 0.95,
+                exponentiate: bool = False) -> Any:
+        """One long table: each replication's pooled summary (``Pooled.summary``, with the
+        same arguments) with a ``rep`` column first (0-based), the input
+        :func:`jaxmice.score` reads."""
+        from .pool import summary_columns
 
-        if not 0 < conf_level < 1:
-            raise ValueError(f"conf_level must be in (0, 1); got {conf_level}")
-        sizes = [len(p.names) for p in self.pooled]
-        cols: dict[str, Any] = {
-            "rep": np.repeat(np.arange(len(self.pooled)), sizes),
-            "term": [name for p in self.pooled for name in p.names]}
-        est = np.concatenate([p.qbar for p in self.pooled])
-        se = np.concatenate([p.std_error for p in self.pooled])
-        df = np.concatenate([p.df for p in self.pooled])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            statistic = est / se
-        cols.update(estimate=est, std_error=se, statistic=statistic, df=df,
-                    p_value=_tail_t(statistic, df))
-        if conf_int:
-            crit = _quantile_t(0.5 + conf_level / 2, df)
-            cols.update(conf_low=est - crit * se, conf_high=est + crit * se)
-        for name in ("riv", "lambda_", "fmi"):
-            cols[name] = np.concatenate([getattr(p, name) for p in self.pooled])
-        return adapter.columns_frame(cols)
+        pooled = self.pooled
+        columns = summary_columns(
+            [name for p in pooled for name in p.names],
+            *(np.concatenate([np.asarray(getattr(p, a)) for p in pooled])
+              for a in ("qbar", "std_error", "df")),
+            {a: np.concatenate([getattr(p, a) for p in pooled])
+             for a in ("riv", "lambda_", "fmi")},
+            conf_int, conf_level, exponentiate)
+        reps = np.repeat(np.arange(len(pooled)), [len(p.names) for p in pooled])
+        return adapter.columns_frame({"rep": reps, **columns})

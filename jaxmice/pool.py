@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .adapters.pandas import float_series, records_frame
+from .adapters.pandas import columns_frame, float_series, records_frame
 
 __all__ = ["pool", "Pooled", "D1", "D2", "D2_from_statistics", "TestResult"]
 
@@ -135,6 +135,35 @@ def _quantile_t(p: float, df: np.ndarray) -> np.ndarray:
     from scipy.special import stdtrit
 
     return stdtrit(df, p)
+
+
+def summary_columns(terms: list, qbar: np.ndarray, std_error: np.ndarray, df: np.ndarray,
+                    after: dict[str, np.ndarray], conf_int: bool = True,
+                    conf_level: float = 0.95, exponentiate: bool = False
+                    ) -> dict[str, Any]:
+    """The columns of a pooled table (:meth:`Pooled.summary`, and every
+    replication's at once for a batch): ``term, estimate, std_error, statistic, df, p_value``,
+    the interval if ``conf_int``, then the columns of ``after`` (``f[k]`` each).
+
+    ``exponentiate`` reports ``exp(estimate)``, the exponentiated interval and the standard
+    error by the delta method (``exp(estimate) * std_error``); ``statistic`` and ``p_value``
+    stay on the linear scale."""
+    if not 0 < conf_level < 1:
+        raise ValueError(f"conf_level must be in (0, 1); got {conf_level}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = qbar / std_error
+    cols: dict[str, Any] = {"term": terms, "estimate": qbar, "std_error": std_error,
+                            "statistic": statistic, "df": df,
+                            "p_value": _tail_t(statistic, df)}
+    if conf_int:
+        crit = _quantile_t(0.5 + conf_level / 2, df)
+        cols.update(conf_low=qbar - crit * std_error, conf_high=qbar + crit * std_error)
+    if exponentiate:
+        cols.update(estimate=np.exp(qbar), std_error=np.exp(qbar) * std_error)
+        if conf_int:
+            cols.update(conf_low=np.exp(cols["conf_low"]), conf_high=np.exp(cols["conf_high"]))
+    cols.update(after)
+    return {c: v if c == "term" else np.asarray(v, np.float64) for c, v in cols.items()}
 
 
 def tail_f(f: float, df1: float, df2: float) -> float:
@@ -265,25 +294,10 @@ class Pooled:
             A DataFrame with columns ``term, estimate, std_error, statistic, df, p_value,
             conf_low, conf_high, riv, lambda_, fmi``.
         """
-        est, se = self.qbar, self.std_error
-        low, high = self.conf_int(conf_level) if conf_int else (None, None)
-        if exponentiate:
-            est = np.exp(self.qbar)
-            se = est * se
-            if conf_int:
-                low, high = np.exp(low), np.exp(high)
-        columns = ["term", "estimate", "std_error", "statistic", "df", "p_value"]
-        cols: dict[str, Any] = {"term": list(self.names), "estimate": est, "std_error": se,
-                                "statistic": self.statistic, "df": self.df,
-                                "p_value": self.p_value}
-        if conf_int:
-            columns += ["conf_low", "conf_high"]
-            cols.update(conf_low=low, conf_high=high)
-        columns += ["riv", "lambda_", "fmi"]
-        cols.update(riv=self.riv, lambda_=self.lambda_, fmi=self.fmi)
-        records = [{c: (cols[c][j] if c == "term" else float(cols[c][j])) for c in columns}
-                   for j in range(len(self.names))]
-        return records_frame(records, columns)
+        return columns_frame(summary_columns(
+            list(self.names), self.qbar, self.std_error, self.df,
+            {"riv": self.riv, "lambda_": self.lambda_, "fmi": self.fmi}, conf_int, conf_level,
+            exponentiate))
 
     def __repr__(self) -> str:
         df = ("large-sample df" if self.dfcom is None

@@ -106,6 +106,11 @@ def test_batched_fit_pool_and_summary(batch):
         mine = table[table.rep == r].drop(columns="rep").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, own_table, check_exact=False, rtol=1e-12)
     assert table[table.rep == 2].conf_low.iloc[1] < pooled[2].qbar[1]
+    ratios = pooled.summary(exponentiate=True, conf_level=0.9)
+    own_ratios = pooled[5].summary(exponentiate=True, conf_level=0.9).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ratios[ratios.rep == 5].drop(columns="rep")
+                                  .reset_index(drop=True), own_ratios)
+    np.testing.assert_allclose(ratios.estimate, np.exp(table.estimate), rtol=1e-15)
     scored = jm.score(pooled, {"x1": 0.5, "x2": 0.3})
     assert scored.term.tolist() == ["x1", "x2"] and (scored.n_reps == 6).all()
     np.testing.assert_allclose(scored.bias, [
