@@ -143,3 +143,15 @@ def spread_events(iteration: int, schema: Schema, methods: Sequence[str], values
                    f"observed values in [{low:.4g}, {high:.4g}]; check its predictors for "
                    "extreme values"))
     return out
+
+
+def check_count(name: str, value: object, low: int) -> None:
+    """``value`` (an argument called ``name``, such as m or maxit) is an integer >= ``low``.
+
+    Raises:
+        TypeError: not an integer (a bool is not one); ValueError: below ``low``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")

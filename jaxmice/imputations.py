@@ -15,7 +15,7 @@ import numpy as np
 from . import sampler
 from ._precision import in_float64
 from .adapters import pandas as adapter
-from .checks import spread_events
+from .checks import check_count, spread_events
 from .design import design_labels
 from .devices import Layout, to_host
 from .methods import NO_METHOD, PASSIVE
@@ -169,8 +169,7 @@ class Imputations:
         Returns:
             A new :class:`Imputations`; this one is unchanged.
         """
-        if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 0:
-            raise ValueError(f"maxit must be an integer >= 0, got {maxit!r}")
+        check_count("maxit", maxit, 0)
         data, states, stats = sampler.run(self.plan, self.data, self.states, self.consts,
                                           self.root, self.iterations + 1, maxit, progress,
                                           self.layout)

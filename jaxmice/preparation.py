@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from .adapters import pandas as adapter
+from .checks import check_count
 from .imputations import Imputations
 from .plan import build_plan, cluster_events, pad_rows
 from .schema import Schema
@@ -18,11 +19,8 @@ from .specification import specify
 
 def check_counts(m: Any, maxit: Any) -> None:
     """``m`` and ``maxit`` are integers, at least 1 and 0."""
-    for name, value, low in (("m", m, 1), ("maxit", maxit, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
+    check_count("m", m, 1)
+    check_count("maxit", maxit, 0)
 
 
 def check_dtype(dtype: Any) -> str:
