@@ -38,7 +38,7 @@ def _fitter(family: str):
 def test_normal_fits_are_per_cluster_least_squares(rng):
     x, cluster, ry, keep = _design(rng)
     y = x @ [1.0, 0.5, 0.0, -0.3] + 0.3 * cluster + rng.normal(size=x.shape[0])
-    fits = _fitter("normal")(x, y, ry.astype(float), cluster, keep, 5.0)
+    fits = _fitter("gaussian")(x, y, ry.astype(float), cluster, keep, 5.0)
     for j in range(N_CLUSTERS):
         rows = ry & (cluster == j)
         xj = x[rows][:, keep]
@@ -54,7 +54,7 @@ def test_normal_fits_are_per_cluster_least_squares(rng):
 
 def _penalised_nll(b, xj, yj, family, precision):
     eta = xj @ b
-    ll = yj @ eta - (np.logaddexp(0, eta).sum() if family == "logistic" else np.exp(eta).sum())
+    ll = yj @ eta - (np.logaddexp(0, eta).sum() if family == "binomial" else np.exp(eta).sum())
     return -ll + 0.5 * b @ precision @ b
 
 
@@ -67,13 +67,13 @@ def _numpy_precision(x, ry, keep, prior_sd):
     return t.T @ t / prior_sd**2
 
 
-@pytest.mark.parametrize("family", ["logistic", "poisson"])
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
 def test_glm_fits_match_scipy_on_the_same_penalised_likelihood(rng, family):
     x, cluster, ry, keep = _design(rng)
     eta = x @ [-0.3, 0.8, 0.0, 0.4] + 0.2 * cluster
-    y = (rng.random(eta.size) < 1 / (1 + np.exp(-eta))).astype(float) if family == "logistic" \
+    y = (rng.random(eta.size) < 1 / (1 + np.exp(-eta))).astype(float) if family == "binomial" \
         else rng.poisson(np.exp(eta)).astype(float)
-    if family == "logistic":
+    if family == "binomial":
         y[(cluster == 3) & (x[:, 1] > 0)] = 1.0  # quasi-separation in cluster 3
         y[(cluster == 3) & (x[:, 1] <= 0)] = 0.0
     fit = _fitter(family)
@@ -81,7 +81,7 @@ def test_glm_fits_match_scipy_on_the_same_penalised_likelihood(rng, family):
         fits = fit(x, y, ry.astype(float), cluster, keep, prior_sd)
         precision = _numpy_precision(x, ry, keep, prior_sd)
         for j in range(N_CLUSTERS):
-            if prior_sd > 1e3 and family == "logistic" and j == 3:
+            if prior_sd > 1e3 and family == "binomial" and j == 3:
                 continue  # no MLE under separation
             rows = ry & (cluster == j)
             xj, yj = x[rows][:, keep], y[rows]
@@ -92,7 +92,7 @@ def test_glm_fits_match_scipy_on_the_same_penalised_likelihood(rng, family):
             assert bool(fits.ok[j])
         assert np.asarray(fits.coef)[:, 2].tolist() == [0.0] * N_CLUSTERS
     # under separation the penalty keeps the estimate finite, with a large variance
-    if family == "logistic":
+    if family == "binomial":
         fits = fit(x, y, ry.astype(float), cluster, keep, 5.0)
         assert 3.0 < float(fits.coef[3, 1]) < 60.0 and float(fits.cov[3, 1, 1]) > 1.0
 

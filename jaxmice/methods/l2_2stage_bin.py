@@ -26,7 +26,7 @@ def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_y = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "logistic", meta_method)
+        par = draw_clusters(k_par, inputs, target.n_clusters, "binomial", meta_method)
         eta = linear_predictor(inputs, par.beta) + inputs.delta  # delta: shifts the log odds
         values = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(inputs.y.dtype)
         return Draw(values=values, state=state, ok=par.ok & jnp.isfinite(eta).all(),

@@ -26,7 +26,7 @@ def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_noise = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "normal", meta_method)
+        par = draw_clusters(k_par, inputs, target.n_clusters, "gaussian", meta_method)
         noise = jax.random.normal(k_noise, inputs.y.shape, inputs.x.dtype)
         # no delta here: the sampler shifts a continuous target's draws itself
         values = linear_predictor(inputs, par.beta) + jnp.sqrt(par.sigma2[inputs.cluster]) * noise

@@ -31,7 +31,7 @@ def make(target: Target, *, meta_method: str = META_METHOD, donors: int = DONORS
 
     def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
         k_par, k_match = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "normal", meta_method)
+        par = draw_clusters(k_par, inputs, target.n_clusters, "gaussian", meta_method)
         pred = linear_predictor(inputs, par.beta)
         rows = match(k_match, pred, inputs.ry, pred, donors)
         return Draw(values=inputs.y[rows], state=state,

@@ -43,13 +43,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..meta import draw_parameters, draw_study_effects, meta_analysis, univariate
+from ..models.glmm import mean_variance
 from ..random import chisquare
 from ..small_linalg import lapack_cholesky, lapack_solve_lower, lapack_solve_lower_transposed
 from .base import Target, VisitInputs, real_clusters
+from .l2_pois import MAX_ETA
+from .logreg import PRIOR_SD
 from .multilevel import finite
 
 #: the model families of the per-cluster fits
-FAMILIES = ("normal", "logistic", "poisson")
+FAMILIES = ("gaussian", "binomial", "poisson")
 #: estimation methods of the meta-analysis (option ``meta_method``)
 META_METHODS = ("reml", "ml", "mm")
 #: the default: the method of moments, as micemd's ``method_est = "mm"``
@@ -58,16 +61,12 @@ META_METHOD = "mm"
 MIN_DF = 4
 #: Newton steps of the logistic and Poisson per-cluster fits
 NEWTON_STEPS = 25
-#: prior sd of each standardised coefficient of the logistic and Poisson fits
-PRIOR_SD = 5.0
 #: largest Newton step, in standardised coefficients (keeps early steps from overshooting)
 STEP_CAP = 5.0
 #: a fit has converged when its last step moved no standardised coefficient more than this
 STEP_TOL = 1e-6
 #: a column whose Cholesky pivot^2 is below this share of its sum of squares is collinear
 PIVOT_TOL = 1e-9
-#: linear predictors are clipped here before exponentiating (as 2l.pois)
-MAX_ETA = 30.0
 
 #: predictor codes: 1 and 2 both mean "in the model" (every coefficient is cluster specific)
 ALLOWED_CODES = frozenset({0, 1, 2})
@@ -131,17 +130,6 @@ def penalty_matrices(x: jax.Array, w: jax.Array, keep: jax.Array, prior_sd: floa
     return (t.T @ t) / prior_sd**2, t
 
 
-def _mean_variance(family: str, eta: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The mean and variance function of ``family`` at the linear predictor ``eta: f[n]``."""
-    if family == "logistic":
-        p = jax.nn.sigmoid(eta)
-        return p, p * (1.0 - p)
-    if family == "poisson":
-        mu = jnp.exp(jnp.minimum(eta, MAX_ETA))
-        return mu, mu
-    return eta, jnp.ones_like(eta)
-
-
 def _batched_solve(chol: jax.Array, rhs: jax.Array) -> jax.Array:
     """``(L L')^-1 rhs`` for ``chol: f[J, q, q]`` lower and ``rhs: f[J, q, r]``."""
     return lapack_solve_lower_transposed(chol, lapack_solve_lower(chol, rhs))
@@ -167,18 +155,18 @@ def cluster_fits(x: jax.Array, y: jax.Array, w: jax.Array, segment: jax.Array,
     both = keep[:, None] & keep[None, :]
     eye = jnp.eye(q, dtype=x.dtype)
     n = jax.ops.segment_sum(w, segment, n_segments)
-    if family == "normal":
+    if family == "gaussian":
         precision, t, steps, cap = jnp.zeros((q, q), x.dtype), eye, 1, jnp.inf
         start = jnp.zeros((n_segments, q), x.dtype)
     else:
         precision, t = penalty_matrices(x, w, keep, prior_sd)
         precision, cap = jnp.where(both, precision, 0.0), STEP_CAP
         share = (jax.ops.segment_sum(w * y, segment, n_segments) + 0.5) / (n + 1.0)
-        link = jnp.log(share / (1.0 - share)) if family == "logistic" else jnp.log(share)
+        link = jnp.log(share / (1.0 - share)) if family == "binomial" else jnp.log(share)
         start = jnp.zeros((n_segments, q), x.dtype).at[:, 0].set(link)
 
     def derivatives(b):
-        mean, var = _mean_variance(family, jnp.sum(xk * b[segment], axis=1))
+        mean, var = mean_variance(jnp.sum(xk * b[segment], axis=1), family, MAX_ETA)
         grad = jax.ops.segment_sum(xk * (w * (y - mean))[:, None], segment, n_segments)
         outer = (w * var)[:, None, None] * xk[:, :, None] * xk[:, None, :]
         info = jax.ops.segment_sum(outer, segment, n_segments) + precision
@@ -200,11 +188,11 @@ def cluster_fits(x: jax.Array, y: jax.Array, w: jax.Array, segment: jax.Array,
     pivot = jnp.diagonal(chol, axis1=1, axis2=2) ** 2
     diag = jnp.diagonal(info, axis1=1, axis2=2)
     independent = jnp.all(~keep | (pivot > PIVOT_TOL * diag), axis=1)
-    resid = y - _mean_variance(family, jnp.sum(xk * coef[segment], axis=1))[0]
+    resid = y - mean_variance(jnp.sum(xk * coef[segment], axis=1), family, MAX_ETA)[0]
     rss = jax.ops.segment_sum(w * resid**2, segment, n_segments)
     ok = (jnp.all(jnp.isfinite(coef), axis=1) & jnp.all(jnp.isfinite(cov), axis=(1, 2))
           & independent & (n > 0))
-    if family != "normal":
+    if family != "gaussian":
         ok = ok & (size <= STEP_TOL)
     return ClusterFits(coef=coef * keep, info=info, cov=jnp.where(both, cov, eye), rss=rss,
                        n=n, df=n - keep.sum(), ok=ok)
@@ -255,7 +243,7 @@ def draw_clusters(key: jax.Array, inputs: VisitInputs, n_clusters: int, family: 
 
     cov = fits.cov
     sigma2 = jnp.ones(n_clusters, dtype)
-    if family == "normal":
+    if family == "gaussian":
         df = jnp.where(fitted, fits.df, MIN_DF + 1.0)
         log_s2 = jnp.where(fitted, jnp.log(fits.rss / df), 0.0)
         within = 2.0 / (df - MIN_DF)  # micemd's variance of log sigma_j^2

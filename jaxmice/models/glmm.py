@@ -87,13 +87,18 @@ def row_nll(y: jax.Array, eta: jax.Array, family: str) -> jax.Array:
     raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
 
 
-def mean_variance(eta: jax.Array, family: str) -> tuple[jax.Array, jax.Array]:
-    """Mean and variance function of each row under the canonical link."""
+def mean_variance(eta: jax.Array, family: str, max_eta: float | None = None
+                  ) -> tuple[jax.Array, jax.Array]:
+    """Mean and variance function of each row of ``eta: f[n]`` under ``family``'s canonical
+    link (gaussian, binomial or poisson); ``max_eta`` clips a Poisson linear predictor before
+    it is exponentiated (the imputation methods' fits)."""
     if family == "binomial":
         mu = jax.nn.sigmoid(eta)
         return mu, mu * (1.0 - mu)
-    mu = jnp.exp(eta)
-    return mu, mu
+    if family == "poisson":
+        mu = jnp.exp(eta if max_eta is None else jnp.minimum(eta, max_eta))
+        return mu, mu
+    return eta, jnp.ones_like(eta)
 
 
 def penalized_nll(u: jax.Array, lam: jax.Array, offset: jax.Array, data: GlmmData,
