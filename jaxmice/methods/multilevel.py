@@ -486,16 +486,19 @@ def pan_sweep(key: jax.Array, state: PanState, design: TwoLevelDesign, stats: Lm
     return PanDraw(PanState(psi=psi, sigma2=sigma2), beta, b, sol)
 
 
-def repeat_sweeps(sweep, key: jax.Array, state, sweeps: int):
-    """Run ``sweep(key, state) -> (new_state, ...)`` ``sweeps`` times from ``state``.
+def repeat_sweeps(sweep, key: jax.Array, state, sweeps: int, state_of=None):
+    """Run ``sweep(key, state) -> out`` ``sweeps`` times from ``state``, each sweep from
+    ``state_of(out)`` of the one before (default: ``out[0]``; ``out`` itself for a sweep that
+    returns its state), the keys ``fold_in(key, 0 .. sweeps - 1)``.
 
     The first sweep is traced outside a ``lax.scan`` (it fixes the output's structure); the
     rest run inside it, so the program does not grow with ``sweeps``.
     """
+    state_of = state_of or (lambda out: out[0])
     out = sweep(jax.random.fold_in(key, 0), state)
     if sweeps > 1:
         def body(carry, i):
-            return sweep(jax.random.fold_in(key, i), carry[0]), None
+            return sweep(jax.random.fold_in(key, i), state_of(carry)), None
 
         out, _ = jax.lax.scan(body, out, jnp.arange(1, sweeps))
     return out

@@ -63,6 +63,7 @@ from .multilevel import (
     fitting_stats,
     linear_predictor,
     prior_scales,
+    repeat_sweeps,
     start_covariance,
     two_level_design,
     within_scales,
@@ -226,12 +227,6 @@ def pls_solution(state: EffectsState, visit: GlmVisit, response: jax.Array,
 
 
 def repeat(sweep, key: jax.Array, state, count: int):
-    """``count`` sweeps of ``sweep(key, state) -> state`` from ``state``, in a ``lax.scan``
-    beyond the first, so the program does not grow with ``count``."""
-    if count == 1:
-        return sweep(jax.random.fold_in(key, 0), state)
-
-    def body(current, i):
-        return sweep(jax.random.fold_in(key, i), current), None
-
-    return jax.lax.scan(body, state, jnp.arange(count))[0]
+    """``count`` sweeps of ``sweep(key, state) -> state`` from ``state``
+    (:func:`~jaxmice.methods.multilevel.repeat_sweeps`)."""
+    return repeat_sweeps(sweep, key, state, count, state_of=lambda out: out)
