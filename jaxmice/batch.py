@@ -38,7 +38,7 @@ from .devices import choose_devices
 from .imputations import Imputations, fit_arrays
 from .preparation import check_counts, padded_start, prepare, starting_data
 from .progress import show_progress
-from .sizes import merged_row_classes, row_class
+from .sizes import chunk_size, merged_row_classes, padded_positions, row_class
 
 #: replications per chunk by default (fewer for large data sets, see :func:`default_chunk_size`)
 CHUNK = 32
@@ -62,8 +62,7 @@ def default_chunk_size(prepared: Imputations, m: int) -> int:
     :data:`MEMORY_BUDGET`. It depends on the design's shape only, never on the batch's size:
     XLA's floating-point results depend on the chunk's width (its reductions and products are
     ordered by shape), so one width makes replication r the same in every batch."""
-    per_replication = m * _lane_bytes(prepared)
-    return int(max(1, min(CHUNK, MEMORY_BUDGET // per_replication)))
+    return chunk_size(CHUNK, MEMORY_BUDGET, m * _lane_bytes(prepared))
 
 
 def _lane_bytes(prepared: Imputations) -> int:
@@ -89,7 +88,7 @@ def chunk_lanes(chunk: int, m: int, width: int) -> sampler.Lanes:
     """The lanes of a chunk of ``chunk`` replications of ``m`` chains (replication-major),
     padded to a multiple of the lane width with copies of the last."""
     total = -(-chunk * m // width) * width
-    lane = np.minimum(np.arange(total), chunk * m - 1).astype(np.int32)
+    lane = padded_positions(chunk * m, total).astype(np.int32)
     return sampler.Lanes(replication=lane // m, chain=lane % m)
 
 
@@ -107,7 +106,7 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
     """
     plan = part[0].plan
     # every chunk one shape: one program (and at least sampler.MIN_REPLICATIONS of them)
-    padded = part + [part[-1]] * (max(chunk, sampler.MIN_REPLICATIONS) - len(part))
+    padded = [part[i] for i in padded_positions(len(part), max(chunk, sampler.MIN_REPLICATIONS))]
     values = jax.device_put(np.stack([imp.chain_values for imp in padded]), device)
     consts = jax.device_put(sampler.stack([imp.consts for imp in padded]), device)
     roots = jax.device_put(np.stack([np.asarray(imp.root) for imp in padded]), device)
@@ -115,7 +114,7 @@ def _run_chunk(part: list[Imputations], chunk: int, m: int, maxit: int,
     lanes = chunk_lanes(chunk, m, width)
     given = None
     if starts is not None:
-        chains = np.stack(starts + [starts[-1]] * (chunk - len(part)))  # f[C, m, N, p]
+        chains = np.stack([starts[i] for i in padded_positions(len(part), chunk)])  # f[C, m, N, p]
         given = jax.device_put(chains[lanes.replication, lanes.chain], device)
     lanes = jax.device_put(lanes, device)
     # a last, short chunk runs the same program, its padding lanes skipped
@@ -167,7 +166,8 @@ def _run_spread(prepared: list[Imputations], group_of: list, groups: list, m: in
         idx, chunk = [r for r in range(len(prepared)) if group_of[r] == key], key[2]
         parts = [idx[i:i + chunk] for i in range(0, len(idx), chunk)]
         rounds = -(-len(parts) // len(devices))
-        parts += [parts[-1]] * (rounds * len(devices) - len(parts))  # every device busy
+        # every device busy
+        parts = [parts[i] for i in padded_positions(len(parts), rounds * len(devices))]
         with ThreadPoolExecutor(len(mine)) as pool:
             for first in range(0, len(parts), len(devices)):
                 futures = {k: pool.submit(_run_x64, [prepared[r] for r in parts[first + k]],

@@ -34,6 +34,8 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+
 #: smallest row class: tiny data sets share one program (padding there costs nothing)
 MIN_ROWS = 64
 #: smallest cluster class
@@ -122,3 +124,16 @@ def merged_row_classes(rows: Sequence[int], chain_iterations: int) -> dict[int, 
             if t == low:
                 target[c] = high
     return target
+
+
+def chunk_size(most: int, budget: float, per_item: float) -> int:
+    """Items one program call takes: ``most``, or fewer where they would hold more than
+    ``budget`` bytes at ``per_item`` each (at least one)."""
+    return int(max(1, min(most, budget // per_item)))
+
+
+def padded_positions(count: int, size: int) -> np.ndarray:
+    """``i[size]`` the positions ``0 .. count - 1`` and then the last again up to ``size``:
+    a chunk padded with copies of its last item, so that every chunk has one shape (one
+    program) and the padding's results are simply dropped."""
+    return np.minimum(np.arange(max(size, count)), count - 1)

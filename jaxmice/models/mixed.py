@@ -32,7 +32,7 @@ import numpy as np
 from .._precision import in_float64
 from ..adapters import pandas as adapter
 from ..programs import program
-from ..sizes import cluster_class, rows_at
+from ..sizes import chunk_size, cluster_class, padded_positions, rows_at
 from .formula import Formula, parse_formula
 from .glm import fit_regression
 from .glmm import FAMILIES, GlmmData, fit_glmm
@@ -150,8 +150,7 @@ def _fit_regression_batch(y: jax.Array, x: jax.Array, w: jax.Array, family: str)
 def fit_chunk_size(batch: int, rows: int, columns: int) -> int:
     """Data sets fitted at once: all ``batch``, or fewer where that would hold more than
     :data:`FIT_MEMORY_BUDGET` (1,000,000 rows: one at a time)."""
-    per_data_set = FIT_BYTES_PER_CELL * rows * (columns + 2)
-    return int(max(1, min(batch, FIT_MEMORY_BUDGET // per_data_set)))
+    return chunk_size(batch, FIT_MEMORY_BUDGET, FIT_BYTES_PER_CELL * rows * (columns + 2))
 
 
 def _pad_rows(a: np.ndarray, rows: int) -> np.ndarray:
@@ -278,7 +277,7 @@ def _submit(pool: ThreadPoolExecutor | _Inline, group: _GroupFits, count: int) -
     last data set repeated) or, for a group that never filled one, of ``count``."""
     joined = tuple(np.concatenate(parts) for parts in zip(*group.pending, strict=True))
     size = group.full if group.chunks or count == group.full else count
-    rows = np.minimum(np.arange(size), count - 1)
+    rows = padded_positions(count, size)
     first = group.chunks[0] if group.chunks else None
     group.chunks.append(pool.submit(_fit_chunk, group.call, tuple(a[rows] for a in joined),
                                     first))
