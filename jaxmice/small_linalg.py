@@ -9,7 +9,10 @@ methods batch thousands of d x d matrices that way. These routines loop over the
 dimension ``d`` only, so they are plain elementwise XLA code: no custom call, no thread hop, and
 for d <= 8 they are also faster than a LAPACK call per matrix.
 
-All take ``a: f[..., d, d]`` with any leading batch shape.
+All take ``a: f[..., d, d]`` with any leading batch shape. A multilevel model factors one small
+block (``q_b x q_b``, often 1 x 1 or 2 x 2) per cluster, for every data set of a batch, at every
+criterion evaluation and in its derivatives: :func:`cholesky` and the triangular solves are
+written out up to :data:`UNROLL_MAX` and call LAPACK one matrix at a time above it.
 
 For matrices too large to unroll, the ``lapack_*`` functions call LAPACK on **one matrix at a
 time**: over a leading batch, and under any ``vmap`` (the sampler's lanes, clusters, the
@@ -29,21 +32,60 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
+# Largest matrix size written out elementwise (the traced program grows as size^3).
+UNROLL_MAX = 6
 
-def cholesky(a: jax.Array) -> jax.Array:
-    """Lower Cholesky factor ``L: f[..., d, d]`` of symmetric positive definite ``a`` (only its
-    lower triangle is read). Not positive definite gives NaN, as LAPACK's does through JAX."""
-    d = a.shape[-1]
-    columns: list[jax.Array] = []
-    for j in range(d):
-        # the j-th column below the diagonal, from the columns already done
-        s = a[..., :, j]
-        for col in columns:
-            s = s - col * col[..., j : j + 1]
-        pivot = jnp.sqrt(s[..., j])
-        col = jnp.where(jnp.arange(d) >= j, s / pivot[..., None], 0.0)
-        columns.append(col)
-    return jnp.stack(columns, axis=-1)
+
+def cholesky(a: jax.Array, unroll_max: int | None = UNROLL_MAX) -> jax.Array:
+    """Lower Cholesky factors of ``a: f[..., q, q]`` (symmetric positive definite; only its
+    lower triangle is read), written out elementwise up to ``unroll_max`` (None: any size),
+    LAPACK one matrix at a time above. Not positive definite gives NaN, as LAPACK's does."""
+    q = a.shape[-1]
+    if unroll_max is not None and q > unroll_max:
+        return lapack_cholesky(a)
+    rows: list[list[jax.Array]] = [[] for _ in range(q)]
+    zero = jnp.zeros_like(a[..., 0, 0])
+    for j in range(q):
+        diag = jnp.sqrt(a[..., j, j] - sum((rows[j][k] ** 2 for k in range(j)), zero))
+        rows[j].append(diag)
+        for i in range(j + 1, q):
+            dot = sum((rows[i][k] * rows[j][k] for k in range(j)), zero)
+            rows[i].append((a[..., i, j] - dot) / diag)
+    full = [row + [zero] * (q - len(row)) for row in rows]
+    return jnp.stack([jnp.stack(row, axis=-1) for row in full], axis=-2)
+
+
+def solve_lower(chol: jax.Array, b: jax.Array) -> jax.Array:
+    """``L^-1 b`` for lower-triangular ``chol: f[..., q, q]`` and ``b: f[..., q, r]``."""
+    q = chol.shape[-1]
+    if q > UNROLL_MAX:
+        return lapack_solve_lower(chol, b)
+    out: list[jax.Array] = []
+    for i in range(q):
+        acc = b[..., i, :]
+        for k in range(i):
+            acc = acc - chol[..., i, k, None] * out[k]
+        out.append(acc / chol[..., i, i, None])
+    return jnp.stack(out, axis=-2)
+
+
+def solve_lower_transposed(chol: jax.Array, b: jax.Array) -> jax.Array:
+    """``L^-T b`` for lower-triangular ``chol: f[..., q, q]`` and ``b: f[..., q, r]``."""
+    q = chol.shape[-1]
+    if q > UNROLL_MAX:
+        return lapack_solve_lower_transposed(chol, b)
+    out: list[jax.Array | None] = [None] * q
+    for i in reversed(range(q)):
+        acc = b[..., i, :]
+        for k in range(i + 1, q):
+            acc = acc - chol[..., k, i, None] * out[k]
+        out[i] = acc / chol[..., i, i, None]
+    return jnp.stack(out, axis=-2)
+
+
+def log_det(chol: jax.Array) -> jax.Array:
+    """``log|A|`` summed over a stack, from its Cholesky factors ``chol: f[..., q, q]``."""
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)))
 
 
 def triangular_inverse(low: jax.Array) -> jax.Array:
@@ -62,7 +104,7 @@ def triangular_inverse(low: jax.Array) -> jax.Array:
 
 def spd_inverse(a: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Inverse ``f[..., d, d]`` and log-determinant ``f[...]`` of positive definite ``a``."""
-    low = cholesky(a)
+    low = cholesky(a, unroll_max=None)
     inv_low = triangular_inverse(low)
     inverse = jnp.swapaxes(inv_low, -1, -2) @ inv_low
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(low, axis1=-2, axis2=-1)), axis=-1)

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from ..models.lmm import fit_lmm_stats, solve_pls, solve_pls_factor
-from ..models.small import cholesky, solve_lower_transposed
 from ..random import chisquare
+from ..small_linalg import cholesky, solve_lower_transposed
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
 from .multilevel import (
     MULTILEVEL_CODES,

@@ -22,8 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..models.small import cholesky
 from ..random import gamma, inverse_gamma
+from ..small_linalg import cholesky
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .multilevel import (
     MULTILEVEL_CODES,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..models.small import cholesky
+from ..small_linalg import cholesky
 from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
 from .logreg import PRIOR_SD
 from .multilevel import (

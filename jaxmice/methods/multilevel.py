@@ -65,10 +65,15 @@ from ..models.lmm import (
     cross_products,
     solve_pls_factor,
 )
-from ..models.small import cholesky, solve_lower, solve_lower_transposed
 from ..models.structure import ReArrays, ReShape
 from ..random import gamma, inverse_gamma, wishart_cholesky
-from ..small_linalg import lapack_cho_solve, lapack_cholesky
+from ..small_linalg import (
+    cholesky,
+    lapack_cho_solve,
+    lapack_cholesky,
+    solve_lower,
+    solve_lower_transposed,
+)
 from .base import Target, VisitInputs, real_clusters
 
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})

@@ -50,8 +50,8 @@ import jax.numpy as jnp
 
 from ..linalg import weighted_moments
 from ..models.lmm import LmmStats, PlsSolution, solve_pls_factor
-from ..models.small import cholesky, solve_lower
 from ..random import polya_gamma
+from ..small_linalg import cholesky, solve_lower
 from .base import Target, VisitInputs
 from .multilevel import (
     CovariancePrior,

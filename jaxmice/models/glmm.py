@@ -25,8 +25,14 @@ import jax.numpy as jnp
 
 from ..linalg import cross_products
 from ..optimize import newton_minimize
-from ..small_linalg import lapack_eigvalsh, lapack_inv
-from .small import cholesky, log_det, solve_lower, solve_lower_transposed
+from ..small_linalg import (
+    cholesky,
+    lapack_eigvalsh,
+    lapack_inv,
+    log_det,
+    solve_lower,
+    solve_lower_transposed,
+)
 from .structure import (
     ReArrays,
     ReShape,

@@ -22,8 +22,7 @@ import jax.numpy as jnp
 from ..linalg import cross_products as weighted_cross_products
 from ..linalg import wide
 from ..optimize import NewtonResult, newton_minimize, newton_minimize_batch
-from ..small_linalg import lapack_cho_solve
-from .small import cholesky, log_det, solve_lower, solve_lower_transposed
+from ..small_linalg import cholesky, lapack_cho_solve, log_det, solve_lower, solve_lower_transposed
 from .structure import (
     ReArrays,
     ReShape,
