@@ -7,7 +7,7 @@ sampler, methods) works on plain arrays plus this schema.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("continuous", "binary", "nominal", "ordinal", "count")
@@ -55,10 +55,14 @@ class Schema:
     Attributes:
         columns: one :class:`Column` per frame column, in frame order.
         index: the frame's index (restored on the way back).
+        clusters: the cluster index of each cluster column, by name, built once from the
+            encoded data on first use (:func:`jaxmice.adapters.pandas.cluster_index`: the
+            specification, the plan and the plots read it from here).
     """
 
     columns: tuple[Column, ...]
     index: Any
+    clusters: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def names(self) -> tuple[Hashable, ...]:

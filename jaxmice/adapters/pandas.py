@@ -263,6 +263,9 @@ def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name
     Raises:
         ValueError: the cluster column has missing values.
     """
+    known = schema.clusters.get(name)
+    if known is not None:
+        return known
     j = schema.position(name)
     if not observed[:, j].all():
         rows = list(schema.index[~observed[:, j]][:5])
@@ -284,7 +287,8 @@ def cluster_index(values: np.ndarray, observed: np.ndarray, schema: Schema, name
         remap[used] = np.arange(len(used))
         codes = remap[codes]
         labels = tuple(col.levels[k] for k in used)
-    return build_cluster_index(name, codes, labels)
+    index = schema.clusters[name] = build_cluster_index(name, codes, labels)
+    return index
 
 
 def as_frame(obj: Any, index: Sequence, columns: Sequence, what: str) -> pd.DataFrame:
