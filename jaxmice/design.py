@@ -17,7 +17,7 @@ from .schema import Schema
 
 
 @dataclass(frozen=True)
-class Term:
+class PredictorBlock:
     """One predictor's block of design columns.
 
     Attributes:
@@ -31,25 +31,25 @@ class Term:
     labels: tuple[str, ...]
 
 
-def make_terms(schema: Schema, predictors: list[int]) -> tuple[Term, ...]:
+def make_terms(schema: Schema, predictors: list[int]) -> tuple[PredictorBlock, ...]:
     """Design terms for the predictor columns at positions ``predictors``."""
     terms = []
     for j in predictors:
         col = schema.columns[j]
         if col.kind in ("nominal", "ordinal"):
             labels = tuple(f"{col.name}{level}" for level in col.levels[1:])
-            terms.append(Term(column=j, n_levels=col.n_levels, labels=labels))
+            terms.append(PredictorBlock(column=j, n_levels=col.n_levels, labels=labels))
         else:
-            terms.append(Term(column=j, n_levels=0, labels=(str(col.name),)))
+            terms.append(PredictorBlock(column=j, n_levels=0, labels=(str(col.name),)))
     return tuple(terms)
 
 
-def design_labels(terms: tuple[Term, ...]) -> tuple[Hashable, ...]:
+def design_labels(terms: tuple[PredictorBlock, ...]) -> tuple[Hashable, ...]:
     """Labels of all design columns, intercept first."""
     return ("(Intercept)",) + tuple(label for t in terms for label in t.labels)
 
 
-def build_design(data: jax.Array, terms: tuple[Term, ...]) -> jax.Array:
+def build_design(data: jax.Array, terms: tuple[PredictorBlock, ...]) -> jax.Array:
     """The design ``f[n, q]``: an intercept column, then each term's columns.
 
     Args:

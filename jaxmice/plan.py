@@ -16,7 +16,7 @@ import numpy as np
 
 from . import sampler
 from .adapters import pandas as adapter
-from .design import Term, make_terms
+from .design import PredictorBlock, make_terms
 from .sizes import cluster_class, rows_at
 from .specification import Specification
 
@@ -36,7 +36,7 @@ def design_codes(row: np.ndarray, term_of: np.ndarray, column: int) -> np.ndarra
     return np.where(codes == -2, 0, codes)
 
 
-def _design(spec: Specification) -> tuple[tuple[Term, ...], np.ndarray]:
+def _design(spec: Specification) -> tuple[tuple[PredictorBlock, ...], np.ndarray]:
     """The design's terms and the data column of each design column (i[Q], intercept 0)."""
     pred = spec.predictor
     # codes -3 and -4 (a selection model's equations) are predictors too; -2 is the cluster

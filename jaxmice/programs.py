@@ -71,8 +71,6 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from ._compilation_cache import program_folder as cache_folder
-
 #: the bytes a CPU program's operations write (:func:`written_bytes`, loops counted once) below
 #: which it is compiled for speed (:data:`FAST_COMPILE`): about 10 ms of running on a 2-core
 #: CPU. popmis's iterations (pmm 7e7 bytes, 9 ms a run; 2l.pan 3e7, 5 ms) compile 2-3x faster
@@ -195,6 +193,22 @@ def fingerprint(value: Any) -> Any:
     if isinstance(value, type):
         return ("type", value.__module__, value.__qualname__)
     raise Unfingerprintable(f"cannot fingerprint a {type(value).__name__}")
+
+
+def cache_switched_off() -> bool:
+    """Whether ``JAXMICE_COMPILATION_CACHE=0`` asks jaxmice to keep no programs on disk."""
+    return os.environ.get("JAXMICE_COMPILATION_CACHE", "1") == "0"
+
+
+def program_folder() -> Path | None:
+    """The folder of jaxmice's compiled programs, or None when the cache is switched off."""
+    if cache_switched_off():
+        return None
+    root = os.environ.get("JAXMICE_CACHE_DIR")
+    if root is None:
+        cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        root = os.path.join(cache_home, "jaxmice")
+    return Path(root) / "programs"
 
 
 def _environment() -> tuple:
@@ -694,7 +708,7 @@ class Program:
         return compiled, weight
 
     def _path(self, static: tuple, tree: Any, leaves: list) -> Path | None:
-        folder = cache_folder()
+        folder = program_folder()
         if folder is None or jax.process_count() > 1:  # one process's devices are not all
             return None
         try:

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .design import Term, build_design
+from .design import PredictorBlock, build_design
 from .devices import Layout, copy_to, join, make_layout, split
 from .linalg import cross_products, random_observed_rows, select_predictors
 from .methods import MethodInfo, Target, VisitInputs
@@ -78,7 +78,7 @@ class Plan:
 
     branches: tuple[Branch, ...]
     visit_branch: tuple[int, ...]
-    terms: tuple[Term, ...]
+    terms: tuple[PredictorBlock, ...]
     passives: tuple[tuple[int, Passive], ...]
     names: tuple[Hashable, ...]
     tracked: tuple[int, ...]

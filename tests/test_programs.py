@@ -151,7 +151,7 @@ def test_the_folder_is_bounded_least_recently_used_first(tmp_path, monkeypatch):
 def test_switched_off_cache_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXMICE_COMPILATION_CACHE", "0")
     monkeypatch.setenv("JAXMICE_CACHE_DIR", str(tmp_path))
-    assert programs.cache_folder() is None
+    assert programs.program_folder() is None
     _impute()
     assert list(tmp_path.rglob("*.bin")) == []
 
