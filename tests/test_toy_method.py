@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 from toy_method import TOY_MEDIAN
 
 import jaxmice as jm
+from jaxmice.methods import Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice.testing import check_method
 
 
 @pytest.fixture
@@ -51,3 +54,23 @@ def test_toy_method_rejects_an_unknown_option(df):
                                          r"\['donors'\] \(it takes \['shift'\]\)"):
         jm.mice(df, m=1, maxit=1, method={"y": "toy.median"},
                 method_options={"y": {"donors": 3}}, progress=False)
+
+
+def test_an_outside_method_runs_the_contract_with_check_method():
+    """``jaxmice.testing.check_method`` runs on an outside method what the built-in ones pass,
+    and names the promise a broken one breaks (here: a NaN draw accepted when nothing is
+    observed); a method checked unregistered leaves the registry as it was."""
+    check_method(TOY_MEDIAN)
+
+    def make(target: Target) -> Imputer:
+        def draw(key, state, inputs: VisitInputs) -> Draw:
+            median = jnp.nanmedian(jnp.where(inputs.ry, inputs.y, jnp.nan))
+            return Draw(values=jnp.full_like(inputs.y, median), state=state, ok=jnp.array(True))
+
+        return Imputer(init=None, draw=draw)
+
+    broken = MethodInfo(name="toy.nan", kinds=frozenset({"continuous"}), make=make)
+    with pytest.raises(AssertionError, match=r"toy.nan \(continuous\): a target with no "
+                                             "observed value was not reported"):
+        check_method(broken)
+    assert "toy.nan" not in jm.available_methods()

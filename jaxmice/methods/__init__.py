@@ -6,6 +6,9 @@ Users register their own from outside the package with :func:`register_method`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from . import (
     l2_2stage_bin,
     l2_2stage_norm,
@@ -70,6 +73,21 @@ def register_method(info: MethodInfo, overwrite: bool = False) -> MethodInfo:
         raise ValueError(f"a method named {info.name!r} is already registered")
     _REGISTRY[info.name] = info
     return info
+
+
+@contextlib.contextmanager
+def registered(info: MethodInfo) -> Iterator[MethodInfo]:
+    """``info`` registered for the block's length: the registry is restored afterwards
+    (whatever held the name before, or nothing)."""
+    before = _REGISTRY.get(info.name)
+    register_method(info, overwrite=True)
+    try:
+        yield info
+    finally:
+        if before is None:
+            _REGISTRY.pop(info.name, None)
+        else:
+            _REGISTRY[info.name] = before
 
 
 def get_method(name: str) -> MethodInfo:
