@@ -4,8 +4,9 @@
 (combined Wald statistics, Li, Meng, Raghunathan and Rubin 1991) and ``jm.D3`` (pooled
 likelihood ratio, Meng and Rubin 1992) take the batched fits of ``imp.fit`` (or
 ``jm.lmer(formula, frames)``); the parameters tested are those of the larger model that the
-smaller lacks. Given arrays instead, ``D1`` and ``D2`` are the low-level rules of
-:mod:`jaxmice.pool`.
+smaller lacks. Given arrays instead (``estimates: f[m, k]``, ``covariances: f[m, k, k]``,
+``test_index``, ``names``), ``D1`` and ``D2`` apply the rules of :mod:`jaxmice.pool` to them:
+one entry point per test.
 """
 
 from __future__ import annotations
@@ -32,30 +33,41 @@ def _tested(fits: MixedModels, null_fits: MixedModels) -> list[int]:
 
 
 @in_float64
-def D1(fits: Any, null_fits: Any = None, dfcom: float | None = None, **kwargs: Any
-       ) -> TestResult:
+def D1(fits: Any, null_fits: Any = None, test_index: Any = None, *,
+       dfcom: float | None = None, names: Any = None) -> TestResult:
     """Multivariate Wald test (D1) of the fixed effects in ``fits`` but not in ``null_fits``.
 
     Args:
         fits, null_fits: batched fits of the larger and the smaller model
             (:class:`~jaxmice.models.MixedModels`); or arrays ``estimates: f[m, k]`` and
-            ``covariances: f[m, k, k]`` for :func:`jaxmice.pool.D1`.
+            ``covariances: f[m, k, k]``, with ``test_index`` (positions or names) and
+            ``names`` (:func:`jaxmice.pool.d1_rule`).
         dfcom: complete-data df (Reiter's small-sample df2), as mitml's ``df.com``.
     """
     if not isinstance(fits, MixedModels):
-        return rules.D1(fits, null_fits, dfcom=dfcom, **kwargs)
-    return rules.D1(fits.beta, fits.vcov, test_index=_tested(fits, null_fits), dfcom=dfcom,
-                    names=fits.fixed_names)
+        return rules.d1_rule(fits, null_fits, test_index, dfcom=dfcom, names=names)
+    _no_arrays_arguments(test_index, names)
+    return rules.d1_rule(fits.beta, fits.vcov, test_index=_tested(fits, null_fits),
+                         dfcom=dfcom, names=fits.fixed_names)
 
 
 @in_float64
-def D2(fits: Any, null_fits: Any = None, **kwargs: Any) -> TestResult:
+def D2(fits: Any, null_fits: Any = None, test_index: Any = None, *, names: Any = None
+       ) -> TestResult:
     """Combined Wald statistics (D2) for the fixed effects in ``fits`` but not in
-    ``null_fits`` (mitml's ``use = "wald"``); or :func:`jaxmice.pool.D2` on arrays."""
+    ``null_fits`` (mitml's ``use = "wald"``); or arrays, as for :func:`D1`
+    (:func:`jaxmice.pool.d2_rule`)."""
     if not isinstance(fits, MixedModels):
-        return rules.D2(fits, null_fits, **kwargs)
-    return rules.D2(fits.beta, fits.vcov, test_index=_tested(fits, null_fits),
-                    names=fits.fixed_names)
+        return rules.d2_rule(fits, null_fits, test_index, names=names)
+    _no_arrays_arguments(test_index, names)
+    return rules.d2_rule(fits.beta, fits.vcov, test_index=_tested(fits, null_fits),
+                         names=fits.fixed_names)
+
+
+def _no_arrays_arguments(test_index: Any, names: Any) -> None:
+    if test_index is not None or names is not None:
+        raise TypeError("test_index and names are for arrays; with fitted models the "
+                        "parameters tested are those of the larger model the smaller lacks")
 
 
 @in_float64

@@ -8,15 +8,16 @@ them to rounding:
 - :func:`pool`: Rubin's (1987) rules with the Barnard-Rubin (1999) degrees of freedom, as
   ``mice::pool(fit, dfcom = ...)`` and ``mitml::testEstimates(fit, df.com = ...)``; without a
   complete-data df, the large-sample df ``(m - 1) / lambda^2`` of ``testEstimates(fit)``.
-- :func:`D1`: the multivariate Wald test of Li, Raghunathan and Rubin (1991), as
+- :func:`d1_rule`: the multivariate Wald test of Li, Raghunathan and Rubin (1991), as
   ``mitml::testModels(model, null.model, method = "D1")`` (with Reiter's (2007) small-sample
-  df2 when ``dfcom`` is given, as ``df.com`` in mitml).
-- :func:`D2`: combined Wald chi-square statistics (Li, Meng, Raghunathan and Rubin 1991), as
-  ``testModels(model, null.model, method = "D2", use = "wald")``;
+  df2 when ``dfcom`` is given, as ``df.com`` in mitml);
+- :func:`d2_rule`: combined Wald chi-square statistics (Li, Meng, Raghunathan and Rubin
+  1991), as ``testModels(model, null.model, method = "D2", use = "wald")``;
   :func:`D2_from_statistics` combines any per-imputation chi-square statistics (e.g.
   likelihood-ratio statistics, as ``use = "likelihood"``).
 
-The model-level wrappers (pooling a list of fitted models) build on these.
+The tests have one entry point each, :func:`jaxmice.D1`, :func:`jaxmice.D2` and
+:func:`jaxmice.D3` (:mod:`jaxmice.compare`), which take fitted models or these arrays.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 
 from .adapters.pandas import columns_frame, float_series, records_frame
 
-__all__ = ["pool", "Pooled", "D1", "D2", "D2_from_statistics", "TestResult"]
+__all__ = ["pool", "Pooled", "D2_from_statistics", "TestResult", "d1_rule", "d2_rule"]
 
 LAMBDA_FLOOR = 1e-4  # mice:::barnard.rubin (already in mice 3.15) raises lambda to this for df
 
@@ -390,7 +391,7 @@ def pool(estimates: Any, covariances: Any, dfcom: float | None = None,
 
 @dataclass(frozen=True)
 class TestResult:
-    """A pooled test that k parameters are all zero (from :func:`D1`, :func:`D2`).
+    """A pooled test that k parameters are all zero (from :func:`d1_rule`, :func:`d2_rule`).
 
     Attributes:
         method: ``"D1"`` or ``"D2"``.
@@ -513,8 +514,8 @@ def _reiter_df2(k: int, m: int, r: float, dfcom: float) -> float:
         return float(4 + 1 / z)
 
 
-def D1(estimates: Any, covariances: Any, test_index: Any = None, dfcom: float | None = None,
-       names: Sequence | None = None) -> TestResult:
+def d1_rule(estimates: Any, covariances: Any, test_index: Any = None, dfcom: float | None = None,
+            names: Sequence | None = None) -> TestResult:
     """Multivariate Wald test that the selected parameters are all zero (D1).
 
     Li, Raghunathan and Rubin (1991), as mitml's ``.D1``: with ``qbar``, ``ubar``, ``b``
@@ -600,8 +601,8 @@ def D2_from_statistics(statistics: Any, df1: int, terms: Sequence = ()) -> TestR
                       p_value=tail_f(stat, k, df2), riv=float(r), m=m, terms=tuple(terms))
 
 
-def D2(estimates: Any, covariances: Any, test_index: Any = None,
-       names: Sequence | None = None) -> TestResult:
+def d2_rule(estimates: Any, covariances: Any, test_index: Any = None,
+            names: Sequence | None = None) -> TestResult:
     """Combined Wald test that the selected parameters are all zero (D2, ``use = "wald"``).
 
     As ``mitml::testModels(model, null.model, method = "D2", use = "wald")``: the Wald

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxmice.pool import D1, D2, D2_from_statistics, Pooled, TestResult, pool
+from jaxmice import D1, D2
+from jaxmice.pool import D2_from_statistics, Pooled, TestResult, pool
 
 REF = json.loads((Path(__file__).parent / "data" / "pool_reference.json").read_text())
 CASES = REF["cases"]
