@@ -15,6 +15,7 @@ from .batch import Batch, PooledBatch  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
 from .compare import D1, D2, D3  # noqa: E402
 from .convergence import convergence, convergence_summary  # noqa: E402
+from .defaults import make_method, make_predictor_matrix, quickpred  # noqa: E402
 from .icc import icc  # noqa: E402
 from .imputations import Imputations  # noqa: E402
 from .methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
@@ -24,7 +25,6 @@ from .passive import passive, squeeze  # noqa: E402
 from .plots import md_pattern, plot_corr, plot_pattern, plot_pred  # noqa: E402
 from .pool import Pooled, pool  # noqa: E402
 from .score import score  # noqa: E402
-from .spec import make_method, make_predictor_matrix, quickpred  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -3,7 +3,7 @@
 
 A specification says, per column, which method imputes it (or none, or a passive definition)
 with which options and ``post`` function; which predictors each imputed column uses (the
-predictor matrix, codes as in :mod:`jaxmice.spec`); which cells are imputed (``where``); and the
+predictor matrix, codes as in :mod:`jaxmice.defaults`); which cells are imputed (``where``); and the
 order of the visits. Every check of the user's input happens here, before anything is compiled,
 and each error names the column and the problem. :mod:`jaxmice.plan` turns a specification into
 the sampler's static plan.
@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 
 from .adapters import pandas as adapter
-from .methods import NO_METHOD, PASSIVE, MethodInfo, available_methods, get_method
-from .passive import Passive, passive
-from .schema import Schema
-from .spec import (
+from .defaults import (
     CODE_MEANING,
     cluster_spread,
     default_method,
     default_methods,
     resolve_predictor_matrix,
 )
+from .methods import NO_METHOD, PASSIVE, MethodInfo, available_methods, get_method
+from .passive import Passive, passive
+from .schema import Schema
 
 VISIT_ORDERS = ("roman", "arabic", "monotone", "revmonotone")
 

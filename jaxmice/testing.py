@@ -26,6 +26,7 @@ check_method(MY_METHOD)          # raises AssertionError naming the broken promi
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -35,6 +36,7 @@ import pandas as pd
 
 from .methods import MethodInfo, get_method, registered
 from .methods.base import initial_state
+from .programs import program
 
 N_CLUSTERS, PER_CLUSTER = 6, 5
 N = N_CLUSTERS * PER_CLUSTER
@@ -167,15 +169,16 @@ def _bind(imp: Any, kind: str) -> tuple[Any, Any]:
     branch = imp.plan.branches[imp.plan.visit_branch[v]]
     imputer = branch.method.bind(branch.target)
     inputs, _ = sampler.visit_inputs(imp.plan, imp.data[0], imp.consts, v)
+    return inputs, functools.partial(_two_visits, imputer)
 
-    @jax.jit
-    def two_visits(key: jax.Array, inputs: Any) -> tuple:
-        state = initial_state(imputer, inputs)
-        first = imputer.draw(key, state, inputs)
-        second = imputer.draw(jax.random.fold_in(key, 1), first.state, inputs)
-        return state, first, second
 
-    return inputs, two_visits
+@program(static_argnums=(0,))
+def _two_visits(imputer: Any, key: jax.Array, inputs: Any) -> tuple:
+    """``init`` and two visits of a bound method, compiled once per method and shape."""
+    state = initial_state(imputer, inputs)
+    first = imputer.draw(key, state, inputs)
+    second = imputer.draw(jax.random.fold_in(key, 1), first.state, inputs)
+    return state, first, second
 
 
 def check_state_and_key(imp: Any, name: str, kind: str) -> None:

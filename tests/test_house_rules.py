@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "jaxmice"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 # glue: the specification, pooling, tests of models, imputations, adapters and plots
-GLUE = ("mice.py", "specification.py", "plan.py", "spec.py", "pool.py", "compare.py",
+GLUE = ("mice.py", "specification.py", "plan.py", "defaults.py", "pool.py", "compare.py",
         "imputations.py", "adapters/", "plots/")
 
 
@@ -31,7 +31,9 @@ def _offending(pattern: str, allowed) -> list[str]:
 
 
 def test_pandas_is_imported_only_by_the_adapters():
-    assert _offending(r"^\s*(import pandas|from pandas)", lambda r: r.startswith("adapters/")) == []
+    """And by ``testing.py``, which builds its contract data as a user builds a frame."""
+    assert _offending(r"^\s*(import pandas|from pandas)",
+                      lambda r: r.startswith("adapters/") or r == "testing.py") == []
 
 
 def test_no_method_name_prefix_tests_outside_methods():
@@ -40,9 +42,10 @@ def test_no_method_name_prefix_tests_outside_methods():
 
 def test_jit_only_through_programs():
     """Entry points are compiled by :mod:`jaxmice.programs` (cached on disk), and only the
-    sampler's and the models' (issue 12), the meta-analysis being one (issue 24)."""
+    sampler's and the models' (issue 12), the meta-analysis being one (issue 24), and the
+    method contract's direct calls (``testing.py``)."""
     assert _offending(r"\bjax\.jit\b|@jit\b", lambda r: r == "programs.py") == []
-    assert _offending(r"@program\(", lambda r: r in ("sampler.py", "meta.py")
+    assert _offending(r"@program\(", lambda r: r in ("sampler.py", "meta.py", "testing.py")
                       or r.startswith("models/")) == []
 
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 import jaxmice as jm
+from jaxmice.defaults import CODE_MEANING
 from jaxmice.plots import plot_density, plot_strip, plot_trace
 from jaxmice.plots.correlation import pairwise_correlations
 from jaxmice.plots.distributions import bandwidth, kde
-from jaxmice.spec import CODE_MEANING
 
 # R: write.csv(mice::nhanes)
 NHANES = """age,bmi,hyp,chl

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..adapters import pandas as adapter
-from ..spec import CODE_MEANING, CODES
+from ..defaults import CODE_MEANING, CODES
 from ._figure import label, new_figure, set_category_ticks
 
 CODE_COLOUR = {
@@ -22,7 +22,7 @@ def plot_pred(pred: Any, method: Any = None, rotate: bool = False, all_codes: bo
     code, the code written in every non-zero tile (``ggmice::plot_pred``).
 
     The legend explains every code -4 .. 4 (``all_codes``; or only those present), named as
-    :data:`jaxmice.spec.CODE_MEANING` (``1: fixed effect``, ``-2: cluster variable``, ...).
+    :data:`jaxmice.defaults.CODE_MEANING` (``1: fixed effect``, ``-2: cluster variable``, ...).
 
     Args:
         pred: the predictor matrix (a DataFrame such as ``jm.make_predictor_matrix(df)`` or

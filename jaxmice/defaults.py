@@ -1,5 +1,6 @@
-"""Building blocks of a specification: predictor matrices, default methods, ``quickpred``
-(:mod:`jaxmice.specification` validates the whole model).
+"""The defaults a specification starts from: the predictor-matrix codes, default methods
+(``make_method``), predictor matrices (``make_predictor_matrix``, ``quickpred``) and the
+reading of a user's matrix (:mod:`jaxmice.specification` validates the whole model).
 
 Predictor-matrix codes (rows = column imputed, columns = predictors), as in mice/miceadds:
 ``0`` not used; ``1`` fixed effect; ``2`` fixed + random effect; ``3`` fixed effect plus its
