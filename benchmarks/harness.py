@@ -48,6 +48,8 @@ FIELDS = [
     "platform",
     "jax_backend",
     "note",
+    "commit",
+    "versions",
 ]
 # the one switch that keeps jaxmice from reading or writing JAX's persistent cache
 NO_CACHE = {"JAXMICE_COMPILATION_CACHE": "0"}
@@ -217,14 +219,54 @@ def r_skip_reason(no_r: bool, packages: Sequence[str]) -> str | None:
 
 # ----- the results CSV -------------------------------------------------------------------------
 def append_result(row: dict[str, object], path: Path = RESULTS) -> None:
-    """Append one row to the results CSV, writing the header for a new file."""
+    """Append one row to the results CSV, with the checkout's commit and the versions it ran
+    under; a file with an older header is rewritten with the current one first (its rows'
+    new fields left empty)."""
+    row = dict(row)
+    row.setdefault("commit", commit())
+    row.setdefault("versions", versions())
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames != FIELDS:
+                old = list(reader)
+                with path.open("w", newline="") as out:
+                    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n",
+                                            restval="", extrasaction="ignore")
+                    writer.writeheader()
+                    writer.writerows(old)
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def commit() -> str:
+    """The checkout's commit (``-dirty`` with uncommitted changes), or empty outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("-dirty" if dirty else "")
+
+
+def versions() -> str:
+    """The versions a result ran under: Python, jax, jaxlib, numpyro, numpy, pandas."""
+    from importlib import metadata
+
+    found = [f"python {platform.python_version()}"]
+    for package in ("jax", "jaxlib", "numpyro", "numpy", "pandas"):
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return "; ".join(found)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
