@@ -13,7 +13,7 @@ from . import datasets, meta, models  # noqa: E402
 from .ampute import Amputation, ampute  # noqa: E402
 from .batch import Batch, PooledBatch  # noqa: E402
 from .clusters import ClusterIndex  # noqa: E402
-from .compare import D1, D2, D3  # noqa: E402
+from .compare import D1, D2, D3, D4  # noqa: E402
 from .convergence import convergence, convergence_summary  # noqa: E402
 from .defaults import make_method, make_predictor_matrix, quickpred  # noqa: E402
 from .icc import icc  # noqa: E402
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ampute", "Amputation", "available_methods", "Batch", "ClusterIndex", "convergence",
-    "convergence_summary", "D1", "D2", "D3", "datasets", "glm", "glmer", "icc", "Imputations",
+    "convergence_summary", "D1", "D2", "D3", "D4", "datasets", "glm", "glmer", "icc", "Imputations",
     "lmer", "make_method",
     "make_predictor_matrix", "md_pattern", "meta", "MethodInfo", "mice", "models", "passive",
     "plot_corr", "plot_pattern", "plot_pred", "pool", "Pooled", "PooledBatch", "quickpred",

@@ -1,5 +1,7 @@
 """Pooled tests of nested models fitted to multiply imputed data (mitml's ``testModels``).
 
+``jm.D4`` (Chan and Meng 2019) is the likelihood-ratio test on the stacked data sets.
+
 ``jm.D1(fits, null_fits)`` (multivariate Wald, Li, Raghunathan and Rubin 1991), ``jm.D2``
 (combined Wald statistics, Li, Meng, Raghunathan and Rubin 1991) and ``jm.D3`` (pooled
 likelihood ratio, Meng and Rubin 1992) take the batched fits of ``imp.fit`` (or
@@ -17,7 +19,7 @@ import numpy as np
 
 from . import pool as rules
 from ._precision import in_float64
-from .models.likelihood import d3_likelihoods
+from .models.likelihood import d3_likelihoods, d4_likelihoods
 from .models.mixed import MixedModels
 from .pool import TestResult
 
@@ -91,3 +93,45 @@ def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
     terms = tuple(fits.fixed_names[i] for i in _tested(fits, null_fits))
     return TestResult(method="D3", statistic=statistic, df1=k, df2=df2,
                       p_value=rules.tail_f(statistic, k, df2), riv=r, m=m, terms=terms)
+
+
+#: D4's estimators of the average relative increase in variance (mitml's ``ariv``)
+ARIV = ("default", "positive", "robust")
+
+
+@in_float64
+def D4(fits: MixedModels, null_fits: MixedModels, ariv: str = "default") -> TestResult:
+    """Pooled likelihood-ratio test of Chan and Meng (2019) (D4) of ``null_fits`` against
+    ``fits``, as mitml's ``testModels(method = "D4", ariv = ...)``: the likelihood ratio of
+    one fit to all completed data sets stacked (each data set's clusters its own), against
+    the mean of the data sets' own likelihood ratios. REML fits are refitted by ML.
+
+    Args:
+        fits, null_fits: batched fits of the larger and the smaller linear model (``lm`` or
+            ``lmer``; other families: D1 or D2).
+        ariv: the estimator of the average relative increase in variance: ``"default"``
+            (from the likelihood ratios; may be negative), ``"positive"`` (floored at 0) or
+            ``"robust"`` (from the full model's likelihoods alone, with its parameter count:
+            it does not depend on the null model).
+    """
+    if ariv not in ARIV:
+        raise ValueError(f"ariv must be one of {ARIV}, got {ariv!r}")
+    tested = _tested(fits, null_fits)
+    own, stacked, h = d4_likelihoods(fits)
+    own0, stacked0, h_null = d4_likelihoods(null_fits)
+    m = len(fits)
+    k = h - h_null
+    d_bar = float(np.mean(-2.0 * (own0 - own)))
+    d_hat = -2.0 * (stacked0 - stacked)
+    if ariv == "robust":
+        r = (m + 1) / (h * (m - 1)) * (2.0 * float(np.mean(own)) - 2.0 * stacked)
+        df2 = h * (m - 1) * (1 + 1 / r) ** 2
+    else:
+        r = (m + 1) / (k * (m - 1)) * (d_bar - d_hat)
+        if ariv == "positive":
+            r = max(0.0, r)
+        df2 = k * (m - 1) * (1 + 1 / r) ** 2 if r != 0 else float("inf")
+    statistic = d_hat / (k * (1 + r))
+    return TestResult(method="D4", statistic=statistic, df1=k, df2=df2,
+                      p_value=rules.tail_f(statistic, k, df2), riv=r, m=m,
+                      terms=tuple(fits.fixed_names[i] for i in tested))

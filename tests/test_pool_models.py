@@ -90,6 +90,39 @@ def test_lm_model_comparisons(frames, method, key, dfcom):
     assert got.p_value == pytest.approx(want["P(>F)"], rel=1e-4)
 
 
+D4_REF = json.loads((DATA / "d4_reference.json").read_text())
+
+
+@pytest.mark.parametrize("model,ariv,key", [
+    ("lmer", "default", "lmer_D4"), ("lmer", "positive", "lmer_D4_positive"),
+    ("lmer", "robust", "lmer_D4_robust"), ("lm", "default", "lm_D4"),
+    ("lm", "robust", "lm_D4_robust")])
+def test_d4_against_mitml(frames, model, ariv, key):
+    """D4 (Chan and Meng 2019) on the same completed data as mitml's ``testModels(method =
+    "D4", ariv = ...)`` (``tests/r/make_d4_reference.R``): the stacked fit's clusters are
+    each data set's own, REML fits refitted by ML."""
+    if model == "lmer":
+        full, null = jm.lmer(FULL, frames), jm.lmer(NULL, frames)
+    else:
+        full, null = jm.glm("popular ~ sex + texp", frames), jm.glm("popular ~ sex", frames)
+    got, want = jm.D4(full, null, ariv=ariv), D4_REF[key]
+    assert got.method == "D4" and got.df1 == want["df1"] and got.terms == ("texp",)
+    assert got.statistic == pytest.approx(want["F.value"], rel=1e-8)
+    assert got.df2 == pytest.approx(want["df2"], rel=1e-8)
+    assert got.p_value == pytest.approx(want["P(>F)"], rel=1e-6)
+    assert got.riv == pytest.approx(want["RIV"], rel=1e-8)
+
+
+def test_d4_refuses_other_families_and_unknown_ariv(frames):
+    full, null = jm.lmer(FULL, frames), jm.lmer(NULL, frames)
+    with pytest.raises(ValueError, match="ariv must be one of"):
+        jm.D4(full, null, ariv="median")
+    binary = [f.assign(high=(f.popular > 5).astype(int)) for f in frames]
+    with pytest.raises(ValueError, match="D4 is available for linear"):
+        jm.D4(jm.glm("high ~ sex + texp", binary, family="binomial"),
+              jm.glm("high ~ sex", binary, family="binomial"))
+
+
 def test_not_nested_is_an_error(frames):
     full, other = jm.lmer(FULL, frames), jm.lmer("popular ~ 1 + texp + (1 | school)", frames)
     with pytest.raises(ValueError, match="not nested"):
