@@ -162,14 +162,14 @@ def _check_method(info: MethodInfo, j: int, schema: Schema, row: np.ndarray,
     if where[:, j].any() and not observed[:, j].any():
         raise ValueError(f"column {name!r} is entirely missing: there is nothing to impute "
                          "it from; drop it or define it passively")
-    if where[:, j].any() and col.kind in ("nominal", "ordinal"):
-        _check_levels_observed(name, col.levels, values[:, j], observed[:, j])
+    if where[:, j].any() and col.kind in ("nominal", "ordinal") and not info.unused_levels:
+        _check_levels_observed(name, col.levels, values[:, j], observed[:, j], info.name)
 
 
 def _check_levels_observed(name: Hashable, levels: tuple, codes: np.ndarray,
-                           observed: np.ndarray) -> None:
-    """Every level of an imputed categorical column is observed in some row: a model has
-    nothing to learn an unobserved level's share from.
+                           observed: np.ndarray, method: str) -> None:
+    """Every level of a categorical column imputed by a method that does not keep unused
+    levels (``MethodInfo.unused_levels``) is observed in some row.
 
     Raises:
         ValueError: naming the column and the levels.
@@ -178,9 +178,10 @@ def _check_levels_observed(name: Hashable, levels: tuple, codes: np.ndarray,
     unseen = [levels[k] for k in range(len(levels)) if k not in seen]
     if unseen:
         raise ValueError(
-            f"column {name!r}: level(s) {unseen} are never observed, so no model can impute "
-            "them; drop the unused categories (df[col].cat.remove_unused_categories()) or "
-            "merge them with a neighbouring level")
+            f"column {name!r}: level(s) {unseen} are never observed, and method {method!r} "
+            "cannot leave them out of its draws; use a built-in method (they keep unused "
+            "levels and never impute them), drop the unused categories "
+            "(df[col].cat.remove_unused_categories()) or merge them with a neighbouring level")
 
 
 def _methods(method: Any, values: np.ndarray, observed: np.ndarray, where: np.ndarray,

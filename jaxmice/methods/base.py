@@ -136,6 +136,27 @@ class Imputer(NamedTuple):
     draw: Callable[[jax.Array, Any, VisitInputs], Draw]
 
 
+def observed_levels(inputs: VisitInputs, n_levels: int) -> jax.Array:
+    """``b[n_levels]`` the levels of a categorical target that some observed row has: a
+    level without one (an unused category) is masked out of the method's draws
+    (:func:`draw_category`, :func:`draw_binary`), so it is never imputed."""
+    codes = jnp.clip(inputs.y, 0, n_levels - 1).astype(jnp.int32)
+    return jax.ops.segment_sum(inputs.ry.astype(jnp.int32), codes, n_levels) > 0
+
+
+def draw_category(key: jax.Array, log_weights: jax.Array, seen: jax.Array) -> jax.Array:
+    """``i[n]`` a category per row from ``log_weights: f[n, K]`` (logits or log
+    probabilities), the unobserved levels (``seen: b[K]`` False) masked out; where every
+    level is observed, ``jax.random.categorical``'s draws themselves."""
+    return jax.random.categorical(key, jnp.where(seen, log_weights, -jnp.inf))
+
+
+def draw_binary(key: jax.Array, p: jax.Array, seen: jax.Array) -> jax.Array:
+    """``b[n]`` Bernoulli(``p: f[n]``) draws, a level no observed row has (``seen: b[2]``)
+    never drawn; where both are observed, ``jax.random.bernoulli``'s draws themselves."""
+    return jax.random.bernoulli(key, jnp.where(seen[1], jnp.where(seen[0], p, 1.0), 0.0))
+
+
 def real_clusters(cluster: jax.Array, n_clusters: int) -> jax.Array:
     """bool[J]: the clusters that have rows. The others pad the data set up to its size
     class (:mod:`jaxmice.sizes`): they have no rows (a padded row's code is J, outside every
@@ -203,6 +224,11 @@ class MethodInfo:
             i[n], n_clusters: int, codes: i[q]) -> [(cluster, reason), ...]``, the clusters the
             observed pattern alone makes unfittable (no observed row, too few residual
             degrees of freedom, ...), computed once before the run and logged.
+        unused_levels: the method never draws a level of a categorical target that no
+            observed row has (it draws donors' values, or masks such levels out of its draws:
+            :func:`observed_levels`), so a category unused in the data (a pandas level left
+            after subsetting) is kept and never imputed, as in R. Without it such a target
+            is an error naming the levels.
     """
 
     name: str
@@ -218,6 +244,7 @@ class MethodInfo:
     optional_cluster: bool = False
     check_row: Callable[[Any, np.ndarray, tuple], None] | None = None
     cluster_notes: Callable[..., list[tuple[int, str]]] | None = None
+    unused_levels: bool = False
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_binary, observed_levels
 from .two_stage import (
     ALLOWED_CODES,
     META_METHOD,
@@ -28,7 +28,8 @@ def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
         k_par, k_y = jax.random.split(key)
         par = draw_clusters(k_par, inputs, target.n_clusters, "binomial", meta_method)
         eta = linear_predictor(inputs, par.beta) + inputs.delta  # delta: shifts the log odds
-        values = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(inputs.y.dtype)
+        values = draw_binary(k_y, jax.nn.sigmoid(eta), observed_levels(inputs, 2)).astype(
+            inputs.y.dtype)
         return Draw(values=values, state=state, ok=par.ok & jnp.isfinite(eta).all(),
                     fallback=par.fallback)
 
@@ -36,6 +37,7 @@ def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2l.2stage.bin", kinds=frozenset({"binary"}), make=make, needs_cluster=True,
     allowed_codes=ALLOWED_CODES, cluster_notes=cluster_notes, delta=True,
     description="two-stage: per-cluster logistic models pooled by meta-analysis",

@@ -17,7 +17,16 @@ from __future__ import annotations
 
 import jax
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from .base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    at_least_one,
+    draw_binary,
+    observed_levels,
+)
 from .logreg import PRIOR_SD
 from .multilevel import (
     MULTILEVEL_CODES,
@@ -70,7 +79,8 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         new = sweeps_from(k_gibbs, state, inputs, facts, sweeps)
         # delta: a sensitivity shift of the log odds
         eta = linear_predictor(facts.design, new.beta, new.b, inputs.cluster) + inputs.delta
-        values = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(inputs.y.dtype)
+        values = draw_binary(k_y, jax.nn.sigmoid(eta), observed_levels(inputs, 2)).astype(
+            inputs.y.dtype)
         ok = finite(new.beta, new.b, new.psi) & inputs.ry.any()
         return Draw(values=values, state=new, ok=ok)
 
@@ -78,6 +88,7 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2l.bin", kinds=frozenset({"binary"}), make=make, needs_cluster=True,
     allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="logistic mixed model, Gibbs sampler (Pólya-Gamma)", delta=True,

@@ -42,6 +42,7 @@ def make(target: Target, *, sweeps: int = ml.SWEEPS, donors: int = DONORS,
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2l.pmm", kinds=frozenset({"continuous", "ordinal", "binary", "count"}), make=make,
     needs_cluster=True, allowed_codes=ml.MULTILEVEL_CODES, design_facts=ml.random_effect_facts,
     description="predictive mean matching on a linear mixed model's predictions",

@@ -27,7 +27,16 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtri
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from .base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    at_least_one,
+    draw_category,
+    observed_levels,
+)
 from .l2_polyreg import category_shares
 from .logreg import PRIOR_SD
 from .multilevel import (
@@ -181,8 +190,14 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         effects = new.effects
         eta = linear_predictor(facts.design, effects.beta, effects.b, inputs.cluster)
         latent = eta + jax.random.normal(k_y, eta.shape, eta.dtype)
-        inner = cut_points(new.log_gaps)[1:-1]
-        values = jnp.sum(latent[:, None] > inner[None, :], axis=1).astype(inputs.y.dtype)
+        cuts = cut_points(new.log_gaps)
+        values = jnp.sum(latent[:, None] > cuts[None, 1:-1], axis=1)
+        # a level no observed row has (an unused category; its gap left to the prior) is
+        # never drawn: the others' probabilities, renormalised
+        seen = observed_levels(inputs, n_levels)
+        log_probs = log_interval(cuts[None, :-1] - eta[:, None], cuts[None, 1:] - eta[:, None])
+        masked = draw_category(jax.random.fold_in(k_y, 1), log_probs, seen)
+        values = jnp.where(seen.all(), values, masked).astype(inputs.y.dtype)
         ok = finite(effects.beta, effects.b, effects.psi, new.log_gaps) & inputs.ry.any()
         return Draw(values=values, state=new, ok=ok)
 
@@ -190,6 +205,7 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2l.polr", kinds=frozenset({"binary", "ordinal"}), make=make, needs_cluster=True,
     allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="ordinal probit mixed model, Gibbs sampler (latent normals)",

@@ -18,7 +18,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from .base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    at_least_one,
+    draw_category,
+    observed_levels,
+)
 from .logreg import PRIOR_SD
 from .multilevel import (
     MULTILEVEL_CODES,
@@ -104,7 +113,8 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
         facts, shares = visit(inputs)
         new = repeat(lambda k, s: sweep(k, s, inputs, facts, shares), k_gibbs, state, sweeps)
         logits = category_logits(facts, new, inputs.cluster)
-        values = jax.random.categorical(k_y, logits).astype(inputs.y.dtype)
+        seen = observed_levels(inputs, n_levels)
+        values = draw_category(k_y, logits, seen).astype(inputs.y.dtype)
         ok = finite(new.beta, new.b, new.psi) & inputs.ry.any()
         return Draw(values=values, state=new, ok=ok)
 
@@ -112,6 +122,7 @@ def make(target: Target, *, sweeps: int = SWEEPS, psi_prior: str = PSI_PRIOR,
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2l.polyreg", kinds=frozenset({"binary", "nominal", "ordinal"}), make=make,
     needs_cluster=True, allowed_codes=MULTILEVEL_CODES, design_facts=random_effect_facts,
     description="multinomial logistic mixed model, Gibbs sampler (Pólya-Gamma)",

@@ -21,6 +21,7 @@ def make(target: Target) -> Imputer:
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2lonly.mean", kinds=frozenset({"continuous", "binary", "nominal", "ordinal"}),
     make=make, needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level variable: the cluster's observed mean (random cluster if none)",

@@ -21,6 +21,7 @@ def make(target: Target, *, donors: int = pmm.DONORS, ridge: float = RIDGE) -> I
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2lonly.pmm", kinds=frozenset({"continuous", "binary", "ordinal", "count"}), make=make,
     needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level variable: predictive mean matching on cluster means",

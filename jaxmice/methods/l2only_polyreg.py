@@ -22,6 +22,7 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="2lonly.polyreg", kinds=frozenset({"binary", "nominal", "ordinal"}), make=make,
     needs_cluster=True, allowed_codes=CLUSTER_LEVEL_CODES, level="cluster",
     description="cluster-level categorical: multinomial logistic regression on clusters",

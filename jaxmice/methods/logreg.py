@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_laplace, newton_mode, standardize
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_binary, observed_levels
 
 #: the default prior sd of the coefficients of the standardised predictors
 PRIOR_SD = 5.0
@@ -41,13 +41,15 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
         mode = newton_mode(neg_log_post, jnp.zeros(xs.shape[1], xs.dtype))
         beta, ok = draw_laplace(k_par, mode)
         eta = xs @ beta + inputs.delta  # delta: a sensitivity shift of the log odds
-        values = jax.random.bernoulli(k_y, jax.nn.sigmoid(eta)).astype(inputs.y.dtype)
+        values = draw_binary(k_y, jax.nn.sigmoid(eta), observed_levels(inputs, 2)).astype(
+            inputs.y.dtype)
         return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="logreg", kinds=frozenset({"binary"}), make=make, multilevel_alternative="2l.bin",
     description="logistic regression (Bayesian draw)", delta=True,
 )

@@ -108,6 +108,7 @@ def make(target: Target, *, donors: int = DONORS, ridge: float = RIDGE) -> Imput
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="pmm", kinds=frozenset({"continuous", "binary", "ordinal", "count"}), make=make,
     multilevel_alternative="2l.pmm",
     description="predictive mean matching",

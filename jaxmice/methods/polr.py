@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_laplace, newton_mode
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_category, observed_levels
 from .logreg import PRIOR_SD
 from .polyreg import categorical_fit_inputs
 
@@ -63,13 +63,14 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
         mode = newton_mode(neg_log_post, theta0)
         theta, ok = draw_laplace(k_par, mode)
         logp = class_log_probs(xs @ theta[:q], theta[q:])
-        values = jax.random.categorical(k_y, logp).astype(inputs.y.dtype)
+        values = draw_category(k_y, logp, observed_levels(inputs, n_levels)).astype(inputs.y.dtype)
         return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="polr", kinds=frozenset({"ordinal", "binary"}), make=make,
     multilevel_alternative="2l.polr",
     description="proportional-odds logistic regression (Bayesian draw)",

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ..linalg import draw_laplace, newton_mode, standardize
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_category, observed_levels
 from .logreg import PRIOR_SD, prior_precision
 
 
@@ -47,13 +47,15 @@ def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:
 
         mode = newton_mode(neg_log_post, jnp.zeros((n_levels - 1) * q, xs.dtype))
         theta, ok = draw_laplace(k_par, mode)
-        values = jax.random.categorical(k_y, logits(theta)).astype(inputs.y.dtype)
+        values = draw_category(k_y, logits(theta), observed_levels(inputs, n_levels)).astype(
+            inputs.y.dtype)
         return Draw(values=values, state=state, ok=ok & inputs.ry.any())
 
     return Imputer(init=None, draw=draw)
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="polyreg", kinds=frozenset({"binary", "nominal", "ordinal"}), make=make,
     multilevel_alternative="2l.polyreg",
     description="multinomial logistic regression (Bayesian draw)",

@@ -19,6 +19,7 @@ def make(target: Target) -> Imputer:
 
 
 METHOD = MethodInfo(
+    unused_levels=True,
     name="sample", kinds=frozenset({"continuous", "binary", "nominal", "ordinal", "count"}),
     make=make,
     description="random draw from the observed values",
