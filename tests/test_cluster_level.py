@@ -222,8 +222,7 @@ def test_make_method_multilevel_defaults(df):
     assert methods["w"] == "2lonly.pmm"
     assert methods["x"] == "" and methods["school"] == ""
     assert methods["y"] == methods["v"]
-    if "2l.pmm" in jm.available_methods():
-        assert methods["y"] == "2l.pmm"
+    assert methods["y"] == "2l.pmm"
     # without a cluster code, w is an ordinary pmm column
     assert jm.make_method(data)["w"] == "pmm"
     # jm.mice uses the same default for a column whose method is not given
@@ -232,7 +231,6 @@ def test_make_method_multilevel_defaults(df):
     assert imp.method["w"] == "2lonly.pmm"
 
 
-@pytest.mark.skipif("2l.pmm" not in jm.available_methods(), reason="2l.pmm not registered")
 def test_make_method_gives_2l_pmm_for_row_level_columns(df):
     data = df.copy()
     data.loc[::7, "x"] = np.nan

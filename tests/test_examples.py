@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +52,12 @@ def test_main_command_runs_the_case_study(tmp_path, capsys):
     assert "ICC|school" in capsys.readouterr().out
 
 
-@pytest.mark.filterwarnings("ignore")
+@pytest.mark.filterwarnings("error")  # a new warning here is a regression
 def test_impact_example_quick(tmp_path):
     """Case study II end to end on 150 patients per study: multilevel methods by kind, every
     cell imputed with a level of its column, and pooled odds ratios near the complete data's
     (the truth here) where the imputed variables enter the analysis model."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = impact.run(tmp_path, m=3, maxit=3, progress=False, quiet=True, rows=150)
+    result = impact.run(tmp_path, m=3, maxit=3, progress=False, quiet=True, rows=150)
     imp = result["imputations"]
     assert imp.method[list(impact.IMPUTED)].tolist() == [
         "2l.polyreg", "2l.polr", "2l.bin", "2l.bin", "2l.bin"]
@@ -82,7 +79,7 @@ def test_impact_example_quick(tmp_path):
     assert all(p.exists() for p in result["figures"])
 
 
-@pytest.mark.filterwarnings("ignore")
+@pytest.mark.filterwarnings("error")  # a new warning here is a regression
 def test_obesity_example_quick(tmp_path):
     """Case study III at the quick settings (m = 3, maxit = 3, deltas 0 and 5): Weight by
     2l.heckman with region 3 (wholly missing) drawing from the population and logged as
@@ -195,7 +192,7 @@ def test_case_studies_leave_matplotlib_backend_alone(name, script):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore")
+@pytest.mark.filterwarnings("error")  # a new warning here is a regression
 def test_impact_pooled_log_odds_ratios_agree_with_r_jomo(tmp_path):
     """Case study II in full (m = 10, maxit = 10) against R's jomo (``mitml::jomoImpute``,
     random intercept per study, n.burn 1000; benchmarks/r/impact_jomo.R): the pooled log odds
