@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_2lbin.py [--rows 10000] [--clusters 200] [--m 5 --maxit 5 --seed 1] \
+    python benchmarks/bench.py 2lbin [--rows 10000] [--clusters 200] [--m 5 --maxit 5 --seed 1] \
         [--no-r] [--no-phases] [--b-method 2l.bin] [--results PATH]
 
 For each size the data are ``generate.make_ipd_binary_missing(rows, clusters, seed)``: an
@@ -17,7 +17,8 @@ Every side runs as a whole fresh process that prints its phase times as JSON:
 
 - R: ``Rscript benchmarks/r/mice_2lbin.R`` (start-up, ``library(mice)``, read, ``mice``).
 - jaxmice cold without cache, cold from a freshly filled cache and warm (the median of the
-  second calls of those processes): ``benchmarks/jm_2lbin.py``, as in ``bench_2lpan.py``;
+  second calls of those processes): ``benchmarks/jm_2lbin.py``, as in ``bench_2lpan.py``
+  (both through the harness's :func:`harness.time_jaxmice`);
   plus a ``--phases`` process unless ``--no-phases``.
 
 Ratios are R / jaxmice (above 1: jaxmice faster). Three rows per size are appended to the
@@ -35,19 +36,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_2lpan import (
-    means_note,
-    print_table,
-    record_results,
-    time_jaxmice,
-)
 from generate import make_ipd_binary, make_ipd_binary_missing, write_csv
 from harness import (
     HERE,
     RESULTS,
     child_env,
+    means_note,
+    print_imputation_table,
     r_skip_reason,
+    record_imputation_results,
     run_json,
+    time_jaxmice,
 )
 
 DATA_COLUMNS = 4  # g, y, b, x2
@@ -159,10 +158,10 @@ def main(argv: list[str] | None = None) -> None:
             clusters = args.clusters if args.clusters is not None else max(1, rows // 50)
             results.append(run_size(rows, min(rows, clusters), args, skip_r, env, Path(tmp)))
 
-    print_table(results)
+    print_imputation_table(results)
     standin = args.b_method != B_METHOD
     prefix = f"standin_{args.b_method}_{PREFIX}" if standin else PREFIX
-    record_results(results, args, prefix, DATA_COLUMNS,
+    record_imputation_results(results, args, prefix, DATA_COLUMNS,
                    f"jaxmice imputed b by the stand-in method {args.b_method}, not 2l.bin"
                    if standin else None)
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_2lpan.py [--design one|two] [--rows 2000 20000 200000] \
+    python benchmarks/bench.py 2lpan [--design one|two] [--rows 2000 20000 200000] \
         [--clusters-per-rows 0.05] [--m 5 --maxit 10 --seed 1] [--r-max-rows N] [--no-r] \
         [--no-phases] [--results PATH]
 
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -66,15 +65,13 @@ from generate import (
 from harness import (
     HERE,
     RESULTS,
-    append_result,
     child_env,
-    fmt,
-    platform_name,
+    means_note,
+    print_imputation_table,
     r_skip_reason,
-    ratio,
+    record_imputation_results,
     run_json,
-    time_cold_and_warm,
-    timestamp,
+    time_jaxmice,
 )
 
 DATA_COLUMNS = 5  # cluster, x1, x2, z, y
@@ -112,20 +109,6 @@ DESIGNS = {
 }
 
 
-def whole_cold(wall: float, jj: dict) -> float:
-    """Whole-process seconds of a jaxmice run less its second (warm) call."""
-    return wall - jj["warm_call"] - jj["warm_complete"]
-
-
-def jm_note(label: str, wall: float, jj: dict) -> str:
-    """Phase times of one jaxmice process for the results note."""
-    return (
-        f"{label}: import {jj['import']:.2f} read {jj['read']:.2f} "
-        f"first call {jj['first_call']:.2f} complete {jj['first_complete']:.2f} "
-        f"warm call {jj['warm_call']:.3f} complete {jj['warm_complete']:.3f} (wall {wall:.2f})"
-    )
-
-
 def write_data(
     design: Design, rows: int, clusters: int, seed: int, csv: Path
 ) -> tuple[dict[str, float], dict[str, int]]:
@@ -139,15 +122,6 @@ def write_data(
         n_missing[target] = int(missing.sum())
     write_csv(df, csv)
     return truth, n_missing
-
-
-def means_note(res: dict) -> str:
-    """The imputed means on every side and the mean of the deleted values, per target."""
-    parts = []
-    for target, truth in res["truth"].items():
-        means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"][target].items())
-        parts.append(f"mean imputed {target}: {means}; deleted values {truth:.3f}")
-    return "; ".join(parts)
 
 
 def run_size(
@@ -209,105 +183,6 @@ def run_size(
     return res
 
 
-def time_jaxmice(jm_cmd: list[str], env: dict, cache: Path, res: dict, targets,
-                 args: argparse.Namespace) -> None:
-    """Time the jaxmice side of one size into ``res``: cold without cache, cold from a filled
-    cache, warm (median of their second calls) and, unless ``args.no_phases``, a ``--phases``
-    process. Shared with bench_2lbin.py."""
-    runs, failures = time_cold_and_warm(jm_cmd, env, cache)
-    res["notes"].extend(failures)
-    warm = []
-    for run in runs:
-        jj = run.report
-        res[f"jm_{run.key}"] = whole_cold(run.wall, jj)
-        res["backend"] = jj["backend"]
-        res["notes"].append(jm_note(run.label, run.wall, jj))
-        warm.append(jj["warm_call"])
-    if warm:
-        res["jm_warm"] = statistics.median(warm)
-        res["notes"].append(f"warm: median of {[round(w, 3) for w in warm]}")
-        for target in targets:
-            add_jm_means(res["means"][target], [run.report for run in runs], target, args.seed)
-
-    if not args.no_phases:
-        try:
-            _, pj = run_json(jm_cmd + ["--no-cache", "--phases"], "jaxmice --phases", env)
-            res["phases"] = pj
-            res["notes"].append(
-                f"phases (no cache): compile {pj['compile']:.2f} setup {pj['setup']:.2f} "
-                f"per iteration {pj['per_iteration']:.4f} (maxit=1 cold {pj['cold_maxit1']:.2f} "
-                f"warm {pj['warm_maxit1']:.3f}; maxit={args.maxit} warm {pj['warm_maxit']:.3f})"
-            )
-        except RuntimeError as exc:
-            print(f"warning: {exc}", file=sys.stderr)
-            res["notes"].append("--phases failed")
-
-
-def add_jm_means(means: dict[str, float], reports: list[dict], target: str, seed: int) -> None:
-    """Add jaxmice's imputed means of ``target`` (first and warm call) to ``means``.
-
-    Every process uses the same seeds, so the means should agree to rounding; a spread
-    between the processes above 1e-9 is added too.
-    """
-    firsts = [jj[f"mean_imputed_{target}"] for jj in reports]
-    warm_means = [jj[f"mean_imputed_{target}_warm"] for jj in reports]
-    means[f"jm (seed {seed})"] = firsts[0]
-    means[f"jm warm (seed {seed + 1})"] = warm_means[0]
-    spread = max(max(v) - min(v) for v in (firsts, warm_means))
-    if spread > 1e-9:
-        means["jm spread between processes"] = spread
-
-
-def print_table(results: list[dict]) -> None:
-    """Print the seconds of every side and the R / jaxmice ratios, then the details."""
-    head = [
-        "rows",
-        "clusters",
-        "R_s",
-        "R_mice_s",
-        "jm_cold_nocache_s",
-        "R/jm",
-        "jm_cold_cached_s",
-        "R/jm",
-        "jm_warm_s",
-        "R_mice/jm",
-        "jm_warm_s_per_1k_rows",
-    ]
-    body = []
-    for res in results:
-        r_whole, r_mice = res.get("r_whole"), res.get("r_mice")
-        nocache, cached, warm = res.get("jm_nocache"), res.get("jm_cached"), res.get("jm_warm")
-        per_k = warm / res["rows"] * 1000 if warm is not None else None
-        cells = [
-            str(res["rows"]),
-            str(res["clusters"]),
-            fmt(r_whole),
-            fmt(r_mice),
-            fmt(nocache),
-            fmt(ratio(r_whole, nocache)),
-            fmt(cached),
-            fmt(ratio(r_whole, cached)),
-            fmt(warm, 3),
-            fmt(ratio(r_mice, warm)),
-            fmt(per_k, 4),
-        ]
-        body.append([c or "-" for c in cells])
-    widths = [max(len(row[k]) for row in [head, *body]) for k in range(len(head))]
-    for row in [head, *body]:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    print()
-    for res in results:
-        if "phases" in res:
-            pj = res["phases"]
-            print(
-                f"{res['rows']} rows, jaxmice phases (no cache): compile {pj['compile']:.2f}s, "
-                f"setup {pj['setup']:.3f}s, {pj['per_iteration']:.4f}s per iteration"
-            )
-        for target, truth in res["truth"].items():
-            means = ", ".join(f"{k} {v:.4g}" for k, v in res["means"][target].items())
-            print(f"{res['rows']} rows, mean imputed {target}: {means}; deleted values {truth:.3f}")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Generate the data sets, time every side, print the table and record the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -363,46 +238,13 @@ def main(argv: list[str] | None = None) -> None:
             clusters = max(1, min(rows, round(rows * args.clusters_per_rows)))
             results.append(run_size(rows, clusters, args, skip_r, env, Path(tmp)))
 
-    print_table(results)
+    print_imputation_table(results)
     prefix = design.prefix if args.jm_method == METHOD else f"standin_{args.jm_method}"
     if args.jm_method != METHOD and args.design != "one":
         prefix += f"_{args.design}"
     standin = (f"jaxmice used the stand-in method {args.jm_method}, not 2l.pan"
                if args.jm_method != METHOD else None)
-    record_results(results, args, prefix, DATA_COLUMNS, standin)
-
-
-def record_results(results: list[dict], args: argparse.Namespace, prefix: str, cols: int,
-                   standin: str | None = None) -> None:
-    """Append three rows per size to ``args.results``: ``<prefix>_cold_nocache``,
-    ``_cold_cached`` (R's whole process against jaxmice's) and ``_warm`` (R's ``mice()``
-    against the warm ``jm.mice`` call), with the size's notes (``standin`` first, if given).
-    Shared with bench_2lbin.py."""
-    stamp, where = timestamp(), platform_name()
-    for res in results:
-        notes = ([standin] if standin else []) + list(res["notes"])
-        for name, r_s, jm_s in [
-            ("cold_nocache", res.get("r_whole"), res.get("jm_nocache")),
-            ("cold_cached", res.get("r_whole"), res.get("jm_cached")),
-            ("warm", res.get("r_mice"), res.get("jm_warm")),
-        ]:
-            digits = 3 if name == "warm" else 2
-            row: dict[str, object] = {
-                "date": stamp,
-                "benchmark": f"{prefix}_{name}",
-                "rows": res["rows"],
-                "cols": cols,
-                "m": args.m,
-                "maxit": args.maxit,
-                "r_seconds": fmt(r_s, digits),
-                "jaxmice_seconds": fmt(jm_s, digits),
-                "ratio": fmt(ratio(r_s, jm_s)),
-                "platform": where,
-                "jax_backend": res.get("backend", "unknown"),
-                "note": "; ".join(notes),
-            }
-            append_result(row, args.results)
-    print(f"appended {3 * len(results)} rows to {args.results}", file=sys.stderr)
+    record_imputation_results(results, args, prefix, DATA_COLUMNS, standin)
 
 
 if __name__ == "__main__":

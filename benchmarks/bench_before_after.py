@@ -3,8 +3,9 @@ the README demo, popmis with 2l.pan at m = 100.
 
 Usage::
 
-    python benchmarks/bench_before_after.py --before /old/venv/bin/python \
-        --after /new/venv/bin/python [--rows 20000] [--repeats 5]
+    python benchmarks/bench.py before_after --before /old/venv/bin/python \
+        --after /new/venv/bin/python [--rows 20000] [--repeats 5] [--m 5 --maxit 10] \
+        [--skip-demo] [--results PATH]
 
 Each interpreter imports its own jaxmice (e.g. an editable install of an older checkout in a
 virtual environment of its own); both run this ``benchmarks/`` folder's child scripts. For each
@@ -23,20 +24,32 @@ and each of ``--repeats`` rounds, interleaved so that drifting machine load hits
 ``--skip-demo`` leaves out the demo and popmis figures.
 
 Prints the median of each figure per checkout and the ratio after / before (below 1: the new
-checkout is faster), and the spread (max / min - 1) of the repeats.
+checkout is faster), and the spread (max / min - 1) of the repeats, and appends a row per figure
+to the results CSV (``before_after_<figure>``: the after median in ``jaxmice_seconds``, the
+before median, the ratio and both interpreters in ``note``; ``commit`` and ``versions`` are this
+checkout's and this interpreter's).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
 from generate import make_multilevel_missing, make_single_level, write_csv
-from harness import HERE, NO_CACHE, time_cold_and_warm, time_process
+from harness import (
+    HERE,
+    NO_CACHE,
+    RESULTS,
+    append_result,
+    run_json,
+    time_cold_and_warm,
+    time_process,
+)
 
 
 def child_environment() -> dict[str, str]:
@@ -104,15 +117,16 @@ def one_round(py: Path, pan_csv: Path, pmm_csv: Path, work: Path, m: int, maxit:
             jj = run.report
             out[f"2l.pan cold, {run.key}"] = run.wall - jj["warm_call"] - jj["warm_complete"]
             out.setdefault("2l.pan warm", jj["warm_call"])
-    out["pmm cold, nocache"] = time_process(
+    out["pmm cold, nocache"], _ = run_json(
         [py, str(HERE / "jm_single.py"), str(pmm_csv), "--m", str(m), "--maxit", str(maxit),
-         "--no-cache"], dict(env, **NO_CACHE))
+         "--no-cache"], "pmm", dict(env, **NO_CACHE))
     if popmis_csv is not None:
         out.update(demo_and_popmis(py, popmis_csv, work, env))
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the rounds with both interpreters, print the medians and record them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True)
     parser.add_argument("--after", type=Path, required=True)
@@ -121,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--m", type=int, default=5)
     parser.add_argument("--maxit", type=int, default=10)
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
     args = parser.parse_args(argv)
     for side in ("before", "after"):
         print(f"{side}: {getattr(args, side)} imports {jaxmice_location(getattr(args, side))}")
@@ -145,6 +160,14 @@ def main(argv: list[str] | None = None) -> None:
         mb, ma = statistics.median(before), statistics.median(after)
         spread = max(max(v) / min(v) - 1.0 for v in (before, after))
         print(f"{key:22s} {mb:8.2f} {ma:8.2f} {ma / mb:13.2f}  {spread:.0%}")
+        append_result(dict(
+            benchmark="before_after_" + re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_"),
+            rows=args.rows, cols="", m=args.m, maxit=args.maxit, r_seconds="",
+            jaxmice_seconds=f"{ma:.3f}", ratio="", jax_backend="",
+            note=(f"after {args.after} {ma:.3f} s, before {args.before} {mb:.3f} s, after/before "
+                  f"{ma / mb:.3f}; median of {args.repeats}, spread {spread:.0%}")),
+            args.results)
+    print(f"appended {len(results['before'][0])} rows to {args.results}")
 
 
 if __name__ == "__main__":

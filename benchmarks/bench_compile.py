@@ -3,7 +3,7 @@ and run seconds, and how many programs the job compiles.
 
 Usage::
 
-    python benchmarks/bench_compile.py [--job popmis|2lpan2|methods] [--quick] [--runs ...]
+    python benchmarks/bench.py compile [--job popmis|2lpan2|methods] [--quick] [--runs ...]
                                        [--results PATH]
 
 Jobs:
@@ -31,7 +31,7 @@ A table per run, a row per program name (one name compiled for several shapes is
 one row, ``(eager ops)``. ``wall`` is the child's whole process.
 
 Kernels: next to the seconds, each jaxmice program's ``fusions`` and ``custom calls`` in its
-optimised HLO (:func:`jaxmice.programs.kernel_counts`: ``fusion`` and ``custom-call``
+optimised HLO (:func:`jaxmice._src.runtime.programs.kernel_counts`: ``fusion`` and ``custom-call``
 instructions outside fused computations, a loop's body counted once), summed over the row's
 programs as its compile seconds are; compile time grows with them. A program loaded from the
 cache is counted from its loaded executable: the same numbers.
@@ -45,7 +45,6 @@ gets its entry when it is registered (:data:`DEFAULT_BUDGET` until then).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from harness import (
     child_env,
     cold_run_plan,
     platform_name,
+    report,
     run_json,
     timestamp,
 )
@@ -127,7 +127,8 @@ class ProgramLog:
 
     def timed_run(self, name: str, call, program: bool = False):
         """Run ``call()``, wait for its outputs, add its seconds to program ``name``
-        (executions inside a jaxmice :class:`~jaxmice.programs.Program` count as its own)."""
+        (executions inside a jaxmice :class:`~jaxmice._src.runtime.programs.Program` count as
+        its own)."""
         import jax
 
         inside = getattr(self._eager, "program", False)
@@ -149,7 +150,7 @@ class ProgramLog:
         """Run ``call()`` (a Program's load, ``loaded``, or its compilation); count its
         kernels. Its seconds are not running time; a load's are the row's compile seconds (a
         compilation's come from JAX's events)."""
-        from jaxmice.programs import kernel_counts
+        from jaxmice._src.runtime.programs import kernel_counts
 
         start = time.perf_counter()
         out = call()
@@ -190,7 +191,7 @@ def instrument(log: ProgramLog) -> None:
     execute = pxla.ExecuteReplicated.__call__
     pxla.ExecuteReplicated.__call__ = (
         lambda self, *args: log.timed_run(self.name, lambda: execute(self, *args)))
-    from jaxmice import programs
+    from jaxmice._src.runtime import programs
 
     call = programs.Program.__call__
     load, compile_ = programs.Program._load, programs.Program._compile
@@ -309,8 +310,10 @@ def child(job: str, quick: bool) -> None:
     else:
         {"popmis": job_popmis, "2lpan2": job_2lpan2}[job](quick)
         tables = {job: log.table()}
-    print(json.dumps(dict(import_s=imported - start, job_s=time.perf_counter() - imported,
-                          tables=tables)))
+    import jax
+
+    report(dict(import_s=imported - start, job_s=time.perf_counter() - imported,
+                backend=jax.default_backend(), tables=tables))
 
 
 # ----- the parent: three cold processes, tables, budgets --------------------------------------
@@ -388,10 +391,10 @@ def main(argv: list[str] | None = None) -> int:
                                                           Path(tmp)):
             if key not in args.runs:
                 continue
-            wall, report = run_json(run_cmd, label, run_env)
-            print(f"\n{label}: wall {wall:.1f} s, import {report['import_s']:.2f} s, job "
-                  f"{report['job_s']:.1f} s")
-            for name, table in report["tables"].items():
+            wall, result = run_json(run_cmd, label, run_env)
+            print(f"\n{label}: wall {wall:.1f} s, import {result['import_s']:.2f} s, job "
+                  f"{result['job_s']:.1f} s")
+            for name, table in result["tables"].items():
                 if args.job != "methods" or os.environ.get("JAXMICE_BENCH_METHODS"):
                     print(format_table(table))
                 total = totals(table)
@@ -399,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                     date=timestamp(), benchmark=f"compile_{args.job}_{key}_{name}",
                     rows="", cols="", m="", maxit="", r_seconds="",
                     jaxmice_seconds=f"{wall:.2f}", ratio="", platform=platform_name(),
-                    jax_backend="cpu",
+                    jax_backend=result.get("backend", "unknown"),
                     note=(f"programs {int(total['programs'])} trace {total['trace']:.2f} "
                           f"lower {total['lower']:.2f} compile {total['compile']:.2f} run "
                           f"{total['run']:.2f} fusions {int(total['fusions'])} custom_calls "
@@ -408,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                           + (" quick" if args.quick else ""))), args.results)
             if args.job == "methods" and key == "nocache":
                 print("compile budgets (trace + lower + compile, no cache):")
-                status = 1 if over_budget(report["tables"]) else status
+                status = 1 if over_budget(result["tables"]) else status
     return status
 
 

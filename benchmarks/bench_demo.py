@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_demo.py [--repeats N] [--no-r] [--results PATH]
+    python benchmarks/bench.py demo [--repeats N] [--no-r] [--results PATH]
 
 Every side is a whole fresh process, timed from outside:
 

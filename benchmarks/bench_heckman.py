@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_heckman.py [--sizes 10x1000,100x1000] [--m 5] [--repeats 3]
+    python benchmarks/bench.py heckman [--sizes 10x1000,100x1000] [--m 5] [--repeats 3]
                                        [--results PATH]
 
 micemd is not in Debian's packages and has no other route onto the CI machine, so the R side
@@ -45,11 +45,13 @@ PUBLISHED = {(10, 1000): 16.7, (100, 1000): 153.0}
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Time every size cold, cached and warm; print and record against the published times."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10x1000,100x1000")
+    parser.add_argument("--sizes", default="10x1000,100x1000",
+                        help="comma-separated CLUSTERSxROWS (rows per cluster)")
     parser.add_argument("--m", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--repeats", type=int, default=3, help="warm calls per process")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
     args = parser.parse_args(argv)
     rows = []
     for size in args.sizes.split(","):

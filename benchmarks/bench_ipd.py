@@ -2,10 +2,10 @@
 
 Usage::
 
-    python benchmarks/bench_ipd.py                      # full scale: 1,000,000 rows, m 20, maxit 20
-    python benchmarks/bench_ipd.py --rows 20000 --studies 40 --m 2 --maxit 2      # small
-    python benchmarks/bench_ipd.py [--seed 1] [--phase all|impute] [--analyses lmer,glmer]
-        [--cache] [--out benchmarks/results/ipd]
+    python benchmarks/bench.py ipd                      # full scale: 1,000,000 rows, m 20, maxit 20
+    python benchmarks/bench.py ipd --rows 20000 --studies 40 --m 2 --maxit 2      # small
+    python benchmarks/bench.py ipd [--seed 1] [--phase all|impute] [--analyses lmer,glmer]
+        [--cache] [--out benchmarks/results/ipd] [--results PATH]
 
 The data are ``generate.make_ipd_large(rows, studies, seed)``: studies of uneven size (a
 minimum of 50 rows plus a lognormal share; the min / median / max are recorded), complete
@@ -20,7 +20,8 @@ with the study as a random intercept (``study`` coded -2 in every row of
 
 The parent process does not import JAX: it runs the benchmark as one fresh child process
 (``--child``; the compilation cache is off, ``JAXMICE_COMPILATION_CACHE=0``, unless
-``--cache``) and reads its JSON. The child times, in order:
+``--cache``) and reads the one line of JSON it prints last (the harness's child protocol).
+The child times, in order:
 
 1. ``generate``: drawing the data.
 2. ``impute``: the imputation, ``jm.mice(..., progress=False)``, split as
@@ -52,7 +53,8 @@ here runs one sweep per visit). ``floor_seconds`` = bytes / 4.8e12 (the HBM band
 H200) per iteration and for maxit iterations: no GPU run can be faster than this.
 
 Each run writes ``benchmarks/results/ipd/ipd_<rows>r_<studies>s_m<m>_it<maxit>_seed<seed>.json``
-(or under ``--out``) and prints a table.
+(or under ``--out``), prints a table and appends the rows ``ipd_impute`` and (with the analysis)
+``ipd_analysis`` to the results CSV.
 """
 
 from __future__ import annotations
@@ -61,16 +63,25 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-OUT = HERE / "results" / "ipd"
+from generate import IPD_METHODS as METHODS
+from harness import (
+    HERE,
+    NO_CACHE,
+    RESULTS,
+    append_result,
+    child_env,
+    fmt,
+    report,
+    run_json,
+    timestamp,
+)
 
-METHODS = {"y1": "2l.pan", "y2": "2l.pan", "s": "2l.pan", "b": "2l.bin", "o": "2l.polr"}
+OUT = HERE / "results" / "ipd"
+DATA_COLUMNS = 8  # study, x1, x2, y1, y2, s, b, o
 ANALYSES = {
     "lmer": ("y1 ~ x1 + b + (1 | study)", "gaussian"),
     "glmer": ("b ~ y1 + x1 + (1 | study)", "binomial"),
@@ -158,8 +169,6 @@ def floor_bytes(codes, rows: int, m: int) -> dict:
 def child(args: argparse.Namespace) -> dict:
     """Generate, impute and analyse in this process; return the timings and memory."""
     import numpy as np
-
-    sys.path.insert(0, str(HERE))
     from generate import ipd_study_sizes, make_ipd_large
 
     res: dict = {"phases": {}}
@@ -302,19 +311,15 @@ def print_table(res: dict, args: argparse.Namespace) -> None:
 
 def parent(args: argparse.Namespace, argv: list[str]) -> None:
     """Run the benchmark as a fresh child process; print and write its results."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env = child_env()
     if not args.cache:
-        env["JAXMICE_COMPILATION_CACHE"] = "0"
+        env.update(NO_CACHE)
     load = os.getloadavg()[0]
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", *argv], env=env, cwd=REPO,
-                          stdout=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        sys.exit(f"the benchmark process exited with status {proc.returncode}")
-    res = json.loads(lines[-1])
+    try:
+        wall, res = run_json([sys.executable, str(Path(__file__).resolve()), "--child", *argv],
+                             "ipd benchmark", env)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
     res.update(
         options={k: getattr(args, k) for k in ("rows", "studies", "m", "maxit", "seed",
                                                "phase", "analyses", "cache")},
@@ -322,7 +327,7 @@ def parent(args: argparse.Namespace, argv: list[str]) -> None:
         process_wall_s=wall,
         load_average_start=load,
         cpu_count=os.cpu_count(),
-        date=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        date=timestamp(),
     )
     print_table(res, args)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -330,6 +335,31 @@ def parent(args: argparse.Namespace, argv: list[str]) -> None:
                        f"_seed{args.seed}.json")
     path.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"\nwrote {path}")
+    record(res, args, path)
+
+
+def record(res: dict, args: argparse.Namespace, path: Path) -> None:
+    """Append ``ipd_impute`` (and ``ipd_analysis``) to the results CSV."""
+    d, imp = res["data"], res["phases"]["impute"]
+    common = dict(date=res["date"], rows=d["rows"], cols=DATA_COLUMNS, m=args.m,
+                  maxit=args.maxit, r_seconds="", ratio="",
+                  jax_backend=res["jax"]["backend"])
+    per_it, compile_s = imp.get("per_iteration_s"), imp.get("compile_s")
+    notes = [f"{d['studies']} studies ({d['study_size_min']}-{d['study_size_max']} rows)",
+             f"per iteration {fmt(per_it, 3) or '-'} s, compile {fmt(compile_s) or '-'} s",
+             f"peak RSS {imp['peak_rss_gib']:.2f} GiB",
+             f"process wall {res['process_wall_s']:.1f} s",
+             f"load average {res['load_average_start']:.2f}",
+             "cache on" if args.cache else "cache off", f"JSON {path.name}"]
+    append_result(dict(common, benchmark="ipd_impute", jaxmice_seconds=fmt(imp["seconds"]),
+                       note="; ".join(notes)), args.results)
+    if "analysis" in res["phases"]:
+        ana = res["phases"]["analysis"]
+        parts = [f"{name} {an['seconds']:.1f} s" for name, an in res["analyses"].items()]
+        append_result(dict(common, benchmark="ipd_analysis", jaxmice_seconds=fmt(ana["seconds"]),
+                           note="; ".join([*parts, f"peak RSS {ana['peak_rss_gib']:.2f} GiB",
+                                           f"JSON {path.name}"])), args.results)
+    print(f"appended to {args.results}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -348,6 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", action="store_true",
                         help="leave jaxmice's compilation cache on (default off)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the JSON")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.analyses = [a for a in args.analyses.split(",") if a]
@@ -357,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.maxit < 0 or args.m < 1:
         parser.error("need m >= 1 and maxit >= 0")
     if args.child:
-        print(json.dumps(child(args), default=str))
+        report(child(args))
     else:
         parent(args, [a for a in argv if a != "--child"])
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_lmer.py [--batch-size 100 --batch-rows 2000 --batch-clusters 100] \
+    python benchmarks/bench.py lmer [--batch-size 100 --batch-rows 2000 --batch-clusters 100] \
         [--big-rows 1000000 --big-clusters 1000] [--seed 1] [--no-r] [--no-cache] [--skip-big]
 
 Two benchmarks, each fitting ``y ~ x1 + x2 + z + (1 | cluster)`` by REML:

@@ -1,19 +1,25 @@
-"""Memory of compiled programs: a process compiling a jaxmice :class:`~jaxmice.programs.Program`
-for many distinct shapes (as one imputing thousands of data sets does) keeps a flat footprint
-under the bound on executables in memory (:data:`~jaxmice.programs.MAX_PROGRAMS`), and grows
-without it.
+"""Memory of compiled programs: flat under the bound on executables in memory, growing without.
+
+A process compiling a jaxmice :class:`~jaxmice._src.runtime.programs.Program` for many
+distinct shapes (as one imputing thousands of data sets does) keeps a flat footprint under the
+bound on executables in memory (:data:`~jaxmice._src.runtime.programs.MAX_PROGRAMS`), and
+grows without it.
 
 Usage::
 
-    python benchmarks/bench_program_memory.py [--shapes 300] [--every 50] [--mice 0]
+    python benchmarks/bench.py program_memory [--shapes 300] [--every 50] [--mice 0]
+                                              [--results PATH]
 
 Two fresh child processes, the program folder off (``JAXMICE_COMPILATION_CACHE=0``): one with
 the default bound, one with ``JAXMICE_MAX_PROGRAMS`` huge (no bound). Each compiles a small
 Gibbs-like program (a loop of Cholesky solves) for ``--shapes`` distinct row counts, each with
-its own static argument (as each data set's plan is a new static argument), and prints its
+its own static argument (as each data set's plan is a new static argument), and records its
 resident memory (``VmRSS``) and memory maps (lines of ``/proc/self/maps``) every ``--every``
-programs. ``--mice N`` instead imputes N small 2l.pan data sets of distinct sizes with
-``jm.mice`` (each compiles the sampler's initialize and iterate).
+programs (printed to stderr as it goes; the marks come back as the child's JSON). ``--mice N``
+instead imputes N small 2l.pan data sets of distinct sizes with ``jm.mice`` (each compiles the
+sampler's initialize and iterate). The parent prints a table per child and appends a row per
+child (``program_memory_bound``, ``program_memory_nobound``; ``_mice`` with ``--mice``) to the
+results CSV: its wall seconds, with the last mark's RSS, maps and compiles in ``note``.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+from harness import NO_CACHE, RESULTS, append_result, child_env, fmt, report, run_json
+
 HUGE = 10**9
+HEAD = f"{'done':>6} {'compiled':>9} {'RSS MiB':>9} {'maps':>7}"
 
 
 def rss_mib() -> float:
@@ -66,12 +73,12 @@ def gibbs_like(step: Step, x, y):
     return jax.lax.fori_loop(0, step.sweeps, sweep, jnp.zeros(x.shape[1], x.dtype))
 
 
-def child_programs(shapes: int, every: int) -> None:
-    """Compile and run the program for ``shapes`` row counts; report every ``every``."""
+def child_programs(shapes: int, every: int, marks: list[dict]) -> None:
+    """Compile and run the program for ``shapes`` row counts; a mark every ``every``."""
     import jax
     import numpy as np
 
-    from jaxmice import programs
+    from jaxmice._src.runtime import programs
 
     prog = programs.Program(gibbs_like, static_argnums=(0,))
     rng = np.random.default_rng(1)
@@ -83,10 +90,10 @@ def child_programs(shapes: int, every: int) -> None:
         y = jax.device_put(rng.normal(size=rows).astype(np.float32))
         prog(Step(i), x, y).block_until_ready()
         if i % every == 0:
-            report(i)
+            marks.append(mark(i))
 
 
-def child_mice(count: int, every: int) -> None:
+def child_mice(count: int, every: int, marks: list[dict]) -> None:
     """Impute ``count`` small two-level data sets of distinct sizes (2l.pan, m = 2)."""
     import numpy as np
     import pandas as pd
@@ -104,44 +111,75 @@ def child_mice(count: int, every: int) -> None:
         jm.mice(df, m=2, maxit=2, method={"y": "2l.pan"}, seed=1, progress=False,
                 predictor_matrix=jm.make_predictor_matrix(df, cluster="g"))
         if i % every == 0:
-            report(i)
+            marks.append(mark(i))
 
 
-def report(done: int) -> None:
-    """One line: programs compiled so far, resident MiB, memory maps."""
-    from jaxmice import programs
+def mark(done: int) -> dict:
+    """Programs compiled so far, resident MiB and memory maps; also printed to stderr."""
+    import jax
+
+    from jaxmice._src.runtime import programs
 
     gc.collect()
-    compiled = sum(programs.compile_counts().values())
-    print(f"{done:>6} {compiled:>9} {rss_mib():>9.0f} {map_count():>7}", flush=True)
+    row = dict(done=done, compiled=sum(programs.compile_counts().values()), rss_mib=rss_mib(),
+               maps=map_count(), backend=jax.default_backend())
+    print(line(row), file=sys.stderr, flush=True)
+    return row
+
+
+def line(row: dict) -> str:
+    """One row of the table under :data:`HEAD`."""
+    return f"{row['done']:>6} {row['compiled']:>9} {row['rss_mib']:>9.0f} {row['maps']:>7}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the two children, print their marks and append a results row for each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", type=int, default=300)
     parser.add_argument("--every", type=int, default=50)
-    parser.add_argument("--mice", type=int, default=0)
+    parser.add_argument("--mice", type=int, default=0, help="impute N data sets instead")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
+        marks: list[dict] = []
         if args.mice:
-            child_mice(args.mice, args.every)
+            child_mice(args.mice, args.every, marks)
         else:
-            child_programs(args.shapes, args.every)
+            child_programs(args.shapes, args.every, marks)
+        from jaxmice._src.runtime import programs
+
+        report(dict(marks=marks, max_programs=programs.MAX_PROGRAMS))
         return 0
-    root = str(Path(__file__).resolve().parents[1])
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--shapes",
            str(args.shapes), "--every", str(args.every), "--mice", str(args.mice)]
-    from jaxmice import programs
-
-    for label, bound in ((f"bound {programs.MAX_PROGRAMS}", None), ("no bound", HUGE)):
-        env = dict(os.environ, JAXMICE_COMPILATION_CACHE="0",
-                   PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    kind = f"{args.mice} jm.mice data sets" if args.mice else f"{args.shapes} shapes"
+    suffix = "_mice" if args.mice else ""
+    for name, bound in (("bound", None), ("nobound", HUGE)):
+        env = dict(child_env(), **NO_CACHE)
         env.pop("JAXMICE_MAX_PROGRAMS", None)
         if bound is not None:
             env["JAXMICE_MAX_PROGRAMS"] = str(bound)
-        print(f"\n{label}:\n{'done':>6} {'compiled':>9} {'RSS MiB':>9} {'maps':>7}", flush=True)
-        subprocess.run(cmd, env=env, check=True)
+        wall, result = run_json(cmd, f"{name} ({kind})", env)
+        label = (f"bound {result['max_programs']}" if bound is None else "no bound")
+        marks = result["marks"]
+        print(f"\n{label}:\n{HEAD}")
+        for row in marks:
+            print(line(row))
+        last = marks[-1] if marks else None
+        note = [label, kind, f"every {args.every}"]
+        if last:
+            note.append(f"last mark: {last['compiled']} compiled, RSS {last['rss_mib']:.0f} "
+                        f"MiB, {last['maps']} maps")
+            if len(marks) > 1:
+                growth = last["rss_mib"] - marks[0]["rss_mib"]
+                note.append(f"RSS growth from the first mark {growth:.0f} MiB")
+        append_result(dict(benchmark=f"program_memory_{name}{suffix}",
+                           rows="", cols="", m="", maxit="", r_seconds="",
+                           jaxmice_seconds=fmt(wall), ratio="",
+                           jax_backend=last["backend"] if last else "",
+                           note="; ".join(note)), args.results)
+    print(f"appended 2 rows to {args.results}", file=sys.stderr)
     return 0
 
 

@@ -8,12 +8,16 @@ accuracy and run-to-run determinism.
 
 Usage::
 
-    python benchmarks/bench_segments.py [--vmapped 20] [--scales ipd,sim] [--runs 7]
+    python benchmarks/bench.py segments [--vmapped 20] [--scales ipd,sim] [--runs 7]
                                         [--out benchmarks/results/segments/<backend>.json]
-    python benchmarks/bench_segments.py --table benchmarks/results/segments/cpu.json
+                                        [--results PATH]
+    python benchmarks/bench.py segments --table benchmarks/results/segments/cpu.json
 
-Runs unchanged on CPU or GPU (whatever ``jax.devices()`` gives); results go to
-``benchmarks/results/segments/<backend>.json`` and a markdown table is printed.
+Runs unchanged on CPU or GPU (whatever ``jax.devices()`` gives), in this process (no child:
+it times compiled programs, not processes); results go to
+``benchmarks/results/segments/<backend>.json``, a markdown table is printed, and a row per case
+(``segments_<scale>_<case>``: the ``segsum`` warm seconds, every variant's warm milliseconds in
+``note``) is appended to the results CSV.
 
 Scales (clusters of lognormal size, rows in random cluster order):
 
@@ -71,12 +75,13 @@ from dataclasses import dataclass  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from harness import RESULTS, append_result  # noqa: E402
 
-from jaxmice.clusters import ClusterIndex, build_cluster_index  # noqa: E402
+from jaxmice._src.core.clusters import ClusterIndex, build_cluster_index  # noqa: E402
 
 CHUNK = 16384  # rows per one-hot chunk: 16384 x 200 x 8 B = 26 MB
 SCALES = {"ipd": (1_000_000, 200), "sim": (1_000, 50)}
-RESULTS = Path(__file__).resolve().parent / "results" / "segments"
+OUT = Path(__file__).resolve().parent / "results" / "segments"
 GPU_FLAGS = {
     "segsum_detops": {"xla_gpu_deterministic_ops": True},
     "segsum_exclude": {"xla_gpu_exclude_nondeterministic_ops": True},
@@ -389,7 +394,27 @@ def markdown(doc: dict, with_flags: bool = False) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def record(doc: dict, path: Path) -> None:
+    """A row per case: ``segsum``'s warm seconds; every variant's warm ms in the note."""
+    for key, case in doc["cases"].items():
+        shape = case["shape"]
+        warm = {name: r["warm_ms"] for name, r in case["variants"].items() if "warm_ms" in r}
+        nondet = [name for name, r in case["variants"].items()
+                  if "warm_ms" in r and not r["deterministic"]]
+        note = ["warm ms " + ", ".join(f"{name} {ms:.3f}" for name, ms in warm.items())]
+        note.append(f"not deterministic: {', '.join(nondet) or 'none'}")
+        note.append(f"{doc['layouts'][key.split('/')[0]]['G']} clusters; {doc['device_kind']}")
+        append_result(dict(benchmark="segments_" + key.replace("/", "_"), rows=shape[-2],
+                           cols=shape[-1], m=shape[0] if len(shape) == 3 else "", maxit="",
+                           r_seconds="", ratio="",
+                           jaxmice_seconds=(f"{warm['segsum'] / 1e3:.6f}" if "segsum" in warm
+                                            else ""),
+                           jax_backend=doc["backend"], note="; ".join(note)), path)
+    print(f"appended {len(doc['cases'])} rows to {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Time every variant of every case; write the JSON, print the table, record the rows."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", default="ipd,sim", help="comma list of: ipd, sim")
     parser.add_argument("--cases", default="k1,k8,outer", help="comma list of: k1, k8, outer")
@@ -399,7 +424,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--table", type=Path, default=None, help="print a results JSON's table")
-    opts = parser.parse_args()
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
+    opts = parser.parse_args(argv)
     if opts.table:
         print(markdown(json.loads(opts.table.read_text())))
         return
@@ -447,11 +473,12 @@ def main() -> None:
                 "variants": run_case(lay, x, rowfn, rowfn_np, runs, chains),
             }
             del x
-    out = opts.out or RESULTS / f"{backend}.json"
+    out = opts.out or OUT / f"{backend}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"\nwrote {out}\n")
     print(markdown(doc))
+    record(doc, opts.results)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_simulation.py [--reps 1000] [--r-reps 3] [--big 10000] [--no-r]
+    python benchmarks/bench.py simulation [--reps 1000] [--r-reps 3] [--big 10000] [--no-r]
+                                          [--seed 1] [--results PATH] [--out DIR]
 
 The design is the random-intercept study of :mod:`jaxmice.case_studies.simulation` (50
 clusters x 20 rows, y and x1 missing at random, 2l.pan for both with the cluster coded -2,
@@ -14,8 +15,9 @@ m = 5, maxit = 10, ``lmer(y ~ x1 + x2 + (1 | g))``, pooled, scored).
 - R: ``benchmarks/r/mice_simulation.R`` on the first ``--r-reps`` replications (mice 2l.pan,
   lmer, mitml pooling), its seconds per replication times REPS as R's study time.
 
-Writes ``benchmarks/results/simulation/summary.json`` and ``summary.md`` and appends rows to
-the results CSV; prints the coverage of each fixed effect and the ratio R / jaxmice.
+Writes ``summary.json`` and ``summary.md`` (under ``--out``, default
+``benchmarks/results/simulation``) and appends a row to the results CSV; prints the coverage
+of each fixed effect and the ratio R / jaxmice.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from harness import (
     HERE,
     REPO,
+    RESULTS,
     append_result,
     child_env,
     fmt,
@@ -52,14 +55,19 @@ def write_r_inputs(folder: Path, reps: int, seed: int) -> None:
                                                    na_rep="")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Time the study on both sides; write the summary and append a results row."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=1000)
-    parser.add_argument("--r-reps", type=int, default=3)
-    parser.add_argument("--big", type=int, default=10000)
+    parser.add_argument("--r-reps", type=int, default=3, help="replications R is timed on")
+    parser.add_argument("--big", type=int, default=10000,
+                        help="replications of the memory run (0: none)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-r", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--no-r", action="store_true", help="time jaxmice only")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="CSV to append to")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="folder of summary.json and summary.md")
+    args = parser.parse_args(argv)
     env = child_env()
     child = [sys.executable, str(HERE / "jm_simulation.py")]
     _, study = run_json([*child, str(args.reps), "--seed", str(args.seed)], "jaxmice study", env)
@@ -76,8 +84,8 @@ def main() -> None:
     summary = {"date": timestamp(), "platform": platform_name(), "reps": args.reps,
                "jaxmice": study, "jaxmice_big": big, "r": r, "r_study_estimate": r_study,
                "ratio": ratio(r_study, study["study"])}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "summary.json").write_text(json.dumps(summary, indent=1))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     lines = [f"# Simulation study: {args.reps} replications ({summary['date']}, "
              f"{summary['platform']})", "",
              f"- jaxmice whole study, compile included: {study['study']:.1f} s (impute "
@@ -96,14 +104,18 @@ def main() -> None:
     for row in study["scores"]:
         lines.append(f"| {row['term']} | {row['bias']:.4f} | {row['bias_mcse']:.4f} | "
                      f"{row['coverage']:.3f} | {row['coverage_mcse']:.3f} |")
-    (OUT / "summary.md").write_text("\n".join(lines) + "\n")
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     append_result({"date": summary["date"], "benchmark": f"simulation_{args.reps}reps",
                    "rows": 1000, "cols": 4, "m": 5, "maxit": 10, "r_seconds": fmt(r_study),
                    "jaxmice_seconds": fmt(study["study"]), "ratio": fmt(summary["ratio"]),
-                   "platform": summary["platform"], "jax_backend": "cpu",
+                   "platform": summary["platform"],
+                   "jax_backend": study.get("backend", "unknown"),
                    "note": f"whole study compile included; peak RSS "
-                           f"{study['peak_rss_gib']:.2f} GiB; R timed on {args.r_reps} reps"})
+                           f"{study['peak_rss_gib']:.2f} GiB; "
+                           + (f"R timed on {args.r_reps} reps" if r else "R skipped")},
+                  args.results)
+    print(f"appended to {args.results}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""Time jaxmice against R mice on the same generated single-level data.
+"""Time jaxmice's pmm against R mice's on the same generated single-level data.
 
 Usage::
 
-    python benchmarks/bench_single_level.py --rows 20000 --cols 10 --m 5 --maxit 10 \
-        --seed 1 --repeats 1 [--no-r] [--no-cache]
+    python benchmarks/bench.py single --rows 20000 --cols 10 --m 5 --maxit 10 \
+        --seed 1 --repeats 1 [--no-r] [--no-jaxmice] [--no-cache] [--results PATH]
 
 Both sides are timed as whole fresh processes (interpreter start, library import,
-reading the CSV, imputation), so JAX compilation counts against jaxmice just as
-loading the mice package counts against R. ``ratio`` is ``r_seconds /
+reading the CSV, imputation): ``r/mice_single.R`` and ``jm_single.py``, each printing its
+phase times as one line of JSON (the harness's child protocol), so JAX compilation counts
+against jaxmice just as loading the mice package counts against R. ``ratio`` is ``r_seconds /
 jaxmice_seconds``: above 1 means jaxmice was faster. A row is appended to
 ``benchmarks/results/results.csv``.
 """
@@ -62,18 +63,28 @@ def main(argv: list[str] | None = None) -> None:
     jm_env = dict(env, **harness.NO_CACHE) if args.no_cache else env
 
     r_s = jm_s = None
+    r_runs: list[dict] = []
+    jm_runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.csv"
         write_csv(make_single_level(args.rows, args.cols, args.seed), data)
         common = [str(args.m), str(args.maxit), str(args.seed)]
         if not skip_r:
             r_cmd = ["Rscript", str(harness.HERE / "r" / "mice_single.R"), str(data), *common]
-            r_s = harness.time_repeats(r_cmd, args.repeats, "R mice")
+            r_s, r_runs = harness.run_json_repeats(r_cmd, args.repeats, "R mice")
         if not args.no_jaxmice:
             jm_cmd = [sys.executable, str(harness.HERE / "jm_single.py"), str(data)]
             jm_cmd += ["--m", common[0], "--maxit", common[1], "--seed", common[2]]
             jm_cmd += ["--no-cache"] if args.no_cache else []
-            jm_s = harness.time_repeats(jm_cmd, args.repeats, "jaxmice", jm_env)
+            jm_s, jm_runs = harness.run_json_repeats(jm_cmd, args.repeats, "jaxmice", jm_env)
+    if r_runs:
+        notes.append("R: " + ", ".join(
+            f"library {r['library']:.2f} read {r['read']:.2f} mice {r['mice']:.2f}"
+            for r in r_runs))
+    if jm_runs:
+        notes.append("jaxmice: " + ", ".join(
+            f"import {j['import']:.2f} read {j['read']:.2f} mice {j['mice']:.2f}"
+            for j in jm_runs))
 
     row: dict[str, object] = {
         "date": harness.timestamp(),
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "jaxmice_seconds": harness.fmt(jm_s),
         "ratio": harness.fmt(harness.ratio(r_s, jm_s)),
         "platform": harness.platform_name(),
-        "jax_backend": "" if args.no_jaxmice else harness.jax_backend(env),
+        "jax_backend": jm_runs[0]["backend"] if jm_runs else "",
         "note": "; ".join(notes),
     }
     print_table(row)

@@ -5,18 +5,22 @@
 #
 #   bash benchmarks/gpu_check.sh            # all five steps, about 10 minutes
 #
-# 1. run-to-run determinism (benchmarks/determinism_check.py), with XLA's deterministic
+# 1. run-to-run determinism (studies/determinism_check.py), with XLA's deterministic
 #    scatter (jaxmice's default on a GPU) and without it (JAXMICE_DETERMINISTIC=0);
-# 2. the 1M-row IPD job (bench_ipd.py, m 20, maxit 20): compile, per-iteration (warm) time
+# 2. the 1M-row IPD job (bench.py ipd, m 20, maxit 20): compile, per-iteration (warm) time
 #    and the floor (bytes per iteration / 4.8 TB/s); the analysis reported separately;
-# 3. the 1,000-replication simulation study (bench_simulation.py --no-r --big 0);
-# 4. padded against segment reductions (bench_segments.py --vmapped 20), with the
+# 3. the 1,000-replication simulation study (bench.py simulation --no-r --big 0);
+# 4. padded against segment reductions (bench.py segments --vmapped 20), with the
 #    deterministic-scatter variants;
 # 5. the fast tests of the sampler, the devices, the programs and the batches.
 #
+# The jobs append their results rows (with the commit and the versions) to $OUT/results.csv,
+# and the simulation writes its summary under $OUT/simulation, so that the CPU results in
+# benchmarks/results/ are left as they are.
+#
 # Expected (CPU numbers of benchmarks/results/*/summary.md for comparison): step 1 prints
 # "bitwise equal True" for both jobs with the flag; step 2 prints the phase table of
-# bench_ipd.py (goal: warm imputation <= 2 s, within 10x the floor of 32 ms for maxit 20);
+# the ipd job (goal: warm imputation <= 2 s, within 10x the floor of 32 ms for maxit 20);
 # step 3 prints "jaxmice ... s" (goal <= 10 s); step 4 prints one table row per variant;
 # step 5 ends "N passed".
 set -u
@@ -31,12 +35,13 @@ step() {  # step NAME SECONDS COMMAND...
   echo "== $name: exit ${PIPESTATUS[0]}"
 }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
-step determinism 100 python3 benchmarks/determinism_check.py --out "$OUT/determinism.json"
-JAXMICE_DETERMINISTIC=0 step determinism_off 80 python3 benchmarks/determinism_check.py \
+step determinism 100 python3 studies/determinism_check.py --out "$OUT/determinism.json"
+JAXMICE_DETERMINISTIC=0 step determinism_off 80 python3 studies/determinism_check.py \
   --out "$OUT/determinism_off.json"
-step ipd 240 python3 benchmarks/bench_ipd.py --out "$OUT"
-step simulation 90 python3 benchmarks/bench_simulation.py --no-r --big 0
-step segments 90 python3 benchmarks/bench_segments.py --vmapped 20 --runs 5 \
-  --out "$OUT/segments.json"
+step ipd 240 python3 benchmarks/bench.py ipd --out "$OUT" --results "$OUT/results.csv"
+step simulation 90 python3 benchmarks/bench.py simulation --no-r --big 0 \
+  --out "$OUT/simulation" --results "$OUT/results.csv"
+step segments 90 python3 benchmarks/bench.py segments --vmapped 20 --runs 5 \
+  --out "$OUT/segments.json" --results "$OUT/results.csv"
 step tests 120 python3 -m pytest -q -x -p no:cacheprovider tests/test_sampler.py \
   tests/test_devices.py tests/test_programs.py tests/test_batch.py

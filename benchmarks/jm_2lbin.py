@@ -20,24 +20,23 @@ first with ``SEED`` (cold: tracing, compiling or loading from the persistent cac
 running), then with ``SEED + 1`` (warm). Each call is followed by ``imp.complete("long")``,
 timed separately, from which the means of the imputed values of ``y`` and ``b`` (the
 cells missing in the CSV, over all m imputations) are taken. ``--phases`` splits the cold
-call into compiling, set-up and seconds per iteration exactly as ``jm_2lpan.py`` does;
+call into compiling, set-up and seconds per iteration exactly as ``jm_2lpan.py`` does
+(``harness.timed_calls``);
 ``--no-cache`` switches the persistent compilation cache off.
 
 ``--b-method`` replaces 2l.bin for ``b`` (testing only, e.g. ``2l.pmm`` while 2l.bin is
 not available): such numbers are not 2l.bin results.
 
-Prints one line of JSON to stdout with the phase times in seconds; the harness times the
-whole process.
+Prints one line of JSON to stdout with the phase times in seconds (the harness's child
+protocol); the harness times the whole process.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from harness import switch_off_compilation_cache
-from jm_2lpan import timed_calls
+from harness import report, switch_off_compilation_cache, timed_calls
 
 CLUSTER = "g"
 TARGETS = ("b", "y")
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         "read": round(t2 - t1, 3),
     }
     out |= timed_calls(impute, args.seed, args.maxit, args.phases, TARGETS)
-    print(json.dumps(out))
+    report(out)
 
 
 if __name__ == "__main__":

@@ -44,10 +44,9 @@ the whole process.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from harness import switch_off_compilation_cache
+from harness import report, switch_off_compilation_cache, timed_calls
 
 CLUSTER = "cluster"
 
@@ -144,46 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         "read": round(t2 - t1, 3),
     }
     out |= timed_calls(impute, args.seed, args.maxit, args.phases, targets)
-    print(json.dumps(out))
-
-
-def timed_calls(impute, seed: int, maxit: int, phases: bool, targets) -> dict:
-    """The timings of a benchmark process's ``jm.mice`` calls (shared with jm_2lbin.py).
-
-    Args:
-        impute: ``(seed, maxit) -> (call seconds, complete seconds, {target: mean imputed})``.
-        phases: split a cold one-iteration call into compilation, set-up and seconds per
-            iteration; else time a first and a warm call of ``maxit`` iterations.
-        targets: the imputed columns.
-    """
-    out: dict = {}
-    if phases:
-        cold1, _, mean = impute(seed, 1)
-        warm1, _, _ = impute(seed + 1, 1)
-        warm_full, _, _ = impute(seed + 2, maxit)
-        per_iteration = (warm_full - warm1) / (maxit - 1)
-        out |= {
-            "cold_maxit1": round(cold1, 3),
-            "warm_maxit1": round(warm1, 3),
-            "warm_maxit": round(warm_full, 3),
-            "compile": round(cold1 - warm1, 3),
-            "per_iteration": round(per_iteration, 4),
-            "setup": round(warm1 - per_iteration, 3),
-        }
-        out |= {f"mean_imputed_{t}": value for t, value in mean.items()}
-    else:
-        first, first_complete, mean = impute(seed, maxit)
-        warm, warm_complete, warm_mean = impute(seed + 1, maxit)
-        out |= {
-            "first_call": round(first, 3),
-            "first_complete": round(first_complete, 3),
-            "warm_call": round(warm, 3),
-            "warm_complete": round(warm_complete, 3),
-        }
-        for target in targets:
-            out[f"mean_imputed_{target}"] = mean[target]
-            out[f"mean_imputed_{target}_warm"] = warm_mean[target]
-    return out
+    report(out)
 
 
 if __name__ == "__main__":

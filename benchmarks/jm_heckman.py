@@ -13,23 +13,22 @@ backend, and the mean imputed value of the first call.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from harness import switch_off_compilation_cache
+from harness import report, switch_off_compilation_cache
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> None:
+    """Time a cold and REPEATS warm 2l.heckman imputations; report them as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv")
     parser.add_argument("m", type=int)
     parser.add_argument("repeats", type=int)
     parser.add_argument("--no-cache", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.no_cache:
         switch_off_compilation_cache()
     import jax
-    import numpy as np
     import pandas as pd
 
     import jaxmice as jm
@@ -42,13 +41,14 @@ def main() -> None:
         start = time.perf_counter()
         imp = jm.mice(df, m=args.m, maxit=1, method={"y": "2l.heckman"},
                       predictor_matrix=pred, seed=seed, progress=False)
-        data = np.asarray(imp.data)
-        return time.perf_counter() - start, float(data[:, df.y.isna().to_numpy(), -1].mean())
+        data = imp.completed_arrays  # f[m, rows, columns] on the host
+        seconds = time.perf_counter() - start
+        return seconds, float(data[:, df.y.isna().to_numpy(), df.columns.get_loc("y")].mean())
 
     first, mean = call(1)
     warm = [call(2 + k)[0] for k in range(args.repeats)]
-    print(json.dumps(dict(first=round(first, 3), warm=[round(w, 4) for w in warm],
-                          backend=jax.default_backend(), mean_imputed_y=mean)))
+    report(dict(first=round(first, 3), warm=[round(w, 4) for w in warm],
+                backend=jax.default_backend(), mean_imputed_y=mean))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ the harness times the whole process.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from harness import switch_off_compilation_cache
+from harness import report, switch_off_compilation_cache
 
 FORMULA = "y ~ x1 + x2 + z + (1 | cluster)"
 
@@ -64,24 +63,22 @@ def main(argv: list[str] | None = None) -> None:
     again = (second.fixed.iloc[-1] if args.mode == "batch" else second.fixed).astype(float)
     t5 = time.perf_counter()
 
-    print(
-        json.dumps(
-            {
-                "mode": args.mode,
-                "n_fits": len(data) if args.mode == "batch" else 1,
-                "rows": rows,
-                "backend": jax.default_backend(),
-                "cache": not args.no_cache,
-                "import": round(t1 - t0, 3),
-                "read": round(t2 - t1, 3),
-                "split": round(t3 - t2, 3),
-                "first_call": round(t4 - t3, 3),
-                "second_call": round(t5 - t4, 3),
-                # the same data set fitted by both calls: should agree to rounding
-                "first_vs_second": float(np.max(np.abs(fixed.to_numpy() - again.to_numpy()))),
-                "fixed": {str(k): float(v) for k, v in fixed.items()},
-            }
-        )
+    report(
+        {
+            "mode": args.mode,
+            "n_fits": len(data) if args.mode == "batch" else 1,
+            "rows": rows,
+            "backend": jax.default_backend(),
+            "cache": not args.no_cache,
+            "import": round(t1 - t0, 3),
+            "read": round(t2 - t1, 3),
+            "split": round(t3 - t2, 3),
+            "first_call": round(t4 - t3, 3),
+            "second_call": round(t5 - t4, 3),
+            # the same data set fitted by both calls: should agree to rounding
+            "first_vs_second": float(np.max(np.abs(fixed.to_numpy() - again.to_numpy()))),
+            "fixed": {str(k): float(v) for k, v in fixed.items()},
+        }
     )
 
 

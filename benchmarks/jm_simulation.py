@@ -13,16 +13,15 @@ phase times, peak resident memory (ru_maxrss) and the score table.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
-import sys
 import time
 
-from harness import switch_off_compilation_cache
+from harness import report, switch_off_compilation_cache
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> None:
+    """Run the whole study in this process; report its phases and scores as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reps", type=int)
     parser.add_argument("--m", type=int, default=5)
     parser.add_argument("--maxit", type=int, default=10)
@@ -30,12 +29,14 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--cache", action="store_true")
     parser.add_argument("--dtype", default="float64", help="the chains' dtype (jm.mice dtype=)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.cache:
         switch_off_compilation_cache()
     t0 = time.perf_counter()
+    import jax
+
     import jaxmice as jm
-    from jaxmice.batch import default_chunk_size
+    from jaxmice._src.engine.batch import default_chunk_size
     from jaxmice.case_studies import simulation as sim
 
     t1 = time.perf_counter()
@@ -50,13 +51,14 @@ def main() -> None:
     scores = jm.score(pooled, sim.TRUTH)
     t5 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    print(json.dumps({
-        "reps": args.reps, "dtype": args.dtype, "import": t1 - t0,
+    report({
+        "reps": args.reps, "dtype": args.dtype, "backend": jax.default_backend(),
+        "import": t1 - t0,
         "generate": t2 - t1, "impute": t3 - t2,
         "analyse_pool": t4 - t3, "score": t5 - t4, "study": t5 - t2, "peak_rss_gib": rss,
         "chunk": batch.options["chunk_size"] or default_chunk_size(batch.prepared[0], args.m),
-        "scores": scores.to_dict(orient="records")}))
+        "scores": scores.to_dict(orient="records")})
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -4,19 +4,18 @@ Usage::
 
     python benchmarks/jm_single.py data.csv --m 5 --maxit 10 --seed 1 [--no-cache]
 
-Reads the CSV written by ``benchmarks/generate.py``, runs ``jaxmice.mice`` with
+Reads the CSV written by ``benchmarks/generate.py``, runs ``jm.mice`` with
 predictive mean matching on every incomplete column, forces the result with
-``imp.complete(0)`` and exits. Phase times go to stderr; the harness times the
-whole process.
+``imp.complete(0)`` and exits. Prints one line of JSON to stdout with the phase times in
+seconds (the harness's child protocol); the harness times the whole process.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-from harness import switch_off_compilation_cache
+from harness import report, switch_off_compilation_cache
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     if args.no_cache:
         switch_off_compilation_cache()  # JAXMICE_COMPILATION_CACHE=0
+    import jax
     import pandas as pd
 
     import jaxmice as jm
@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> None:
     if done.isna().any().any():
         raise SystemExit("jaxmice left missing values in the completed data")
 
-    print(
-        f"import: {t1 - t0:.3f}s  read: {t2 - t1:.3f}s  mice: {t3 - t2:.3f}s",
-        file=sys.stderr,
-    )
+    report({
+        "rows": len(df), "cols": df.shape[1], "m": args.m, "maxit": args.maxit,
+        "backend": jax.default_backend(), "cache": not args.no_cache,
+        "import": round(t1 - t0, 3), "read": round(t2 - t1, 3), "mice": round(t3 - t2, 3),
+    })
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """A loop of separate ``jm.mice`` + ``fit`` + ``pool`` calls on data sets of random size, in one
 process: the research-code pattern of issue 24 (compile once per size class, flat memory).
 
-Usage::
+Usage (the child of ``python benchmarks/bench.py sizes loop``)::
 
-    python benchmarks/jm_sizes_loop.py CALLS [--every 100] [--json OUT]
+    python benchmarks/jm_sizes_loop.py CALLS [--every 100] [--json OUT] [--no-cache]
 
 Each call imputes ``sizes_data.loop_frame(seed)`` (30-80 clusters of 10-30 rows) with 2l.pan
 for y and x1 (the cluster coded -2), m = 5, maxit = 10, fits ``lmer(y ~ x1 + x2 + z + (1 | g))``
 and pools. Every ``--every`` calls it prints the resident memory, the process's memory maps
-and the compiles so far; at the end a JSON summary (per-call seconds, the median after the
-first 20 calls, memory, compiles per program, size classes met).
+and the compiles so far to stderr; at the end one line of JSON on stdout (the harness's child
+protocol): the median seconds a call after the first 20 calls, memory, compiles per program,
+size classes met and the marks; ``--json`` also writes it with every call's seconds.
 """
 
 from __future__ import annotations
@@ -22,12 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import sizes_data  # noqa: E402
+import sizes_data
+from harness import report, switch_off_compilation_cache
 
 
 def rss_mib() -> float:
@@ -43,15 +40,22 @@ def map_count() -> int:
     return len(Path("/proc/self/maps").read_text().splitlines())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the loop of calls; report the summary as one line of JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("calls", type=int)
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--no-cache", action="store_true",
+                        help="keep compiled programs in memory only")
+    args = parser.parse_args(argv)
+    if args.no_cache:
+        switch_off_compilation_cache()
+
+    import jax
 
     import jaxmice as jm
-    from jaxmice import programs, sizes
+    from jaxmice._src.runtime import programs, sizes
 
     seconds, classes, marks = [], set(), []
     for call in range(1, args.calls + 1):
@@ -69,19 +73,19 @@ def main() -> None:
                         compiles=sum(programs.compile_counts().values()),
                         classes=len(classes))
             marks.append(mark)
-            print(json.dumps(mark), flush=True)
+            print(json.dumps(mark), file=sys.stderr, flush=True)
     after = np.array(seconds[20:]) if len(seconds) > 20 else np.array(seconds)
     summary = dict(
-        calls=args.calls, median_after_20_s=float(np.median(after)),
+        calls=args.calls, backend=jax.default_backend(), median_after_20_s=float(np.median(after)),
         mean_after_20_s=float(np.mean(after)), total_s=float(np.sum(seconds)),
         first_call_s=seconds[0], marks=marks,
         compiles=programs.compile_counts(), loads=programs.load_counts(),
         size_classes=len(classes),
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
-    print(json.dumps({k: v for k, v in summary.items() if k != "marks"}, indent=1))
     if args.json:
         args.json.write_text(json.dumps(dict(summary, seconds=seconds), indent=1))
+    report(summary)
 
 
 if __name__ == "__main__":

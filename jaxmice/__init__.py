@@ -9,22 +9,22 @@ compiled programs are kept whole in ``~/.cache/jaxmice/programs`` (:mod:`jaxmice
 compiles a data shape it has seen before.
 """
 
-from . import datasets, meta, models  # noqa: E402
-from .ampute import Amputation, ampute  # noqa: E402
-from .batch import Batch, PooledBatch  # noqa: E402
-from .clusters import ClusterIndex  # noqa: E402
-from .compare import D1, D2, D3, D4  # noqa: E402
-from .convergence import convergence, convergence_summary  # noqa: E402
-from .defaults import make_method, make_predictor_matrix, quickpred  # noqa: E402
-from .icc import icc  # noqa: E402
-from .imputations import Imputations  # noqa: E402
-from .methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
-from .mice import mice  # noqa: E402
-from .models import glm, glmer, lmer  # noqa: E402
-from .passive import passive, squeeze  # noqa: E402
-from .plots import md_pattern, plot_corr, plot_pattern, plot_pred  # noqa: E402
-from .pool import Pooled, pool  # noqa: E402
-from .score import score  # noqa: E402
+from jaxmice import datasets, meta, models  # noqa: E402
+from jaxmice._src.analysis.icc import icc  # noqa: E402
+from jaxmice._src.analysis.pool import Pooled, pool  # noqa: E402
+from jaxmice._src.analysis.pooled_tests import D1, D2, D3, D4  # noqa: E402
+from jaxmice._src.core.clusters import ClusterIndex  # noqa: E402
+from jaxmice._src.core.defaults import make_method, make_predictor_matrix, quickpred  # noqa: E402
+from jaxmice._src.core.passive import passive, squeeze  # noqa: E402
+from jaxmice._src.diagnostics.convergence import convergence, convergence_summary  # noqa: E402
+from jaxmice._src.engine.batch import Batch, PooledBatch  # noqa: E402
+from jaxmice._src.engine.mice import mice  # noqa: E402
+from jaxmice._src.imputations import Imputations  # noqa: E402
+from jaxmice._src.simulate.ampute import Amputation, ampute  # noqa: E402
+from jaxmice._src.simulate.score import score  # noqa: E402
+from jaxmice.methods import MethodInfo, Target, available_methods, register_method  # noqa: E402
+from jaxmice.models import glm, glmer, lmer  # noqa: E402
+from jaxmice.plots import md_pattern, plot_corr, plot_pattern, plot_pred  # noqa: E402
 
 __version__ = "0.1.0"
 

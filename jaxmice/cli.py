@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .case_studies import CASE_STUDIES, add_case_study_options, run_case_study
+from jaxmice.case_studies import CASE_STUDIES, add_case_study_options, run_case_study
 
 
 def build_parser() -> argparse.ArgumentParser:

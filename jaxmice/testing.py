@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .methods import MethodInfo, get_method, registered
-from .methods.base import initial_state
-from .programs import program
+from jaxmice._src.runtime.programs import program
+from jaxmice.methods import MethodInfo, get_method, registered
+from jaxmice.methods.base import initial_state
 
 N_CLUSTERS, PER_CLUSTER = 6, 5
 N = N_CLUSTERS * PER_CLUSTER
@@ -94,7 +94,7 @@ def contract_data(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 def contract_run(name: str) -> Any:
     """``jm.mice`` on :func:`contract_data` (m = 2, maxit = 2): every kind's target at once."""
-    from .mice import mice
+    from jaxmice._src.engine.mice import mice
 
     df, pred, methods = contract_data(name)
     counts = {target: "count" for target in df.columns if target == "t_count"}
@@ -162,7 +162,7 @@ def _direct(imp: Any, kind: str) -> tuple[Any, Any]:
 
 
 def _bind(imp: Any, kind: str) -> tuple[Any, Any]:
-    from . import sampler
+    from jaxmice._src.engine import sampler
 
     j = imp.schema.position(f"t_{kind}")
     v = _visit(imp, j)
@@ -240,6 +240,6 @@ def check_method(method: MethodInfo | str, kinds: Any = None) -> None:
 
 def get_registered(name: str) -> MethodInfo | None:
     """The method registered under ``name``, or None."""
-    from .methods import available_methods
+    from jaxmice.methods import available_methods
 
     return available_methods().get(name)

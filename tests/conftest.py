@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 # One test process compiles hundreds of programs, each compiled once; writing them all to JAX's
 # persistent cache gains nothing here, and jaxlib 0.10's CPU cache writer has aborted the
@@ -22,6 +24,7 @@ jax.config.update("jax_enable_x64", True)
 # Methods registered from outside the package register on import. Importing them here, before
 # any test module is collected, puts them in jm.available_methods() when the contract test
 # (tests/test_method_contract.py) builds its parameters, so it covers them too.
+sys.path.insert(0, str(Path(__file__).parent / "support"))  # tests' helpers
 import toy_method  # noqa: E402, F401
 
 import jaxmice  # noqa: E402, F401
@@ -66,7 +69,7 @@ def _release_compiled_programs():
     """
     yield
     jax.clear_caches()
-    from jaxmice.programs import clear_compiled
+    from jaxmice._src.runtime.programs import clear_compiled
 
     clear_compiled()
     import gc

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from jaxmice import datasets
-from jaxmice.adapters import pandas as adapter
+from jaxmice._src.adapters import frames_in
 
 IMPACT_LEVELS = {
     "type": ["OBS", "RCT"],
@@ -169,7 +169,7 @@ def test_data_sets_load_through_the_adapter():
 
 def test_read_csv_declared_types():
     text = b"g,k,n,x,s\nb,None,1,2,u\na,NA,NA,3,v\nb,One,0,4,NA\n"
-    df = adapter.read_csv(io.BytesIO(text), categories={"g": adapter.FIRST_APPEARANCE,
+    df = frames_in.read_csv(io.BytesIO(text), categories={"g": frames_in.FIRST_APPEARANCE,
                                                         "k": ("Both", "One", "None"),
                                                         "s": None},
                           integers=("n",), floats="rest")
@@ -180,4 +180,4 @@ def test_read_csv_declared_types():
     assert df.n.dtype == "Int64" and df.n.tolist()[::2] == [1, 0]
     assert df.x.dtype == "float64" and df.x.tolist() == [2.0, 3.0, 4.0]
     with pytest.raises(ValueError, match=r"column 'k': values \['Two'\] not in"):
-        adapter.read_csv(io.BytesIO(b"k\nTwo\nOne\n"), categories={"k": ("One",)})
+        frames_in.read_csv(io.BytesIO(b"k\nTwo\nOne\n"), categories={"k": ("One",)})

@@ -195,7 +195,7 @@ def test_case_studies_leave_matplotlib_backend_alone(name, script):
 @pytest.mark.filterwarnings("error")  # a new warning here is a regression
 def test_impact_pooled_log_odds_ratios_agree_with_r_jomo(tmp_path):
     """Case study II in full (m = 10, maxit = 10) against R's jomo (``mitml::jomoImpute``,
-    random intercept per study, n.burn 1000; benchmarks/r/impact_jomo.R): the pooled log odds
+    random intercept per study, n.burn 1000; studies/r/impact_jomo.R): the pooled log odds
     ratios of pupil and ct within 2 pooled SEs of each other."""
     reference = json.loads((Path(__file__).parent / "data" / "impact_jomo_reference.json")
                            .read_text())["pooled"]

@@ -4,7 +4,9 @@
 #
 # Reads the CSV written by benchmarks/generate.py (empty fields are missing),
 # runs mice() with predictive mean matching on every incomplete column and
-# exits. Phase times go to stderr; the harness times the whole process.
+# exits. Prints one line of JSON to stdout with the phase times in seconds (library
+# load, CSV read, mice; the harness's child protocol); the harness times the whole
+# process.
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 4L) {
@@ -25,4 +27,7 @@ done <- complete(imp, 1L)
 t3 <- proc.time()[["elapsed"]]
 stopifnot(!anyNA(done))
 
-message(sprintf("library: %.3fs  read: %.3fs  mice: %.3fs", t1 - t0, t2 - t1, t3 - t2))
+cat(sprintf(
+  '{"rows": %d, "cols": %d, "m": %d, "maxit": %d, "library": %.3f, "read": %.3f, "mice": %.3f}\n',
+  nrow(df), ncol(df), m, maxit, t1 - t0, t2 - t1, t3 - t2
+))

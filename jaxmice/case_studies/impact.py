@@ -45,7 +45,7 @@ def predictor_matrix(df: Any) -> Any:
 def odds_ratio_table(pooled: Any, complete_cases: Any, complete_data: Any) -> Any:
     """Odds ratios with 95% intervals, one row per fixed effect: the imputed data (pooled),
     the complete cases and the complete data."""
-    from jaxmice.adapters import pandas as adapter
+    from jaxmice._src.adapters import frames_out
 
     def cells(frame):
         return {row.term: f"{row.estimate:.3f} ({row.conf_low:.3f}, {row.conf_high:.3f})"
@@ -59,7 +59,7 @@ def odds_ratio_table(pooled: Any, complete_cases: Any, complete_data: Any) -> An
                "complete cases": cells(fixed(complete_cases)),
                "complete data (truth)": cells(fixed(complete_data))}
     rows = list(dict.fromkeys(term for column in columns.values() for term in column))
-    table = adapter.labelled_matrix(
+    table = frames_out.labelled_matrix(
         [[column.get(row, "") for column in columns.values()] for row in rows], rows, columns)
     table.index.name = "odds ratio"
     return table

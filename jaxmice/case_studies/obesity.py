@@ -75,7 +75,7 @@ def region_means(frame: Any, regions: Sequence) -> tuple[Any, Any]:
     standard errors). Regions without an observed value get NaN."""
     import numpy as np
 
-    from jaxmice.adapters import pandas as adapter
+    from jaxmice._src.adapters import frames_out
 
     names, estimates, variances = [], [], []
     for column in ("Weight", "BMI"):
@@ -84,7 +84,7 @@ def region_means(frame: Any, regions: Sequence) -> tuple[Any, Any]:
         names += [f"{column}: region {r}" for r in regions] + [f"{column}: all"]
         estimates += [*stats["mean"], values.mean()]
         variances += [*(stats["var"] / stats["count"]), values.var() / values.count()]
-    return (adapter.float_series(estimates, names),
+    return (frames_out.float_series(estimates, names),
             np.diag(np.asarray(variances, dtype=np.float64)))
 
 
@@ -101,13 +101,13 @@ def comparison_table(means: Mapping[str, Any], pooled: Mapping[str, Any],
 
     Args:
         means, pooled: per imputation strategy, the pooled region means and the pooled
-            analysis model (:class:`~jaxmice.pool.Pooled`).
+            analysis model (:class:`~jaxmice.Pooled`).
         complete_means: :func:`region_means` of the rows with Weight observed.
         complete_fit: the analysis model on the complete cases (a ``MixedModel``).
     """
     import numpy as np
 
-    from jaxmice.adapters import pandas as adapter
+    from jaxmice._src.adapters import frames_out
 
     estimates, covariance = complete_means
     se = np.sqrt(np.diagonal(covariance))
@@ -124,7 +124,7 @@ def comparison_table(means: Mapping[str, Any], pooled: Mapping[str, Any],
                       for row in pooled[name].summary().itertuples()})
         columns[name] = cells
     rows = list(dict.fromkeys(key for cells in columns.values() for key in cells))
-    table = adapter.labelled_matrix(
+    table = frames_out.labelled_matrix(
         [[cells.get(row, "") for cells in columns.values()] for row in rows], rows, columns)
     table.index.name = "estimate (se)"
     return table
@@ -134,7 +134,7 @@ def delta_table(results: Mapping[float, Mapping[str, Any]]) -> Any:
     """The sensitivity analysis: a row per delta with the pooled mean BMI and mean Weight
     (all regions) and the analysis model's Gender and Age effects, with standard errors, and
     the seconds each imputation took."""
-    from jaxmice.adapters import pandas as adapter
+    from jaxmice._src.adapters import frames_out
 
     records = []
     for delta, result in results.items():
@@ -152,7 +152,7 @@ def delta_table(results: Mapping[float, Mapping[str, Any]]) -> Any:
             "seconds": result["seconds"]})
     columns = ["delta_kg", "mean_BMI", "mean_BMI_se", "mean_Weight", "GenderMale",
                "GenderMale_se", "Age", "Age_se", "seconds"]
-    return adapter.records_frame(records, columns)
+    return frames_out.records_frame(records, columns)
 
 
 def run(out: Path, m: int = 10, maxit: int = 10, seed: int = 1, progress: bool | None = None,

@@ -39,14 +39,14 @@ def comparison_table(pooled: Mapping[str, Any], complete: Any = None) -> Any:
     parameter (variance components, ICC), a column per strategy, complete cases last.
 
     Args:
-        pooled: per strategy, its :class:`~jaxmice.pool.Pooled` (``summary()`` and ``extra``).
+        pooled: per strategy, its :class:`~jaxmice.Pooled` (``summary()`` and ``extra``).
         complete: a complete-case :class:`~jaxmice.models.MixedModel`; its extra parameters
             are named as the pooled ones (``extra_parameters``).
 
     Returns:
         DataFrame [parameter x strategy] of formatted cells ("" where a strategy lacks one).
     """
-    from jaxmice.adapters import pandas as adapter
+    from jaxmice._src.adapters import frames_out
 
     columns = {name: _cells(p.summary(), p.extra) for name, p in pooled.items()}
     if complete is not None:
@@ -54,7 +54,7 @@ def comparison_table(pooled: Mapping[str, Any], complete: Any = None) -> Any:
         columns[COMPLETE_CASES] = _cells(tidy[tidy.effect == "fixed"],
                                          complete.batch.extra_parameters())
     rows = list(dict.fromkeys(key for cells in columns.values() for key in cells))
-    table = adapter.labelled_matrix(
+    table = frames_out.labelled_matrix(
         [[cells.get(row, "") for cells in columns.values()] for row in rows], rows, columns)
     table.index.name = "parameter"
     return table

@@ -35,7 +35,7 @@ METHODS = {"2l.pan": True, "pmm": False}
 
 def replication(seed: int, n_clusters: int = 50, per: int = 20) -> Any:
     """One replication's incomplete data: columns ``g, x1, x2, y`` (see the module)."""
-    from jaxmice.adapters import pandas as adapter
+    from jaxmice._src.adapters import frames_out
 
     rng = np.random.default_rng(seed)
     n = n_clusters * per
@@ -43,7 +43,7 @@ def replication(seed: int, n_clusters: int = 50, per: int = 20) -> Any:
     x2 = rng.normal(size=n)
     x1 = rng.normal(0, np.sqrt(0.2), n_clusters)[g] + 0.3 * x2 + rng.normal(0, np.sqrt(0.8), n)
     y = 1.0 + 0.5 * x1 + 0.3 * x2 + rng.normal(0, 0.5, n_clusters)[g] + rng.normal(size=n)
-    df = adapter.columns_frame({"g": g, "x1": x1, "x2": x2, "y": y})
+    df = frames_out.columns_frame({"g": g, "x1": x1, "x2": x2, "y": y})
     # MAR given x2: P(missing) = logistic(-1 + x2), about 30% of each of y and x1
     for column in ("y", "x1"):
         df.loc[rng.random(n) < 1.0 / (1.0 + np.exp(1.0 - x2)), column] = np.nan

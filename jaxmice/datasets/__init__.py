@@ -1,8 +1,8 @@
 """Example multilevel data sets with missing values, shipped with jaxmice.
 
 Every loader reads a CSV file from ``jaxmice/datasets/data`` through the pandas adapter
-(:func:`jaxmice.adapters.pandas.read_csv`), declaring its columns' types: only the token ``NA``
-marks a missing value, so IMPACT's pupil level ``"None"`` stays a string. See
+(:func:`jaxmice._src.adapters.frames_in.read_csv`), declaring its columns' types: only the token
+``NA`` marks a missing value, so IMPACT's pupil level ``"None"`` stays a string. See
 ``data/SOURCES.md`` for the origin of each file and ``data/LICENSE-DATA.md`` for the licences.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
-from ..adapters import pandas as adapter
+from jaxmice._src.adapters import frames_in
 
 __all__ = [
     "load_chem97",
@@ -33,10 +33,10 @@ IMPACT_CT_LEVELS = ("I/II", "III", "IV/V")
 def _read(name: str, categories: Mapping[str, Sequence[str] | str | None] | None = None,
           integers: Sequence[str] = (), floats: Sequence[str] | str = ()) -> Any:
     """The data file ``name`` as a DataFrame, columns typed as declared (see
-    :func:`jaxmice.adapters.pandas.read_csv`)."""
+    :func:`jaxmice._src.adapters.frames_in.read_csv`)."""
     path = files("jaxmice.datasets") / "data" / name
     with path.open("rb") as fh:
-        return adapter.read_csv(fh, categories=categories, integers=integers, floats=floats)
+        return frames_in.read_csv(fh, categories=categories, integers=integers, floats=floats)
 
 
 def load_popmis() -> Any:
@@ -99,7 +99,7 @@ def load_impact(incomplete: bool = False) -> Any:
         An 11022 x 11 DataFrame.
     """
     return _read("impact_incomplete.csv" if incomplete else "impact.csv",
-                 categories={"name": adapter.FIRST_APPEARANCE, "type": IMPACT_TYPE_LEVELS,
+                 categories={"name": frames_in.FIRST_APPEARANCE, "type": IMPACT_TYPE_LEVELS,
                              "motor_score": IMPACT_MOTOR_SCORE_LEVELS,
                              "pupil": IMPACT_PUPIL_LEVELS, "ct": IMPACT_CT_LEVELS},
                  integers=("hypox", "hypots", "tsah", "edh", "mort"))

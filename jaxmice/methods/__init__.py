@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from . import (
+from jaxmice.methods import (
     l2_2stage_bin,
     l2_2stage_norm,
     l2_2stage_pmm,
@@ -37,7 +37,7 @@ from . import (
     polyreg,
     sample,
 )
-from .base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice.methods.base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitInputs
 
 _BUILTIN = (
     pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
@@ -62,7 +62,7 @@ def register_method(info: MethodInfo, overwrite: bool = False) -> MethodInfo:
     Raises:
         ValueError: the name is taken and ``overwrite`` is False, or the kinds are unknown.
     """
-    from ..schema import KINDS
+    from jaxmice._src.core.schema import KINDS
 
     if not isinstance(info, MethodInfo):
         raise TypeError(f"register_method expects a MethodInfo, got {type(info).__name__}")

@@ -28,8 +28,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..linalg import cross_products, select_predictors
-from .base import Draw, Imputer, VisitInputs
+from jaxmice._src.numerics.linalg import cross_products, select_predictors
+from jaxmice.methods.base import Draw, Imputer, VisitInputs
 
 #: predictor codes the cluster-level methods accept (2-4 are read as 1)
 CLUSTER_LEVEL_CODES = frozenset({0, 1, 2, 3, 4})

@@ -9,36 +9,30 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_binary, observed_levels
-from .two_stage import (
-    ALLOWED_CODES,
+from jaxmice.methods.base import Imputer, Target, VisitInputs, draw_binary, observed_levels
+from jaxmice.methods.two_stage import (
     META_METHOD,
-    check_meta_method,
-    cluster_notes,
-    draw_clusters,
+    ClusterDraw,
     linear_predictor,
+    two_stage_imputer,
+    two_stage_info,
 )
+
+
+def _bernoulli(key: jax.Array, inputs: VisitInputs, par: ClusterDraw
+               ) -> tuple[jax.Array, jax.Array]:
+    eta = linear_predictor(inputs, par.beta) + inputs.delta  # delta: shifts the log odds
+    values = draw_binary(key, jax.nn.sigmoid(eta), observed_levels(inputs, 2))
+    return values.astype(inputs.y.dtype), jnp.isfinite(eta).all()
 
 
 def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
     """Bind ``2l.2stage.bin`` to a binary target (codes 0/1)."""
-    meta_method = check_meta_method(meta_method, "2l.2stage.bin", target)
-
-    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
-        k_par, k_y = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "binomial", meta_method)
-        eta = linear_predictor(inputs, par.beta) + inputs.delta  # delta: shifts the log odds
-        values = draw_binary(k_y, jax.nn.sigmoid(eta), observed_levels(inputs, 2)).astype(
-            inputs.y.dtype)
-        return Draw(values=values, state=state, ok=par.ok & jnp.isfinite(eta).all(),
-                    fallback=par.fallback)
-
-    return Imputer(init=None, draw=draw)
+    return two_stage_imputer(target, "2l.2stage.bin", "binomial", meta_method, _bernoulli)
 
 
-METHOD = MethodInfo(
+METHOD = two_stage_info(
+    name="2l.2stage.bin", kinds=frozenset({"binary"}), make=make, delta=True,
     unused_levels=True,
-    name="2l.2stage.bin", kinds=frozenset({"binary"}), make=make, needs_cluster=True,
-    allowed_codes=ALLOWED_CODES, cluster_notes=cluster_notes, delta=True,
     description="two-stage: per-cluster logistic models pooled by meta-analysis",
 )

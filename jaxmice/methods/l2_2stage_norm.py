@@ -9,35 +9,29 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
-from .two_stage import (
-    ALLOWED_CODES,
+from jaxmice.methods.base import Imputer, Target, VisitInputs
+from jaxmice.methods.two_stage import (
     META_METHOD,
-    check_meta_method,
-    cluster_notes,
-    draw_clusters,
+    ClusterDraw,
     linear_predictor,
+    two_stage_imputer,
+    two_stage_info,
 )
+
+
+def _normal(key: jax.Array, inputs: VisitInputs, par: ClusterDraw) -> tuple[jax.Array, jax.Array]:
+    noise = jax.random.normal(key, inputs.y.shape, inputs.x.dtype)
+    # no delta here: the sampler shifts a continuous target's draws itself
+    values = linear_predictor(inputs, par.beta) + jnp.sqrt(par.sigma2[inputs.cluster]) * noise
+    return values, jnp.isfinite(values).all()
 
 
 def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
     """Bind ``2l.2stage.norm`` to a continuous target."""
-    meta_method = check_meta_method(meta_method, "2l.2stage.norm", target)
-
-    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
-        k_par, k_noise = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "gaussian", meta_method)
-        noise = jax.random.normal(k_noise, inputs.y.shape, inputs.x.dtype)
-        # no delta here: the sampler shifts a continuous target's draws itself
-        values = linear_predictor(inputs, par.beta) + jnp.sqrt(par.sigma2[inputs.cluster]) * noise
-        return Draw(values=values, state=state, ok=par.ok & jnp.isfinite(values).all(),
-                    fallback=par.fallback)
-
-    return Imputer(init=None, draw=draw)
+    return two_stage_imputer(target, "2l.2stage.norm", "gaussian", meta_method, _normal)
 
 
-METHOD = MethodInfo(
-    name="2l.2stage.norm", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    allowed_codes=ALLOWED_CODES, cluster_notes=cluster_notes,
+METHOD = two_stage_info(
+    name="2l.2stage.norm", kinds=frozenset({"continuous"}), make=make,
     description="two-stage: per-cluster linear models pooled by meta-analysis",
 )

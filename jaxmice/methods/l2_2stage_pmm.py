@@ -12,37 +12,31 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .pmm import DONORS, match
-from .two_stage import (
-    ALLOWED_CODES,
+from jaxmice.methods.base import Imputer, Target, VisitInputs, at_least_one
+from jaxmice.methods.pmm import DONORS, match
+from jaxmice.methods.two_stage import (
     META_METHOD,
-    check_meta_method,
-    cluster_notes,
-    draw_clusters,
+    ClusterDraw,
     linear_predictor,
+    two_stage_imputer,
+    two_stage_info,
 )
 
 
 def make(target: Target, *, meta_method: str = META_METHOD, donors: int = DONORS) -> Imputer:
     """Bind ``2l.2stage.pmm`` to a continuous target."""
-    meta_method = check_meta_method(meta_method, "2l.2stage.pmm", target)
     donors = at_least_one(donors, "donors", "2l.2stage.pmm", target)
 
-    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
-        k_par, k_match = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "gaussian", meta_method)
+    def matched(key: jax.Array, inputs: VisitInputs, par: ClusterDraw
+                ) -> tuple[jax.Array, jax.Array]:
         pred = linear_predictor(inputs, par.beta)
-        rows = match(k_match, pred, inputs.ry, pred, donors)
-        return Draw(values=inputs.y[rows], state=state,
-                    ok=par.ok & jnp.isfinite(pred).all() & inputs.ry.any(),
-                    fallback=par.fallback)
+        rows = match(key, pred, inputs.ry, pred, donors)
+        return inputs.y[rows], jnp.isfinite(pred).all() & inputs.ry.any()
 
-    return Imputer(init=None, draw=draw)
+    return two_stage_imputer(target, "2l.2stage.pmm", "gaussian", meta_method, matched)
 
 
-METHOD = MethodInfo(
-    name="2l.2stage.pmm", kinds=frozenset({"continuous"}), make=make, needs_cluster=True,
-    allowed_codes=ALLOWED_CODES, cluster_notes=cluster_notes,
+METHOD = two_stage_info(
+    name="2l.2stage.pmm", kinds=frozenset({"continuous"}), make=make,
     description="two-stage predictive mean matching on per-cluster fits",
 )

@@ -9,36 +9,31 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
-from .two_stage import (
-    ALLOWED_CODES,
+from jaxmice.methods.base import Imputer, Target, VisitInputs
+from jaxmice.methods.two_stage import (
     MAX_ETA,
     META_METHOD,
-    check_meta_method,
-    cluster_notes,
-    draw_clusters,
+    ClusterDraw,
     linear_predictor,
+    two_stage_imputer,
+    two_stage_info,
 )
+
+
+def _poisson(key: jax.Array, inputs: VisitInputs, par: ClusterDraw
+             ) -> tuple[jax.Array, jax.Array]:
+    eta = linear_predictor(inputs, par.beta)
+    rate = jnp.exp(jnp.minimum(eta, MAX_ETA))
+    values = jax.random.poisson(key, rate, dtype=jnp.int32).astype(inputs.y.dtype)
+    return values, jnp.isfinite(eta).all()
 
 
 def make(target: Target, *, meta_method: str = META_METHOD) -> Imputer:
     """Bind ``2l.2stage.pois`` to a count target."""
-    meta_method = check_meta_method(meta_method, "2l.2stage.pois", target)
-
-    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
-        k_par, k_y = jax.random.split(key)
-        par = draw_clusters(k_par, inputs, target.n_clusters, "poisson", meta_method)
-        eta = linear_predictor(inputs, par.beta)
-        rate = jnp.exp(jnp.minimum(eta, MAX_ETA))
-        values = jax.random.poisson(k_y, rate, dtype=jnp.int32).astype(inputs.y.dtype)
-        return Draw(values=values, state=state, ok=par.ok & jnp.isfinite(eta).all(),
-                    fallback=par.fallback)
-
-    return Imputer(init=None, draw=draw)
+    return two_stage_imputer(target, "2l.2stage.pois", "poisson", meta_method, _poisson)
 
 
-METHOD = MethodInfo(
-    name="2l.2stage.pois", kinds=frozenset({"count"}), make=make, needs_cluster=True,
-    allowed_codes=ALLOWED_CODES, cluster_notes=cluster_notes,
+METHOD = two_stage_info(
+    name="2l.2stage.pois", kinds=frozenset({"count"}), make=make,
     description="two-stage: per-cluster Poisson models pooled by meta-analysis",
 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import jax
 
-from .base import (
+from jaxmice.methods.base import (
     Draw,
     Imputer,
     MethodInfo,
@@ -27,8 +27,8 @@ from .base import (
     draw_binary,
     observed_levels,
 )
-from .logreg import PRIOR_SD
-from .multilevel import (
+from jaxmice.methods.logreg import PRIOR_SD
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,
@@ -37,7 +37,7 @@ from .multilevel import (
     linear_predictor,
     random_effect_facts,
 )
-from .multilevel_glm import (
+from jaxmice.methods.multilevel_glm import (
     EffectsState,
     glm_visit,
     logit_start,

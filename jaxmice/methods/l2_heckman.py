@@ -21,7 +21,7 @@ Each visit:
    "reml", "ml" or "mm"), draws the population mean and between-cluster covariance of each
    from their approximate posterior (:func:`jaxmice.meta.draw_parameters`), then each
    cluster's parameters from their posterior given its own fit
-   (:func:`jaxmice.meta.draw_study_effects`); a cluster without a fit draws from the
+   (:func:`jaxmice._src.numerics.meta.draw_study_effects`); a cluster without a fit draws from the
    population. With fewer than two clusters whose pattern allows a fit, every cluster draws
    from one Heckman model fitted to all rows (micemd does the same).
 3. Imputes each missing outcome from its exact conditional distribution given that it was not
@@ -51,11 +51,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..meta import METHODS as META_METHODS
-from ..meta import draw_parameters, draw_study_effects, meta_analysis, psd_sqrt
-from ..schema import Column
-from ..small_linalg import lapack_eigvalsh
-from .base import (
+from jaxmice._src.core.schema import Column
+from jaxmice._src.numerics.linalg import lapack_eigvalsh
+from jaxmice._src.numerics.meta import METHODS as META_METHODS
+from jaxmice._src.numerics.meta import draw_parameters, draw_study_effects, meta_analysis, psd_sqrt
+from jaxmice.methods.base import (
     Draw,
     Imputer,
     MethodInfo,
@@ -64,8 +64,14 @@ from .base import (
     real_clusters,
     rows_present,
 )
-from .pmm import DONORS, match
-from .selection import Equations, draw_unselected, equations, fit_clusters, free_parameters
+from jaxmice.methods.pmm import DONORS, match
+from jaxmice.methods.selection import (
+    Equations,
+    draw_unselected,
+    equations,
+    fit_clusters,
+    free_parameters,
+)
 
 #: predictor codes 2l.heckman accepts besides the cluster's -2
 HECKMAN_CODES = frozenset({0, 1, 2, -3, -4})

@@ -22,11 +22,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..models.lmm import fit_lmm_stats, solve_pls, solve_pls_factor
-from ..random import chisquare
-from ..small_linalg import cholesky, solve_lower_transposed
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
-from .multilevel import (
+from jaxmice._src.numerics.linalg import cholesky, solve_lower_transposed
+from jaxmice._src.numerics.lmm import fit_lmm_stats, solve_pls, solve_pls_factor
+from jaxmice._src.numerics.random import chisquare
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     draw_inverse_wishart,
     finite,

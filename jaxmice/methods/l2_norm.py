@@ -22,10 +22,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..random import gamma, inverse_gamma
-from ..small_linalg import cholesky
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .multilevel import (
+from jaxmice._src.numerics.linalg import cholesky
+from jaxmice._src.numerics.random import gamma, inverse_gamma
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import jax
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .multilevel import (
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import jax
 
-from . import multilevel as ml
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .pmm import DONORS, match
+from jaxmice.methods import multilevel as ml
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from jaxmice.methods.pmm import DONORS, match
 
 
 def make(target: Target, *, sweeps: int = ml.SWEEPS, donors: int = DONORS,

@@ -19,10 +19,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..small_linalg import cholesky
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .logreg import PRIOR_SD
-from .multilevel import (
+from jaxmice._src.numerics.linalg import cholesky
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from jaxmice.methods.logreg import PRIOR_SD
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,
@@ -33,7 +33,7 @@ from .multilevel import (
     linear_predictor,
     random_effect_facts,
 )
-from .multilevel_glm import (
+from jaxmice.methods.multilevel_glm import (
     EffectsState,
     GlmVisit,
     effects_log_density,

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtri
 
-from .base import (
+from jaxmice.methods.base import (
     Draw,
     Imputer,
     MethodInfo,
@@ -37,9 +37,9 @@ from .base import (
     draw_category,
     observed_levels,
 )
-from .l2_polyreg import category_shares
-from .logreg import PRIOR_SD
-from .multilevel import (
+from jaxmice.methods.l2_polyreg import category_shares
+from jaxmice.methods.logreg import PRIOR_SD
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,
@@ -48,7 +48,7 @@ from .multilevel import (
     linear_predictor,
     random_effect_facts,
 )
-from .multilevel_glm import (
+from jaxmice.methods.multilevel_glm import (
     EffectsState,
     GlmVisit,
     gaussian_step,

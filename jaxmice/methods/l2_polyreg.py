@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import (
+from jaxmice.methods.base import (
     Draw,
     Imputer,
     MethodInfo,
@@ -28,8 +28,8 @@ from .base import (
     draw_category,
     observed_levels,
 )
-from .logreg import PRIOR_SD
-from .multilevel import (
+from jaxmice.methods.logreg import PRIOR_SD
+from jaxmice.methods.multilevel import (
     MULTILEVEL_CODES,
     PSI_PRIOR,
     SWEEPS,
@@ -38,7 +38,7 @@ from .multilevel import (
     linear_predictor,
     random_effect_facts,
 )
-from .multilevel_glm import (
+from jaxmice.methods.multilevel_glm import (
     EffectsState,
     GlmVisit,
     glm_visit,

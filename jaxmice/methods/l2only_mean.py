@@ -10,9 +10,9 @@ codes 2-4 are accepted and read as 1. See :mod:`.cluster_level`.
 
 from __future__ import annotations
 
-from . import sample
-from .base import Imputer, MethodInfo, Target
-from .cluster_level import CLUSTER_LEVEL_CODES, cluster_level
+from jaxmice.methods import sample
+from jaxmice.methods.base import Imputer, MethodInfo, Target
+from jaxmice.methods.cluster_level import CLUSTER_LEVEL_CODES, cluster_level
 
 
 def make(target: Target) -> Imputer:

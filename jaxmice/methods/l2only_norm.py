@@ -8,10 +8,10 @@ rows. Clusters with an observed value keep it. See :mod:`.cluster_level`.
 
 from __future__ import annotations
 
-from . import norm
-from .base import Imputer, MethodInfo, Target
-from .cluster_level import CLUSTER_LEVEL_CODES, cluster_level
-from .norm import RIDGE
+from jaxmice.methods import norm
+from jaxmice.methods.base import Imputer, MethodInfo, Target
+from jaxmice.methods.cluster_level import CLUSTER_LEVEL_CODES, cluster_level
+from jaxmice.methods.norm import RIDGE
 
 
 def make(target: Target, *, ridge: float = RIDGE) -> Imputer:

@@ -9,10 +9,10 @@ See :mod:`.cluster_level`.
 
 from __future__ import annotations
 
-from . import pmm
-from .base import Imputer, MethodInfo, Target
-from .cluster_level import CLUSTER_LEVEL_CODES, cluster_level
-from .norm import RIDGE
+from jaxmice.methods import pmm
+from jaxmice.methods.base import Imputer, MethodInfo, Target
+from jaxmice.methods.cluster_level import CLUSTER_LEVEL_CODES, cluster_level
+from jaxmice.methods.norm import RIDGE
 
 
 def make(target: Target, *, donors: int = pmm.DONORS, ridge: float = RIDGE) -> Imputer:

@@ -10,10 +10,10 @@ with an observed value keep it. See :mod:`.cluster_level`.
 
 from __future__ import annotations
 
-from . import polyreg
-from .base import Imputer, MethodInfo, Target
-from .cluster_level import CLUSTER_LEVEL_CODES, cluster_level
-from .logreg import PRIOR_SD
+from jaxmice.methods import polyreg
+from jaxmice.methods.base import Imputer, MethodInfo, Target
+from jaxmice.methods.cluster_level import CLUSTER_LEVEL_CODES, cluster_level
+from jaxmice.methods.logreg import PRIOR_SD
 
 
 def make(target: Target, *, prior_sd: float = PRIOR_SD) -> Imputer:

@@ -11,8 +11,18 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..linalg import draw_laplace, newton_mode, standardize
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_binary, observed_levels
+from jaxmice._src.numerics.linalg import standardize
+from jaxmice._src.numerics.optimize import newton_mode
+from jaxmice._src.numerics.random import draw_laplace
+from jaxmice.methods.base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    draw_binary,
+    observed_levels,
+)
 
 #: the default prior sd of the coefficients of the standardised predictors
 PRIOR_SD = 5.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs
 
 
 def make(target: Target) -> Imputer:

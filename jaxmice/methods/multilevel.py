@@ -7,8 +7,8 @@ The linear mixed model imputed from is
 with ``x`` the target's predictors (codes 1-4) plus the cluster means of those coded 3 or 4
 (computed on the current completed data), and ``z`` the intercept plus the predictors coded 2
 or 4. Fixed and random effects are drawn *jointly* given the variance parameters, from the
-penalised least-squares factor of the mixed-model engine (:mod:`jaxmice.models.lmm`): beta from
-its marginal posterior, then each cluster's b_j given beta. This collapsed step mixes far
+penalised least-squares factor of the mixed-model engine (:mod:`jaxmice._src.numerics.lmm`): beta
+from its marginal posterior, then each cluster's b_j given beta. This collapsed step mixes far
 faster than alternating beta | b and b | beta when clusters are large. Clusters with no
 observed value get b_j from N(0, Psi), so systematically missing clusters need no special case.
 
@@ -56,25 +56,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..linalg import cross_products as design_gram
-from ..linalg import select_predictors
-from ..models.lmm import (
+from jaxmice._src.numerics.linalg import (
+    cholesky,
+    lapack_cho_solve,
+    lapack_cholesky,
+    select_predictors,
+    solve_lower,
+    solve_lower_transposed,
+)
+from jaxmice._src.numerics.linalg import cross_products as design_gram
+from jaxmice._src.numerics.lmm import (
     LmmStats,
     PlsSolution,
     conditional_covariance,
     cross_products,
     solve_pls_factor,
 )
-from ..models.structure import ReArrays, ReShape
-from ..random import gamma, inverse_gamma, wishart_cholesky
-from ..small_linalg import (
-    cholesky,
-    lapack_cho_solve,
-    lapack_cholesky,
-    solve_lower,
-    solve_lower_transposed,
-)
-from .base import Target, VisitInputs, real_clusters
+from jaxmice._src.numerics.random import gamma, inverse_gamma, wishart_cholesky
+from jaxmice._src.numerics.structure import ReArrays, ReShape
+from jaxmice.methods.base import Target, VisitInputs, real_clusters
 
 MULTILEVEL_CODES = frozenset({0, 1, 2, 3, 4})
 

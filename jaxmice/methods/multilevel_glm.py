@@ -48,12 +48,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..linalg import weighted_moments
-from ..models.lmm import LmmStats, PlsSolution, solve_pls_factor
-from ..random import polya_gamma
-from ..small_linalg import cholesky, solve_lower
-from .base import Target, VisitInputs
-from .multilevel import (
+from jaxmice._src.numerics.linalg import cholesky, solve_lower, weighted_moments
+from jaxmice._src.numerics.lmm import LmmStats, PlsSolution, solve_pls_factor
+from jaxmice._src.numerics.random import polya_gamma
+from jaxmice.methods.base import Target, VisitInputs
+from jaxmice.methods.multilevel import (
     CovariancePrior,
     TwoLevelDesign,
     WithinScales,

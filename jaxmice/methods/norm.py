@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import jax
 
-from ..linalg import draw_linear
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice._src.numerics.random import draw_linear
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs
 
 #: the default ridge: the share of each diagonal element of x'x added for stability
 RIDGE = 1e-5

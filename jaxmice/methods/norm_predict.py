@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jax
 
-from ..linalg import least_squares
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
-from .norm import RIDGE
+from jaxmice._src.numerics.linalg import least_squares
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice.methods.norm import RIDGE
 
 
 def make(target: Target, *, ridge: float = RIDGE) -> Imputer:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..linalg import draw_linear
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
-from .norm import RIDGE
+from jaxmice._src.numerics.random import draw_linear
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs, at_least_one
+from jaxmice.methods.norm import RIDGE
 
 #: the default number of nearest donors a recipient's donor is drawn from
 DONORS = 5

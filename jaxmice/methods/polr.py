@@ -10,10 +10,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..linalg import draw_laplace, newton_mode
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_category, observed_levels
-from .logreg import PRIOR_SD
-from .polyreg import categorical_fit_inputs
+from jaxmice._src.numerics.optimize import newton_mode
+from jaxmice._src.numerics.random import draw_laplace
+from jaxmice.methods.base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    draw_category,
+    observed_levels,
+)
+from jaxmice.methods.logreg import PRIOR_SD
+from jaxmice.methods.polyreg import categorical_fit_inputs
 
 _FAR = 1e3  # stands in for the infinite outer cut points, keeping gradients finite
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..linalg import draw_laplace, newton_mode, standardize
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs, draw_category, observed_levels
-from .logreg import PRIOR_SD, prior_precision
+from jaxmice._src.numerics.linalg import standardize
+from jaxmice._src.numerics.optimize import newton_mode
+from jaxmice._src.numerics.random import draw_laplace
+from jaxmice.methods.base import (
+    Draw,
+    Imputer,
+    MethodInfo,
+    Target,
+    VisitInputs,
+    draw_category,
+    observed_levels,
+)
+from jaxmice.methods.logreg import PRIOR_SD, prior_precision
 
 
 def categorical_fit_inputs(inputs: VisitInputs, n_levels: int

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax
 
-from ..linalg import random_observed_rows
-from .base import Draw, Imputer, MethodInfo, Target, VisitInputs
+from jaxmice._src.numerics.random import random_observed_rows
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs
 
 
 def make(target: Target) -> Imputer:

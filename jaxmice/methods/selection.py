@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
-from ..optimize import newton_loop
-from ..small_linalg import lapack_eigvalsh, lapack_inv, lapack_solve
+from jaxmice._src.numerics.linalg import lapack_eigvalsh, lapack_inv, lapack_solve
+from jaxmice._src.numerics.optimize import newton_loop
 
 #: Gauss-Legendre nodes for the bivariate normal cdf's integral over the angle
 BVN_NODES = 24

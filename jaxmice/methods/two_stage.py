@@ -36,20 +36,30 @@ The imputation models themselves live in the thin method files (``l2_2stage_*.py
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..meta import draw_parameters, draw_study_effects, meta_analysis, univariate
-from ..models.glmm import mean_variance
-from ..random import chisquare
-from ..small_linalg import lapack_cholesky, lapack_solve_lower, lapack_solve_lower_transposed
-from .base import Target, VisitInputs, real_clusters
-from .l2_pois import MAX_ETA
-from .logreg import PRIOR_SD
-from .multilevel import finite
+from jaxmice._src.numerics.glmm import mean_variance
+from jaxmice._src.numerics.linalg import (
+    lapack_cholesky,
+    lapack_solve_lower,
+    lapack_solve_lower_transposed,
+)
+from jaxmice._src.numerics.meta import (
+    draw_parameters,
+    draw_study_effects,
+    meta_analysis,
+    univariate,
+)
+from jaxmice._src.numerics.random import chisquare
+from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs, real_clusters
+from jaxmice.methods.l2_pois import MAX_ETA
+from jaxmice.methods.logreg import PRIOR_SD
+from jaxmice.methods.multilevel import finite
 
 #: the model families of the per-cluster fits
 FAMILIES = ("gaussian", "binomial", "poisson")
@@ -315,3 +325,27 @@ def cluster_notes(ry: np.ndarray, cluster: np.ndarray, n_clusters: int,
         if reason:
             notes.append((j, reason))
     return notes
+
+
+def two_stage_imputer(target: Target, name: str, family: str, meta_method: str,
+                      finish: Callable[[jax.Array, VisitInputs, ClusterDraw],
+                                       tuple[jax.Array, jax.Array]]) -> Imputer:
+    """The draw every two-stage method shares: the cluster parameters from the meta-analysis
+    of the per-cluster ``family`` fits (:func:`draw_clusters`), then the method's own
+    ``finish(key, inputs, par) -> (values: f[n], finite: bool[])``."""
+    meta_method = check_meta_method(meta_method, name, target)
+
+    def draw(key: jax.Array, state: tuple, inputs: VisitInputs) -> Draw:
+        k_par, k_y = jax.random.split(key)
+        par = draw_clusters(k_par, inputs, target.n_clusters, family, meta_method)
+        values, finite = finish(k_y, inputs, par)
+        return Draw(values=values, state=state, ok=par.ok & finite, fallback=par.fallback)
+
+    return Imputer(init=None, draw=draw)
+
+
+def two_stage_info(**fields: Any) -> MethodInfo:
+    """A two-stage method's :class:`MethodInfo`: a cluster variable needed, codes 0-2, and the
+    clusters' notes (:func:`cluster_notes`)."""
+    return MethodInfo(needs_cluster=True, allowed_codes=ALLOWED_CODES,
+                      cluster_notes=cluster_notes, **fields)

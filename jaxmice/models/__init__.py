@@ -5,8 +5,8 @@ vmapped program); the pure-JAX fits underneath (:mod:`.lmm`, :mod:`.glmm`) take 
 imputation methods can call them inside the chained-equations loop.
 """
 
-from .formula import FormulaError, parse_formula
-from .mixed import (
+from jaxmice._src.analysis.formula import parse_formula
+from jaxmice._src.analysis.mixed import (
     ConvergenceWarning,
     MixedModel,
     MixedModels,
@@ -16,6 +16,7 @@ from .mixed import (
     glmer,
     lmer,
 )
+from jaxmice._src.core.expressions import FormulaError
 
 __all__ = [
     "ConvergenceWarning", "FormulaError", "MixedModel", "MixedModels", "ModelFitError",

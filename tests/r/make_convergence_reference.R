@@ -1,4 +1,4 @@
-# Golden reference values for jaxmice.convergence (R-hat and autocorrelation of the chains),
+# Golden reference values for jaxmice._src.diagnostics.convergence (R-hat and autocorrelation of the chains),
 # computed by mice's own mice:::convergence (which calls rstan::Rhat) on fixed traces.
 #
 # Run from the repository root:

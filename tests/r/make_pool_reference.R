@@ -1,4 +1,4 @@
-# Golden reference values for jaxmice.pool (Rubin's rules, D1, D2), kept as data for the
+# Golden reference values for jaxmice._src.analysis.pool (Rubin's rules, D1, D2), kept as data for the
 # Python tests, which need neither R nor an imputation run.
 #
 # Run from the repository root:

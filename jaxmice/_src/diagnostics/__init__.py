@@ -1,0 +1,1 @@
+"""Is the imputation sound: convergence statistics and the figures (plots)."""

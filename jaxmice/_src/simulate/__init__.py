@@ -1,0 +1,1 @@
+"""Simulation studies: amputing complete data (ampute) and scoring estimates (score)."""
