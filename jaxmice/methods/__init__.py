@@ -1,49 +1,25 @@
 """The method registry: names -> :class:`~jaxmice.methods.base.MethodInfo`.
 
-Adding a method is one file (exposing ``METHOD``), one line in ``_BUILTIN`` and one test file.
+Adding a built-in method is one file (exposing ``METHOD``), one line in ``_BUILTIN`` and one test
+file.
 Users register their own from outside the package with :func:`register_method`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 
-from jaxmice.methods import (
-    l2_2stage_bin,
-    l2_2stage_norm,
-    l2_2stage_pmm,
-    l2_2stage_pois,
-    l2_bin,
-    l2_heckman,
-    l2_lmer,
-    l2_norm,
-    l2_pan,
-    l2_pmm,
-    l2_pois,
-    l2_polr,
-    l2_polyreg,
-    l2only_mean,
-    l2only_norm,
-    l2only_pmm,
-    l2only_polyreg,
-    logreg,
-    mean,
-    norm,
-    norm_nob,
-    norm_predict,
-    pmm,
-    polr,
-    polyreg,
-    sample,
-)
 from jaxmice.methods.base import NO_METHOD, PASSIVE, Draw, Imputer, MethodInfo, Target, VisitInputs
 
+#: the built-in methods' modules, each exposing ``METHOD`` (and any ``ALIASES``), in the order
+#: ``jm.available_methods()`` lists them: adding a built-in method is one line here
 _BUILTIN = (
-    pmm, norm, norm_nob, norm_predict, mean, sample, logreg, polyreg, polr,
-    l2_pan, l2_norm, l2_lmer, l2_pmm, l2only_mean, l2only_norm, l2only_pmm, l2_bin,
-    l2_polyreg, l2_polr, l2_pois, l2only_polyreg,
-    l2_2stage_norm, l2_2stage_bin, l2_2stage_pois, l2_2stage_pmm, l2_heckman,
+    "pmm", "norm", "norm_nob", "norm_predict", "mean", "sample", "logreg", "polyreg", "polr",
+    "l2_pan", "l2_norm", "l2_lmer", "l2_pmm", "l2only_mean", "l2only_norm", "l2only_pmm",
+    "l2_bin", "l2_polyreg", "l2_polr", "l2_pois", "l2only_polyreg",
+    "l2_2stage_norm", "l2_2stage_bin", "l2_2stage_pois", "l2_2stage_pmm", "l2_heckman",
 )
 
 _REGISTRY: dict[str, MethodInfo] = {}
@@ -109,9 +85,10 @@ def available_methods() -> dict[str, MethodInfo]:
     return dict(_REGISTRY)
 
 
-for _module in _BUILTIN:
-    register_method(_module.METHOD)
-register_method(l2_heckman.ALIAS)
+for _name in _BUILTIN:
+    _module = importlib.import_module(f"{__name__}.{_name}")
+    for _info in (_module.METHOD, *getattr(_module, "ALIASES", ())):
+        register_method(_info)
 
 __all__ = [
     "Draw", "Imputer", "MethodInfo", "Target", "VisitInputs", "NO_METHOD", "PASSIVE",

@@ -281,8 +281,8 @@ METHOD = MethodInfo(
     description="Heckman selection model per cluster, meta-analysed (MNAR)",
 )
 #: micemd's name for the same method
-ALIAS = MethodInfo(
+ALIASES = (MethodInfo(
     name="2l.2stage.heckman", kinds=METHOD.kinds, make=make, optional_cluster=True,
     allowed_codes=HECKMAN_CODES, delta=True, cluster_notes=cluster_notes, check_row=check_row,
     description="= 2l.heckman (micemd's name)",
-)
+),)

@@ -245,3 +245,16 @@ def test_reregistered_method_does_not_reuse_the_old_program(df):
                 assert len(imputed) > 0 and (imputed == value).all()
     finally:
         methods._REGISTRY.pop("test.constant", None)
+
+
+def test_complete_data_come_back_unchanged():
+    """Nothing to impute (R's mice then returns the data as they are): no visit, m copies of
+    the data, for a single run and a batch alike."""
+    df = pd.DataFrame({"x": np.arange(12.0), "y": np.arange(12.0) ** 2,
+                       "g": pd.Categorical(list("abc") * 4)})
+    imp = jm.mice(df, m=3, maxit=2, seed=1, progress=False)
+    assert imp.iterations == 2 and len(imp.logged_events) == 0
+    for k in range(3):
+        pd.testing.assert_frame_equal(imp.complete(k), df)
+    batch = jm.mice([df, df.head(7)], m=2, maxit=2, seed=1, progress=False)
+    pd.testing.assert_frame_equal(batch[1].complete(1), df.head(7))

@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from jaxmice._src.analysis.pool import pool
 from jaxmice._src.runtime.progress import show_progress
 
 
 @dataclass(frozen=True)
 class Analyses:
-    """Per-imputation estimates of one analysis.
+    """Per-imputation estimates of one analysis (the results protocol,
+    :class:`~jaxmice._src.analysis.pool.Fits`).
 
     Attributes:
         names: the parameters' names.
@@ -35,10 +37,7 @@ class Analyses:
 
     def pool(self, dfcom: float | None = None):
         """Rubin's rules (see :func:`jaxmice.pool`); ``dfcom`` defaults to the results'."""
-        from jaxmice._src.analysis.pool import pool
-
-        return pool(self.estimates, self.covariances,
-                    dfcom=self.dfcom if dfcom is None else dfcom, names=self.names)
+        return pool(self, dfcom)
 
 
 def _estimates(result: Any, k: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, Any]:

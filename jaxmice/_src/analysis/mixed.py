@@ -32,6 +32,7 @@ import numpy as np
 from jaxmice._src.adapters import frames_in, frames_out
 from jaxmice._src.analysis.formula import Formula, parse_formula
 from jaxmice._src.analysis.model_frame import ColumnData, ModelFrame, model_frame
+from jaxmice._src.analysis.pool import pool
 from jaxmice._src.numerics.glm import fit_regression
 from jaxmice._src.numerics.glmm import FAMILIES, GlmmData, fit_glmm
 from jaxmice._src.numerics.lmm import fit_lmm_stats_batch, lmm_stats
@@ -623,13 +624,23 @@ class MixedModels:
             A :class:`~jaxmice.Pooled` whose ``extra`` holds the pooled variance
             components and ICC (:meth:`extra_parameters`).
         """
-        import dataclasses
+        return pool(self, dfcom)
 
-        from jaxmice._src.analysis.pool import pool
+    # ----- the results protocol (jaxmice._src.analysis.pool.Fits) ------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The fixed effects' names (:attr:`fixed_names`)."""
+        return self.fixed_names
 
-        pooled = pool(self.beta, self.vcov, dfcom=self.dfcom if dfcom is None else dfcom,
-                      names=self.fixed_names)
-        return dataclasses.replace(pooled, extra=self.extra_parameters())
+    @property
+    def estimates(self) -> np.ndarray:
+        """f[B, k] the fixed effects (:attr:`beta`)."""
+        return self.beta
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """f[B, k, k] their covariance matrices (:attr:`vcov`)."""
+        return self.vcov
 
     @property
     def loglik(self) -> np.ndarray:

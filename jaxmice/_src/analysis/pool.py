@@ -16,25 +16,59 @@ them to rounding:
   :func:`D2_from_statistics` combines any per-imputation chi-square statistics (e.g.
   likelihood-ratio statistics, as ``use = "likelihood"``).
 
-The tests have one entry point each, :func:`jaxmice.D1`, :func:`jaxmice.D2` and
-:func:`jaxmice.D3` (:mod:`jaxmice._src.analysis.pooled_tests`), which take fitted models or these
-arrays.
+The results protocol, :class:`Fits`, is what pooling reads from the fits of m completed data
+sets: their parameters' names, estimates, covariances and complete-data df. ``MixedModels``
+(``imp.fit``, ``jm.lmer``), ``Analyses`` (``imp.analyze``) and ``BatchFits`` (``batch.fit``, with
+a leading replication axis) implement it, so :func:`pool` takes any of them (``jm.pool(fits)``,
+or ``fits.pool()``), and so do the tests' entry points :func:`jaxmice.D1` and :func:`jaxmice.D2`
+(:mod:`jaxmice._src.analysis.pooled_tests`; :func:`jaxmice.D3` and :func:`jaxmice.D4` refit, so
+they take the fits jaxmice made, ``MixedModels``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from jaxmice._src.adapters.frames_out import columns_frame, float_series, records_frame
 
-__all__ = ["pool", "Pooled", "D2_from_statistics", "TestResult", "d1_rule", "d2_rule"]
+__all__ = ["Fits", "pool", "Pooled", "PooledBatch", "D2_from_statistics", "TestResult",
+           "d1_rule", "d2_rule"]
 
 LAMBDA_FLOOR = 1e-4  # mice:::barnard.rubin (already in mice 3.15) raises lambda to this for df
+
+
+@runtime_checkable
+class Fits(Protocol):
+    """The results protocol: the fits of one analysis on m completed data sets.
+
+    Attributes:
+        names: the k parameters' names.
+        estimates: f[m, k] each data set's estimates (a batch of R replications: f[R, m, k]).
+        covariances: f[m, k, k] their covariance matrices (a batch: f[R, m, k, k]).
+        dfcom: the complete-data degrees of freedom, or None for the large-sample df (a batch:
+            one per replication).
+
+    Fits that jaxmice can refit (``MixedModels``: ``refit(reml)``, its formula and data) also
+    serve the likelihood-based tests D3 and D4.
+    """
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    @property
+    def estimates(self) -> np.ndarray: ...
+
+    @property
+    def covariances(self) -> np.ndarray: ...
+
+    @property
+    def dfcom(self) -> Any: ...
 
 
 # ---------------------------------------------------------------------------
@@ -311,15 +345,16 @@ class Pooled:
         return text
 
 
-def pool(estimates: Any, covariances: Any, dfcom: float | None = None,
-         names: Sequence | None = None) -> Pooled:
+def pool(estimates: Any, covariances: Any = None, dfcom: float | None = None,
+         names: Sequence | None = None) -> Any:
     """Pool per-imputation estimates by Rubin's rules.
 
     Args:
-        estimates: ``f[m, k]``, the estimates of k terms in each of m imputations (a frame's
-            column labels become the names).
-        covariances: ``f[m, k, k]``, their covariance matrices (``f[m, k]`` is read as
-            variances, i.e. diagonal matrices).
+        estimates: fits that keep the results protocol (:class:`Fits`: ``imp.fit(...)``,
+            ``imp.analyze(...)``, ``batch.fit(...)``), or ``f[m, k]``, the estimates of k terms
+            in each of m imputations (a frame's column labels become the names).
+        covariances: with arrays, ``f[m, k, k]``, their covariance matrices (``f[m, k]`` is
+            read as variances, i.e. diagonal matrices).
         dfcom: the complete-data residual degrees of freedom (e.g. ``n - p`` of a linear
             model): Barnard-Rubin df, as ``mice::pool(fit, dfcom = ...)`` and
             ``mitml::testEstimates(fit, df.com = ...)``. ``None`` (or ``inf``): the
@@ -327,9 +362,11 @@ def pool(estimates: Any, covariances: Any, dfcom: float | None = None,
         names: the term names (default: the frame's columns, else ``Parameter.1`` ...).
 
     Returns:
-        A :class:`Pooled`.
+        A :class:`Pooled` (a :class:`PooledBatch` for a batch's fits; mixed models' pooled
+        variance components and ICC in its ``extra``).
 
     Raises:
+        TypeError: neither fits nor arrays.
         ValueError: wrong shapes, infinite values, a term NaN in some imputations but not in
             the others, covariance matrices that are not symmetric or have negative variances,
             or a ``dfcom`` that is not positive.
@@ -338,6 +375,8 @@ def pool(estimates: Any, covariances: Any, dfcom: float | None = None,
         UserWarning: ``m = 1`` (nothing to pool: the data set's own estimates and standard
             errors come back, with df ``dfcom`` or infinite).
     """
+    if covariances is None:
+        return _pool_fits(estimates, dfcom)
     q, u, names = _as_arrays(estimates, covariances, names)
     dfcom = _check_dfcom(dfcom)
     m, k = q.shape
@@ -383,6 +422,55 @@ def pool(estimates: Any, covariances: Any, dfcom: float | None = None,
     return Pooled(names=names, m=m, qbar=full_vec(qbar), ubar=full_mat(ubar), b=full_mat(b),
                   t=full_mat(t), dfcom=dfcom, riv=full_vec(riv), lambda_=full_vec(lam),
                   df=full_vec(df), fmi=full_vec(fmi))
+
+
+def _pool_fits(fits: Any, dfcom: float | None) -> Any:
+    """:func:`pool` of fits that keep the results protocol, each with its own complete-data df
+    unless ``dfcom`` is given."""
+    if not isinstance(fits, Fits):
+        raise TypeError(f"pool takes fits (imp.fit(...), imp.analyze(...), batch.fit(...)) or "
+                        f"arrays of estimates and covariances, got {type(fits).__name__}")
+    extra = getattr(fits, "extra_parameters", None)  # mixed models: variance components, ICC
+    if np.ndim(fits.estimates) == 3:
+        own = fits.dfcom if dfcom is None else [dfcom] * len(fits.estimates)
+        return PooledBatch(tuple(
+            pool(q, u, dfcom=d, names=fits.names)
+            for q, u, d in zip(fits.estimates, fits.covariances, own, strict=True)))
+    pooled = pool(fits.estimates, fits.covariances, dfcom=fits.dfcom if dfcom is None else dfcom,
+                  names=fits.names)
+    return pooled if extra is None else dataclasses.replace(pooled, extra=extra())
+
+
+@dataclass(frozen=True)
+class PooledBatch:
+    """Per replication, its :class:`Pooled` result; ``batch_pooled[r]``."""
+
+    pooled: tuple
+
+    def __len__(self) -> int:
+        return len(self.pooled)
+
+    def __getitem__(self, r: int) -> Any:
+        return self.pooled[r]
+
+    def __iter__(self):
+        return iter(self.pooled)
+
+    def summary(self, conf_int: bool = True, conf_level: float = 0.95,
+                exponentiate: bool = False) -> Any:
+        """One long table: each replication's pooled summary (``Pooled.summary``, with the
+        same arguments) with a ``rep`` column first (0-based), the input
+        :func:`jaxmice.score` reads."""
+        pooled = self.pooled
+        columns = summary_columns(
+            [name for p in pooled for name in p.names],
+            *(np.concatenate([np.asarray(getattr(p, a)) for p in pooled])
+              for a in ("qbar", "std_error", "df")),
+            {a: np.concatenate([getattr(p, a) for p in pooled])
+             for a in ("riv", "lambda_", "fmi")},
+            conf_int, conf_level, exponentiate)
+        reps = np.repeat(np.arange(len(pooled)), [len(p.names) for p in pooled])
+        return columns_frame({"rep": reps, **columns})
 
 
 # ---------------------------------------------------------------------------

@@ -20,17 +20,24 @@ import numpy as np
 from jaxmice._src.analysis import pool as rules
 from jaxmice._src.analysis.likelihood import d3_likelihoods, d4_likelihoods
 from jaxmice._src.analysis.mixed import MixedModels
-from jaxmice._src.analysis.pool import TestResult
+from jaxmice._src.analysis.pool import Fits, TestResult
 from jaxmice._src.runtime.precision import in_float64
 
 
-def _tested(fits: MixedModels, null_fits: MixedModels) -> list[int]:
-    if len(fits) != len(null_fits):
-        raise ValueError(f"the models were fitted to {len(fits)} and {len(null_fits)} data sets")
-    tested = [i for i, name in enumerate(fits.fixed_names) if name not in null_fits.fixed_names]
-    if not tested or not set(null_fits.fixed_names) <= set(fits.fixed_names):
-        raise ValueError(f"{null_fits.formula!r} is not nested in {fits.formula!r}: the larger "
-                         "model must have every fixed effect of the smaller and more")
+def _tested(fits: Fits, null_fits: Fits) -> list[int]:
+    """Positions of the parameters of ``fits`` that ``null_fits`` lacks."""
+    if not isinstance(null_fits, Fits):
+        raise TypeError(f"null_fits must be fits of the smaller model, like fits, got "
+                        f"{type(null_fits).__name__}")
+    m, m0 = len(fits.estimates), len(null_fits.estimates)
+    if m != m0:
+        raise ValueError(f"the models were fitted to {m} and {m0} data sets")
+    tested = [i for i, name in enumerate(fits.names) if name not in null_fits.names]
+    if not tested or not set(null_fits.names) <= set(fits.names):
+        larger = getattr(fits, "formula", "the larger model")
+        smaller = getattr(null_fits, "formula", "the smaller model")
+        raise ValueError(f"{smaller!r} is not nested in {larger!r}: the larger "
+                         "model must have every parameter of the smaller and more")
     return tested
 
 
@@ -40,17 +47,18 @@ def D1(fits: Any, null_fits: Any = None, test_index: Any = None, *,
     """Multivariate Wald test (D1) of the fixed effects in ``fits`` but not in ``null_fits``.
 
     Args:
-        fits, null_fits: batched fits of the larger and the smaller model
-            (:class:`~jaxmice.models.MixedModels`); or arrays ``estimates: f[m, k]`` and
-            ``covariances: f[m, k, k]``, with ``test_index`` (positions or names) and
-            ``names`` (:func:`jaxmice._src.analysis.pool.d1_rule`).
+        fits, null_fits: fits of the larger and the smaller model that keep the results
+            protocol (:class:`~jaxmice._src.analysis.pool.Fits`: ``imp.fit(...)``,
+            ``imp.analyze(...)``, ``jm.lmer(formula, frames)``); or arrays ``estimates:
+            f[m, k]`` and ``covariances: f[m, k, k]``, with ``test_index`` (positions or
+            names) and ``names`` (:func:`jaxmice._src.analysis.pool.d1_rule`).
         dfcom: complete-data df (Reiter's small-sample df2), as mitml's ``df.com``.
     """
-    if not isinstance(fits, MixedModels):
+    if not isinstance(fits, Fits):
         return rules.d1_rule(fits, null_fits, test_index, dfcom=dfcom, names=names)
     _no_arrays_arguments(test_index, names)
-    return rules.d1_rule(fits.beta, fits.vcov, test_index=_tested(fits, null_fits),
-                         dfcom=dfcom, names=fits.fixed_names)
+    return rules.d1_rule(fits.estimates, fits.covariances, test_index=_tested(fits, null_fits),
+                         dfcom=dfcom, names=fits.names)
 
 
 @in_float64
@@ -59,11 +67,20 @@ def D2(fits: Any, null_fits: Any = None, test_index: Any = None, *, names: Any =
     """Combined Wald statistics (D2) for the fixed effects in ``fits`` but not in
     ``null_fits`` (mitml's ``use = "wald"``); or arrays, as for :func:`D1`
     (:func:`jaxmice._src.analysis.pool.d2_rule`)."""
-    if not isinstance(fits, MixedModels):
+    if not isinstance(fits, Fits):
         return rules.d2_rule(fits, null_fits, test_index, names=names)
     _no_arrays_arguments(test_index, names)
-    return rules.d2_rule(fits.beta, fits.vcov, test_index=_tested(fits, null_fits),
-                         names=fits.fixed_names)
+    return rules.d2_rule(fits.estimates, fits.covariances, test_index=_tested(fits, null_fits),
+                         names=fits.names)
+
+
+def _refittable(test: str, *fits: Any) -> None:
+    """D3 and D4 evaluate likelihoods at other parameters (refits): jaxmice's own fits only."""
+    for f in fits:
+        if not isinstance(f, MixedModels):
+            raise TypeError(f"{test} evaluates the models' likelihoods at pooled parameters, so "
+                            "it takes the fits jaxmice made (imp.fit(...), jm.lmer(...)), not "
+                            f"{type(f).__name__}; D1 and D2 take any fits")
 
 
 def _no_arrays_arguments(test_index: Any, names: Any) -> None:
@@ -80,6 +97,7 @@ def D3(fits: MixedModels, null_fits: MixedModels) -> TestResult:
 
     Linear models only (``lm`` and ``lmer`` fits).
     """
+    _refittable("D3", fits, null_fits)
     _tested(fits, null_fits)
     own, pooled, k_full = d3_likelihoods(fits)
     own0, pooled0, k_null = d3_likelihoods(null_fits)
@@ -116,6 +134,7 @@ def D4(fits: MixedModels, null_fits: MixedModels, ariv: str = "default") -> Test
     """
     if ariv not in ARIV:
         raise ValueError(f"ariv must be one of {ARIV}, got {ariv!r}")
+    _refittable("D4", fits, null_fits)
     tested = _tested(fits, null_fits)
     own, stacked, h = d4_likelihoods(fits)
     own0, stacked0, h_null = d4_likelihoods(null_fits)

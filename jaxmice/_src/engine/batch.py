@@ -31,7 +31,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmice._src.adapters import frames_in, frames_out
+from jaxmice._src.adapters import frames_in
+from jaxmice._src.analysis.pool import PooledBatch, pool
 from jaxmice._src.engine import sampler
 from jaxmice._src.engine.chains import Chains
 from jaxmice._src.engine.preparation import check_counts, padded_start, prepare, starting_data
@@ -450,6 +451,9 @@ class Batch:
 class BatchFits:
     """Per replication, the m fits of one model (see :meth:`Batch.fit`).
 
+    Keeps the results protocol (:class:`~jaxmice._src.analysis.pool.Fits`) with a leading
+    replication axis.
+
     Attributes:
         fits: per replication, its :class:`~jaxmice.models.MixedModels` (own ``nobs`` and
             ``dfcom``).
@@ -466,45 +470,27 @@ class BatchFits:
         """Replication r's m fits (:class:`~jaxmice.models.MixedModel` each), as a list."""
         return list(self.fits[r])
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The fixed effects' names (every replication's model has the same)."""
+        return self.fits[0].fixed_names
+
+    @property
+    def estimates(self) -> np.ndarray:
+        """f[R, m, k] the fixed effects of each replication's m fits."""
+        return np.stack([fits.beta for fits in self.fits])
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """f[R, m, k, k] their covariance matrices."""
+        return np.stack([fits.vcov for fits in self.fits])
+
+    @property
+    def dfcom(self) -> tuple:
+        """Each replication's complete-data df (its own rows)."""
+        return tuple(fits.dfcom for fits in self.fits)
+
     def pool(self, dfcom: float | None = None) -> PooledBatch:
         """Rubin's rules per replication (as each replication's ``fit(...).pool()``, fixed
-        effects only), with each replication's own complete-data df."""
-        from jaxmice._src.analysis.pool import pool
-
-        return PooledBatch(tuple(
-            pool(fits.beta, fits.vcov, dfcom=fits.dfcom if dfcom is None else dfcom,
-                 names=fits.fixed_names) for fits in self.fits))
-
-
-@dataclass(frozen=True)
-class PooledBatch:
-    """Per replication, its :class:`~jaxmice.Pooled` result; ``batch_pooled[r]``."""
-
-    pooled: tuple
-
-    def __len__(self) -> int:
-        return len(self.pooled)
-
-    def __getitem__(self, r: int) -> Any:
-        return self.pooled[r]
-
-    def __iter__(self):
-        return iter(self.pooled)
-
-    def summary(self, conf_int: bool = True, conf_level: float = 0.95,
-                exponentiate: bool = False) -> Any:
-        """One long table: each replication's pooled summary (``Pooled.summary``, with the
-        same arguments) with a ``rep`` column first (0-based), the input
-        :func:`jaxmice.score` reads."""
-        from jaxmice._src.analysis.pool import summary_columns
-
-        pooled = self.pooled
-        columns = summary_columns(
-            [name for p in pooled for name in p.names],
-            *(np.concatenate([np.asarray(getattr(p, a)) for p in pooled])
-              for a in ("qbar", "std_error", "df")),
-            {a: np.concatenate([getattr(p, a) for p in pooled])
-             for a in ("riv", "lambda_", "fmi")},
-            conf_int, conf_level, exponentiate)
-        reps = np.repeat(np.arange(len(pooled)), [len(p.names) for p in pooled])
-        return frames_out.columns_frame({"rep": reps, **columns})
+        effects only), with each replication's own complete-data df (:func:`jaxmice.pool`)."""
+        return pool(self, dfcom)

@@ -146,8 +146,9 @@ def _fill_chain(plan: Plan, data: jax.Array, consts: Consts, key: jax.Array
                                     data[:, 0].shape)
         return data.at[:, j].set(jnp.where(consts.where[:, j], data[rows, j], data[:, j])), None
 
-    # a scan, not a Python loop over the visits: one copy in the program however many there are
-    data, _ = jax.lax.scan(fill, data, jnp.arange(consts.visits.column.shape[0]))
+    if plan.visit_branch:  # complete data have no visit: nothing to fill
+        # a scan, not a Python loop over the visits: one copy in the program however many
+        data, _ = jax.lax.scan(fill, data, jnp.arange(consts.visits.column.shape[0]))
     return _start_chain(plan, data, consts)
 
 
@@ -185,6 +186,14 @@ def _iterate_chain(plan: Plan, data: jax.Array, states: tuple, consts: Consts, k
         data, passive_ok = _apply_passives(plan, data, consts)
         return (data, states), (ok, why_dropped, passive_ok, fallback)
 
+    if not plan.visit_branch:  # complete data: no visit, the chains stay as they are
+        data, passive_ok = _apply_passives(plan, data, consts)
+        mean, var = _chain_stats(plan, data, consts)
+        design_columns = consts.visits.codes.shape[1]
+        return data, states, IterationStats(
+            mean=mean, var=var, ok=jnp.zeros((0,), bool),
+            dropped=jnp.zeros((0, design_columns), jnp.int8), passive_ok=passive_ok,
+            fallback=jnp.zeros((0,), jnp.int32))
     n_visits = consts.visits.column.shape[0]
     (data, states), (ok, dropped, passive_ok, fallback) = jax.lax.scan(
         visit, (data, states), jnp.arange(n_visits))
