@@ -20,7 +20,6 @@ _BUILTIN = (
     "l2_pan", "l2_norm", "l2_lmer", "l2_pmm", "l2only_mean", "l2only_norm", "l2only_pmm",
     "l2_bin", "l2_polyreg", "l2_polr", "l2_pois", "l2only_polyreg",
     "l2_2stage_norm", "l2_2stage_bin", "l2_2stage_pois", "l2_2stage_pmm", "l2_heckman",
-    "toy_median",
 )
 
 _REGISTRY: dict[str, MethodInfo] = {}

@@ -1,12 +1,18 @@
-"""``toy.median``: the median of the observed values, plus an optional ``shift`` (a toy
-built-in method: its file, its line in ``_BUILTIN`` and its test file)."""
+"""A method added from outside the package, as a user would: ``toy.median`` imputes the median
+of the observed values, plus an optional ``shift``.
+
+Registered on import. ``tests/conftest.py`` imports this module, so the method is in
+``jm.available_methods()`` before the contract test (tests/test_method_contract.py) is
+collected, and that test covers it like every built-in method.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from jaxmice.methods.base import Draw, Imputer, MethodInfo, Target, VisitInputs
+import jaxmice as jm
+from jaxmice.methods import Draw, Imputer, MethodInfo, Target, VisitInputs
 
 
 def make(target: Target, *, shift: float = 0.0) -> Imputer:
@@ -21,7 +27,7 @@ def make(target: Target, *, shift: float = 0.0) -> Imputer:
     return Imputer(init=None, draw=draw)
 
 
-METHOD = MethodInfo(
+TOY_MEDIAN = jm.register_method(MethodInfo(
     name="toy.median", kinds=frozenset({"continuous"}), make=make,
-    description="the observed median (a toy built-in method)",
-)
+    description="the observed median (a toy method registered from outside)",
+))

@@ -1,5 +1,5 @@
-"""toy.median, a toy built-in method (jaxmice/methods/toy_median.py), works through
-``make_method``, ``mice`` and ``plot_pred``."""
+"""A method registered from outside the package (tests/toy_method.py) works through
+``make_method``, ``mice`` and ``plot_pred``, with no change to the package."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from toy_method import TOY_MEDIAN
 
 import jaxmice as jm
 from jaxmice.methods import Draw, Imputer, MethodInfo, Target, VisitInputs
-from jaxmice.methods.toy_median import METHOD as TOY_MEDIAN
 from jaxmice.testing import check_method
 
 
@@ -56,7 +56,7 @@ def test_toy_method_rejects_an_unknown_option(df):
                 method_options={"y": {"donors": 3}}, progress=False)
 
 
-def test_check_method_runs_the_contract_and_names_a_broken_promise():
+def test_an_outside_method_runs_the_contract_with_check_method():
     """``jaxmice.testing.check_method`` runs on an outside method what the built-in ones pass,
     and names the promise a broken one breaks (here: a NaN draw accepted when nothing is
     observed); a method checked unregistered leaves the registry as it was."""
