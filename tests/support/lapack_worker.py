@@ -9,7 +9,7 @@ import os
 import sys
 
 os.environ.setdefault("JAXMICE_COMPILATION_CACHE", "0")
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "runtime"))  # test_sizes
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
