@@ -5,17 +5,15 @@ vmapped program); the pure-JAX fits underneath (:mod:`.lmm`, :mod:`.glmm`) take 
 imputation methods can call them inside the chained-equations loop.
 """
 
-from jaxmice._src.analysis.formula import parse_formula
-from jaxmice._src.analysis.mixed import (
+from jaxmice._src.analysis.fitted import (
     ConvergenceWarning,
     MixedModel,
     MixedModels,
     ModelFitError,
     SingularFitWarning,
-    glm,
-    glmer,
-    lmer,
 )
+from jaxmice._src.analysis.formula import parse_formula
+from jaxmice._src.analysis.mixed import glm, glmer, lmer
 from jaxmice._src.core.expressions import FormulaError
 
 __all__ = [

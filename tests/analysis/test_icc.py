@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import jaxmice as jm
-from jaxmice._src.analysis.mixed import SingularFitWarning
+from jaxmice._src.analysis.fitted import SingularFitWarning
 
 # R 4 / lme4: d <- read.csv("popmis.csv"); f <- lmer(popular ~ 1 + (1 | school), d)
 # v <- as.data.frame(VarCorr(f))$vcov; print(v[1] / sum(v), digits = 15)   (1152 rows used)

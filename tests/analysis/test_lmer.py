@@ -170,7 +170,7 @@ def test_separation_warns_instead_of_silent_nonsense():
     rng = np.random.default_rng(1)
     x = rng.normal(size=300)
     df = pd.DataFrame({"y": (x > 0).astype(int), "x": x, "g": np.repeat(np.arange(30), 10)})
-    with pytest.warns(mixed.ConvergenceWarning, match="failed to converge.*separation"):
+    with pytest.warns(jm.models.ConvergenceWarning, match="failed to converge.*separation"):
         fit = jm.glmer("y ~ x + (1 | g)", df)
     assert not fit.converged
 

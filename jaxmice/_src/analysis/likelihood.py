@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmice._src.analysis.mixed import MixedModels, fit_columns
+from jaxmice._src.analysis.fitted import MixedModels
+from jaxmice._src.analysis.mixed import fit_columns
 from jaxmice._src.analysis.model_frame import ColumnData, model_frame
 from jaxmice._src.core.expressions import format_number
 from jaxmice._src.numerics.lmm import lmm_stats, loglik_at

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from jaxmice._src.analysis import pool as rules
+from jaxmice._src.analysis.fitted import MixedModels
 from jaxmice._src.analysis.likelihood import d3_likelihoods, d4_likelihoods
-from jaxmice._src.analysis.mixed import MixedModels
 from jaxmice._src.analysis.pool import Fits, TestResult
 from jaxmice._src.runtime.precision import in_float64
 

@@ -23,7 +23,9 @@ _WHY = {1: "constant", 2: "collinear"}
 
 @dataclass(frozen=True)
 class Chains:
-    """The result of :func:`jaxmice.mice` (R's ``mids``).
+    """The engine's state of one run: the encoded data, the plan, the chains and their log
+    (what :class:`~jaxmice.Imputations` shows the user; a batch keeps one per replication,
+    before its chains start).
 
     Attributes:
         schema: column names, kinds, levels and dtypes.
