@@ -43,5 +43,5 @@ step simulation 90 python3 benchmarks/bench.py simulation --no-r --big 0 \
   --out "$OUT/simulation" --results "$OUT/results.csv"
 step segments 90 python3 benchmarks/bench.py segments --vmapped 20 --runs 5 \
   --out "$OUT/segments.json" --results "$OUT/results.csv"
-step tests 120 python3 -m pytest -q -x -p no:cacheprovider tests/test_sampler.py \
-  tests/test_devices.py tests/test_programs.py tests/test_batch.py
+step tests 120 python3 -m pytest -q -x -p no:cacheprovider tests/engine/test_sampler.py \
+  tests/runtime/test_devices.py tests/runtime/test_programs.py tests/engine/test_batch.py

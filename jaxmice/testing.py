@@ -1,6 +1,7 @@
 """The contract every imputation method keeps, as a public check: ``check_method(info)`` runs
-on an outside author's method what every built-in method passes (``tests/test_method_contract.py``
-runs the same functions over the registry, as numpyro tests every distribution).
+on an outside author's method what every built-in method passes
+(``tests/methods/test_method_contract.py`` runs the same functions over the registry, as numpyro
+tests every distribution).
 
 On tiny data (30 rows in 6 clusters, a cluster variable whenever the method needs one), a
 method:

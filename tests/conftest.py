@@ -18,12 +18,12 @@ import pytest  # noqa: E402
 
 # jaxmice scopes float64 to its public calls; the tests also call method internals directly
 # (``imputer.draw`` under ``jax.jit``), so the test process runs with float64 throughout.
-# tests/test_jax_settings.py checks the scoping itself, in fresh processes.
+# tests/runtime/test_jax_settings.py checks the scoping itself, in fresh processes.
 jax.config.update("jax_enable_x64", True)
 
 # Methods registered from outside the package register on import. Importing them here, before
 # any test module is collected, puts them in jm.available_methods() when the contract test
-# (tests/test_method_contract.py) builds its parameters, so it covers them too.
+# (tests/methods/test_method_contract.py) builds its parameters, so it covers them too.
 sys.path.insert(0, str(Path(__file__).parent / "support"))  # tests' helpers
 import toy_method  # noqa: E402, F401
 

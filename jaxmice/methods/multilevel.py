@@ -23,7 +23,7 @@ the same whatever the size of a component against var(y). ``psi_prior="half-t"``
 and Wand's (2013) half-t(2) sds instead. The chain starts from EM estimates of Psi
 (:func:`start_covariance`).
 
-Evidence (tests/test_random_effects_prior.py, scenario A: 30 or 60 clusters of 25 rows, a
+Evidence (tests/methods/test_random_effects_prior.py, scenario A: 30 or 60 clusters of 25 rows, a
 random-slope variance of 0.09 against s_y^2 / s_x^2 of about 2, y 37% missing, m = 10,
 maxit = 5): the pooled slope variance against the complete data's, 2l.pan, 150 replications
 unless said otherwise (Monte Carlo SE 0.03 with 30 clusters, 0.02 with 60):

@@ -207,7 +207,7 @@ FORMULA = "y ~ x1 + x2 + (1 | g)"
 
 
 def replication(seed: int, sizes: list[int]) -> pd.DataFrame:
-    """The design of tests/test_batch.py with clusters of the given sizes."""
+    """The design of tests/engine/test_batch.py with clusters of the given sizes."""
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(len(sizes)), sizes)
     n, n_clusters = g.size, len(sizes)

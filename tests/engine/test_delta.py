@@ -1,7 +1,7 @@
 """``jm.mice(..., delta=...)``: sensitivity shifts for MNAR analyses (issue 14). A continuous
 column's imputations are shifted by delta; a binary column's method adds delta to its linear
 predictor; the shifts are data in the compiled program, so a tipping-point loop compiles
-once. The 2l.heckman cases are in tests/test_heckman.py.
+once. The 2l.heckman cases are in tests/methods/test_heckman.py.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ than 15%. 500 replications (Monte Carlo SE of a coverage near 0.95: 0.010), exce
 single-level arms of B: 100 (their failures are gross; one replication of polr at n = 9,676
 takes about 9 s).
 
-Results (``pytest -m slow tests/test_glmm_simulation.py``, 2-core CPU shared with other
+Results (``pytest -m slow tests/methods/test_glmm_simulation.py``, 2-core CPU shared with other
 work). Coverage per fixed effect, the complete data's in parentheses; variance components:
 pooled against the complete data's mean, relative, +- its Monte Carlo SE; seconds for all
 replications.

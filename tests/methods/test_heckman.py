@@ -3,8 +3,8 @@ independent maximum-likelihood fit (scipy), the exact draws of unselected outcom
 ``jm.mice`` runs on data missing not at random (clusters wholly missing, wholly observed, no
 cluster), with the bad inputs of issue 14.
 
-The known-truth coverage study (500 replications per cell) is tests/test_heckman_simulation.py
-(slow) and studies/heckman_reps.py.
+The known-truth coverage study (500 replications per cell) is
+tests/methods/test_heckman_simulation.py (slow) and studies/heckman_reps.py.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ con-rho0.6-nosys 2l.heckman coverage 0.96 / 0.92 / 0.96, |bias| <= 0.007; 2l.pan
 bias +0.023 / -0.015 / +0.004; 2l.bin 0.01 / 0.56 / 0.32. con-rho0.6-sys 2l.heckman 0.97 /
 0.99 / 0.98; with systematic="selection" the intercept bias is -0.126 (MC SE 0.015).
 
-Every test here is slow (``pytest -m slow tests/test_heckman_simulation.py``): about 0.2 s
+Every test here is slow (``pytest -m slow tests/methods/test_heckman_simulation.py``): about 0.2 s
 per continuous replication, 2-3 s per binary one on a shared 2-core CPU (~8 min in all).
 """
 

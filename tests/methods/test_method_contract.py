@@ -68,7 +68,7 @@ def test_no_observed_value_is_reported_not_written(name, kind):
 def test_every_registered_method_is_covered():
     covered = {name for name, _ in CASES}
     assert covered == set(jm.available_methods())
-    assert "toy.median" in covered  # registered from outside (tests/toy_method.py)
+    assert "toy.median" in covered  # registered from outside (tests/support/toy_method.py)
 
 
 def test_options_come_from_the_factories_signatures():

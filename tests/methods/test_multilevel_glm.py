@@ -261,7 +261,7 @@ def test_bad_categorical_input_gets_a_clear_early_error():
     with pytest.raises(ValueError, match=r"'2l\.bin' cannot impute column 't' of kind nominal "
                                          r".*try '2l\.polyreg'"):
         _impute(_awkward(three), "2l.bin")
-    # an unused level ('c') is kept and never imputed (tests/test_unused_levels.py)
+    # an unused level ('c') is kept and never imputed (tests/adapters/test_unused_levels.py)
     _codes(rng, 2)
     with pytest.raises(ValueError, match="'2l.pois' cannot impute column 't' of kind binary"):
         _impute(_awkward(_binary(_codes(rng, 2))), "2l.pois")

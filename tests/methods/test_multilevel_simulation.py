@@ -33,8 +33,8 @@ imputed data's random-effect variances within 5% in scenario 3.
 500 replications: the Monte Carlo standard error of a coverage near 0.95 is 0.010, of the
 relative bias of tau^2 about 0.01 (slope variance about 0.012).
 
-Results (``pytest -m slow tests/test_multilevel_simulation.py``, 2-core CPU, shared with other
-work; 2l.pan, 2l.norm, 2l.pmm with the uniform-shrinkage prior and the EM start; the
+Results (``pytest -m slow tests/methods/test_multilevel_simulation.py``, 2-core CPU, shared with
+other work; 2l.pan, 2l.norm, 2l.pmm with the uniform-shrinkage prior and the EM start; the
 complete-data value in parentheses; fmi: mean fraction of missing information):
 
 =================  =======  ===============  ===============  ===============  ==============  ====

@@ -21,8 +21,8 @@ Bars (from the issue): A, 2l.pan and 2l.norm: slope variance and covariance with
 [0.92, 0.98]. B: pooled tau^2 within 10% of the complete data's. Cluster-level terms get the
 between-within complete-data df (J less their number) in the t intervals.
 
-Results, 500 replications each (``pytest -m slow tests/test_random_effects_prior.py``, 2-core
-CPU; relative difference from the complete data's mean on the same replications, +- its Monte
+Results, 500 replications each (``pytest -m slow tests/methods/test_random_effects_prior.py``,
+2-core CPU; relative difference from the complete data's mean on the same replications, +- its Monte
 Carlo SE; coverage range over the fixed effects; A30 systematic: 10% of 30 clusters wholly
 missing):
 

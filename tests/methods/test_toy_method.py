@@ -1,4 +1,4 @@
-"""A method registered from outside the package (tests/toy_method.py) works through
+"""A method registered from outside the package (tests/support/toy_method.py) works through
 ``make_method``, ``mice`` and ``plot_pred``, with no change to the package."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# Reference for tests/test_ampute.py: mice::ampute on fixed data, 200 repetitions per setting.
+# Reference for tests/simulate/test_ampute.py: mice::ampute on fixed data, 200 repetitions per setting.
 # Rscript tests/r/make_ampute_reference.R   (writes tests/data/ampute_reference.json, ~1 min)
 suppressMessages({library(mice); library(jsonlite)})
 set.seed(20260512)

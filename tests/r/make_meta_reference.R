@@ -1,4 +1,4 @@
-# Reference values for tests/test_meta.py: random-effects meta-analyses fitted by metafor.
+# Reference values for tests/numerics/test_meta.py: random-effects meta-analyses fitted by metafor.
 # Run from the repository root: Rscript tests/r/make_meta_reference.R
 # Writes tests/data/meta_reference.json with the inputs and metafor's outputs, so the tests
 # need no R.

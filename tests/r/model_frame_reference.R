@@ -1,4 +1,4 @@
-# Golden values for tests/test_model_frame.py: R's model.matrix and lme4's lFormula / findbars
+# Golden values for tests/analysis/test_model_frame.py: R's model.matrix and lme4's lFormula / findbars
 # on a small data set. Run from the repository root:
 #   Rscript tests/r/model_frame_reference.R
 # Writes tests/data/model_frame_reference.json. R 4.2, lme4 1.1-31, jsonlite.

@@ -1,7 +1,7 @@
 """Chains and replications spread over devices and processes: the same imputations, bit for
 bit, as on one device (:mod:`jaxmice._src.runtime.devices`).
 
-The multi-device runs are fresh processes (``tests/devices_worker.py``): the device count is
+The multi-device runs are fresh processes (``tests/support/devices_worker.py``): the device count is
 fixed when a process starts JAX, 4 forced CPU devices in one, or 2 processes x 2 devices
 joined by ``jax.distributed`` over a loopback coordinator.
 """

@@ -1,7 +1,7 @@
 """jaxmice's float64 is scoped to its own calls, checked in the test process itself with
 float64 off (``tests/conftest.py`` turns it on for the suite, which calls method internals
-directly; ``tests/test_jax_settings.py`` checks fresh processes): the public calls compute in
-float64, return float64, and leave the switch off."""
+directly; ``tests/runtime/test_jax_settings.py`` checks fresh processes): the public calls compute
+in float64, return float64, and leave the switch off."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Run by tests/test_devices.py in a fresh process: impute one data set (m = 8) and a batch of
-8 replications on the devices this process sees (all of them, or those of every process after
+"""Run by tests/runtime/test_devices.py in a fresh process: impute one data set (m = 8) and a batch
+of 8 replications on the devices this process sees (all of them, or those of every process after
 ``jax.distributed.initialize``), and save the completed data.
 
 Usage::
 
-    python tests/devices_worker.py OUT.npz [--devices K] [--process I --processes P --port N]
+    python tests/support/devices_worker.py OUT.npz [--devices K]
+        [--process I --processes P --port N]
 """
 
 from __future__ import annotations

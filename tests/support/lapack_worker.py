@@ -1,6 +1,7 @@
 """Runs jaxmice's batched programs at the benchmarks' batch shapes and prints, as JSON, every
 LAPACK call of the compiled programs that takes more than one matrix (run by
-``tests/test_lapack_audit.py`` in a subprocess under a timeout: a deadlock fails the test)."""
+``tests/runtime/test_lapack_audit.py`` in a subprocess under a timeout: a deadlock fails the
+test)."""
 
 from __future__ import annotations
 

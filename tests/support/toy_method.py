@@ -2,7 +2,7 @@
 of the observed values, plus an optional ``shift``.
 
 Registered on import. ``tests/conftest.py`` imports this module, so the method is in
-``jm.available_methods()`` before the contract test (tests/test_method_contract.py) is
+``jm.available_methods()`` before the contract test (tests/methods/test_method_contract.py) is
 collected, and that test covers it like every built-in method.
 """
 

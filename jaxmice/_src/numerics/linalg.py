@@ -21,7 +21,7 @@ replications of a batched fit), a batch becomes a loop of single-matrix calls
 so no batch size can deadlock. They give LAPACK's own results, bit for bit, and are for results
 only: reverse-mode differentiation is defined for the Cholesky factor and the triangular
 solves (which the fits' criteria use), not for the others. jaxmice calls ``jnp.linalg``
-nowhere else (``tests/test_lapack_audit.py`` checks the source and the compiled programs).
+nowhere else (``tests/runtime/test_lapack_audit.py`` checks the source and the compiled programs).
 """
 
 from __future__ import annotations

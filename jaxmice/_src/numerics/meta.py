@@ -11,7 +11,7 @@ Everything has fixed shapes: studies that are padding are switched off by ``incl
 values may be garbage, NaN included), and random effects by ``structure``; nothing loops over
 studies in Python and nothing returns to the host, so every function jit-compiles and vmaps.
 
-Estimation (results agree with R's metafor to 1e-6, tests/test_meta.py):
+Estimation (results agree with R's metafor to 1e-6, tests/numerics/test_meta.py):
 
 * ``"reml"`` / ``"ml"``: ``mu`` is profiled out by generalised least squares and the
   (restricted) likelihood is minimised over the lower Cholesky factor ``L`` of ``Psi = L L'`` by

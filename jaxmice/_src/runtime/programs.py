@@ -522,7 +522,7 @@ def lapack_calls(compiled: Any) -> list[LapackCall]:
     shape of their first result (the factor or solution: ``f[*batch, rows, cols]``).
 
     A call whose ``flops`` exceed :data:`LAPACK_SPLIT_FLOPS` can deadlock jaxlib 0.10's CPU
-    runtime; ``tests/test_lapack_audit.py`` asserts that the programs have none.
+    runtime; ``tests/runtime/test_lapack_audit.py`` asserts that the programs have none.
 
     Args:
         compiled: a ``jax.stages.Compiled``, or the HLO text itself.
