@@ -138,3 +138,23 @@ def test_tests_mirror_the_rooms():
              if d.is_dir() and not d.name.startswith("_")} | {"methods"}
     folders = {d.name for d in tests.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))}
     assert folders - {"support", "data", "r"} == rooms
+
+
+def test_the_public_modules_reexport_the_implementation():
+    """Names the README points users to keep working through the public modules."""
+    import jaxmice as jm
+    from jaxmice import batch, meta, models, plots, programs, sizes
+    from jaxmice._src.analysis import fitted, mixed
+    from jaxmice._src.diagnostics import plots as plots_room
+    from jaxmice._src.engine import batch as batch_room
+    from jaxmice._src.numerics import meta as meta_room
+    from jaxmice._src.runtime import programs as programs_room
+    from jaxmice._src.runtime import sizes as sizes_room
+
+    assert batch.MEMORY_BUDGET == batch_room.MEMORY_BUDGET and batch.Batch is batch_room.Batch
+    assert programs.compile_counts is programs_room.compile_counts
+    assert sizes.row_class is sizes_room.row_class and sizes.row_class(1_234) == 1_280
+    assert plots.md_pattern is plots_room.md_pattern is jm.md_pattern
+    assert meta.meta_analysis is meta_room.meta_analysis
+    assert models.lmer is mixed.lmer is jm.lmer and models.MixedModels is fitted.MixedModels
+    assert jm.register_method is jm.methods.register_method
