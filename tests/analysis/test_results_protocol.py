@@ -55,6 +55,8 @@ def test_one_pool_for_mixed_models_and_analyses(imp):
                       names=analyses.names)
     np.testing.assert_array_equal(jm.pool(analyses).qbar, by_hand.qbar)
     np.testing.assert_array_equal(jm.pool(analyses).df, analyses.pool().df)
+    np.testing.assert_array_equal(analyses.pool(dfcom=50).df, jm.pool(analyses, dfcom=50).df)
+    np.testing.assert_array_equal(fits.pool(dfcom=30).df, jm.pool(fits.beta, fits.vcov, 30).df)
     np.testing.assert_array_equal(jm.pool(analyses, dfcom=50).df,
                                   jm.pool(analyses.estimates, analyses.covariances, dfcom=50).df)
 
@@ -81,6 +83,7 @@ def test_one_pool_for_a_batch_with_each_replications_df():
         np.testing.assert_array_equal(pooled[r].qbar, own.qbar)
         np.testing.assert_array_equal(pooled[r].df, own.df)
     np.testing.assert_array_equal(fits.pool()[1].df, pooled[1].df)
+    np.testing.assert_array_equal(fits.pool(dfcom=40)[0].df, jm.pool(fits.fits[0], dfcom=40).df)
     table = pooled.summary(exponentiate=True)
     np.testing.assert_allclose(table.estimate, np.exp(np.concatenate([p.qbar for p in pooled])))
 
@@ -107,5 +110,7 @@ def test_refitting_tests_say_which_fits_they_take(imp):
             test(full, null)
     with pytest.raises(TypeError, match="pool takes fits"):
         jm.pool("y ~ x")
+    with pytest.raises(TypeError, match="by name"):
+        jm.pool(full, 50)
     with pytest.raises(ValueError, match="not nested"):
         jm.D1(null, full)

@@ -37,7 +37,7 @@ class Analyses:
 
     def pool(self, dfcom: float | None = None):
         """Rubin's rules (see :func:`jaxmice.pool`); ``dfcom`` defaults to the results'."""
-        return pool(self, dfcom)
+        return pool(self, dfcom=dfcom)
 
 
 def _estimates(result: Any, k: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, Any]:

@@ -168,7 +168,7 @@ class MixedModels:
             A :class:`~jaxmice.Pooled` whose ``extra`` holds the pooled variance
             components and ICC (:meth:`extra_parameters`).
         """
-        return pool(self, dfcom)
+        return pool(self, dfcom=dfcom)
 
     # ----- the results protocol (jaxmice._src.analysis.pool.Fits) ------------------------------
     @property

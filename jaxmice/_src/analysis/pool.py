@@ -375,8 +375,13 @@ def pool(estimates: Any, covariances: Any = None, dfcom: float | None = None,
         UserWarning: ``m = 1`` (nothing to pool: the data set's own estimates and standard
             errors come back, with df ``dfcom`` or infinite).
     """
-    if covariances is None:
+    if isinstance(estimates, Fits):
+        if covariances is not None:
+            raise TypeError("pool(fits) reads the covariances from the fits; give the "
+                            "complete-data df by name: pool(fits, dfcom=...)")
         return _pool_fits(estimates, dfcom)
+    if covariances is None:
+        return _pool_fits(estimates, dfcom)  # raises: neither fits nor arrays
     q, u, names = _as_arrays(estimates, covariances, names)
     dfcom = _check_dfcom(dfcom)
     m, k = q.shape

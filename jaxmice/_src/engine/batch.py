@@ -493,4 +493,4 @@ class BatchFits:
     def pool(self, dfcom: float | None = None) -> PooledBatch:
         """Rubin's rules per replication (as each replication's ``fit(...).pool()``, fixed
         effects only), with each replication's own complete-data df (:func:`jaxmice.pool`)."""
-        return pool(self, dfcom)
+        return pool(self, dfcom=dfcom)
