@@ -1,8 +1,8 @@
 """Mixed models for analysis and imputation: lme4 formulas, LMM by REML/ML, GLMM by Laplace.
 
 ``jm.lmer`` and ``jm.glmer`` fit one data set or a batch of same-shaped data sets (one compiled,
-vmapped program); the pure-JAX fits underneath (:mod:`.lmm`, :mod:`.glmm`) take row weights, so
-imputation methods can call them inside the chained-equations loop.
+vmapped program); the pure-JAX fits underneath (``jaxmice._src.numerics.lmm``, ``glmm``) take row
+weights, so imputation methods can call them inside the chained-equations loop.
 """
 
 from jaxmice._src.analysis.fitted import (
