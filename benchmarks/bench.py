@@ -51,6 +51,8 @@ JOBS: dict[str, tuple[str, str]] = {
                        "the memory compiled programs hold, with and without the bound"),
     "segments": ("bench_segments",
                  "per-cluster reductions: segment sums against padded and other layouts"),
+    "logdensity": ("bench_logdensity",
+                   "NumPyro's log densities against jnp in a vectorised Metropolis step"),
     "before_after": ("bench_before_after",
                      "two jaxmice installs on this machine, interleaved rounds"),
 }
